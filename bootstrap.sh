@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything the harness needs on a fresh Debian machine (run as root):
+# Debian packages for QEMU, fio, filesystems and kernel builds, then .venv with the harness.
+# Idempotent: packages already present and an up-to-date venv are left alone.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS=(
+  qemu-system-x86 qemu-utils fio xfsprogs btrfs-progs e2fsprogs util-linux kmod cpio
+  busybox-static dmsetup udev rsync zstd xz-utils python3 python3-venv python3-pip
+  openssh-server openssh-client git ccache build-essential flex bison bc libelf-dev
+  libssl-dev dwarves
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "bootstrap: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+stamp=.venv/.bootstrap-stamp
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""Kernel test harness: kernel -> vm -> guest -> results."""

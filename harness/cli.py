@@ -1,0 +1,74 @@
+"""Command line: the only place that prints summaries and turns outcomes into exit codes.
+
+Exit codes: 0 everything passed, 1 a test failed, 2 infrastructure or usage error.
+Each subcommand lives in a cli_*.py module at this level (the CLI edge): it turns the
+argparse Namespace into frozen request dataclasses at once and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from harness.errors import HarnessError, UserError
+
+EXIT_PASS, EXIT_FAIL, EXIT_INFRA = 0, 1, 2
+
+# Subcommand modules; each exposes add_parser(subparsers) which sets `func` on its parser.
+_SUBCOMMANDS = (
+    "harness.cli_run",
+    "harness.cli_build",
+    "harness.cli_suite",
+    "harness.cli_ab",
+    "harness.cli_bench",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2 (not its default usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse argv, run the subcommand, return the exit code (never raises HarnessError)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        if not argv:
+            argv = ["run"]  # the default job
+        ns = parser.parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if ns.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
+        if not getattr(ns, "func", None):
+            parser.print_help()
+            return EXIT_INFRA
+        return int(ns.func(ns))
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except KeyboardInterrupt:
+        print("harness: interrupted; children killed, partial results kept", file=sys.stderr)
+        return EXIT_INFRA

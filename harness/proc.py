@@ -1,0 +1,99 @@
+"""The one place that starts external programs, times them out and cleans them up.
+
+Every child runs in its own session so that it and everything it spawned (vng -> qemu)
+can be killed as a group, on timeout, on error and on Ctrl-C.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from harness.errors import InfraError, MissingToolError
+
+log = logging.getLogger(__name__)
+
+
+def require_tool(tool: str, package: str | None = None) -> str:
+    """Return the absolute path of `tool`, or raise MissingToolError naming the package."""
+    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if path is None:
+        raise MissingToolError(tool, package)
+    return path
+
+
+def kill_group(pid: int, grace_s: float = 3.0) -> None:
+    """SIGTERM the process group led by `pid`, then SIGKILL what is left after `grace_s`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run argv (a list, never a shell string) with a hard timeout.
+
+    Output is captured (or appended to `log_path` when given). On timeout the whole
+    process group is killed and InfraError names the command. With check=True a non-zero
+    exit raises InfraError carrying the tail of stderr.
+    """
+    argv = [str(a) for a in argv]
+    log.debug("run: %s", argv)
+    out_fh = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed in finally
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=out_fh or subprocess.PIPE,
+            stderr=subprocess.STDOUT if out_fh else subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if out_fh:
+            out_fh.close()
+        raise MissingToolError(argv[0]) from exc
+    try:
+        stdout, stderr = proc.communicate(input=input_text, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        kill_group(proc.pid)
+        proc.communicate()
+        raise InfraError(f"{argv[0]} timed out after {timeout:.0f}s: {' '.join(argv)}") from exc
+    except BaseException:
+        kill_group(proc.pid)
+        proc.communicate()
+        raise
+    finally:
+        if out_fh:
+            out_fh.close()
+    result = subprocess.CompletedProcess(argv, proc.returncode, stdout or "", stderr or "")
+    if check and proc.returncode != 0:
+        where = f"; log: {log_path}" if log_path else ""
+        tail = (stderr or stdout or "").strip().splitlines()[-5:]
+        raise InfraError(
+            f"{' '.join(argv[:3])}... exited {proc.returncode}{where}: " + " | ".join(tail)
+        )
+    return result

@@ -1,0 +1,1 @@
+"""Results: the model, comparisons and writers (JUnit, JSON, reports)."""
