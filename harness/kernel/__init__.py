@@ -1,0 +1,1 @@
+"""Where kernels come from: Debian packages, prebuilt images, source builds, the host."""
