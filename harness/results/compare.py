@@ -1,0 +1,340 @@
+"""Base vs candidate: per metric and per check verdicts over repetitions.
+
+Works the same for an A/A control (the same kernel on both sides): sides are labelled
+"base" and "candidate", never told apart by kernel spec. Runs that hit an infrastructure
+error add no metrics or statuses; they are listed so the verdict can say it is incomplete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.errors import UserError
+from harness.results import stats
+from harness.results.metrics import beyond_minimum, is_worse, metric_spec
+from harness.results.model import RunResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALPHA = 0.05
+# Environment fields (plus the topology) that must match for numbers to be comparable.
+GUARDED_FIELDS = ("accel", "qemu_version", "host_fs", "cpus", "topology")
+SPLAT_STEP = "kernel/splats"
+_OK = ("pass", "xfail")
+
+
+@dataclass(frozen=True)
+class EnvDiff:
+    """A guarded field whose values differ between the sides (sorted, comma-joined)."""
+
+    field: str
+    base: str
+    candidate: str
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one step. verdict: regression, improvement, unchanged, insufficient
+    (fewer than 2 repetitions on a side) or undirected (no known better direction)."""
+
+    step_id: str
+    metric: str
+    better: str | None
+    min_change_pct: float
+    base_values: tuple[float, ...]
+    cand_values: tuple[float, ...]
+    base: stats.Summary | None
+    cand: stats.Summary | None
+    change_pct: float | None
+    p_value: float | None
+    q_value: float | None
+    verdict: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.step_id}:{self.metric}"
+
+
+@dataclass(frozen=True)
+class StatusComparison:
+    """One check (or a fio step's status, or the kernel splat scan) across repetitions.
+
+    verdict: pass, regression (fails only on candidate), pre-existing (fails on both),
+    fixed (fails only on base), skipped, or missing (never ran on the candidate).
+    """
+
+    step_id: str
+    kind: str
+    base_statuses: tuple[str, ...]
+    cand_statuses: tuple[str, ...]
+    verdict: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything a report needs: the runs, the verdicts and how they were reached."""
+
+    base_label: str
+    cand_label: str
+    base_runs: tuple[RunResult, ...]
+    cand_runs: tuple[RunResult, ...]
+    metrics: tuple[MetricComparison, ...]
+    statuses: tuple[StatusComparison, ...]
+    env_diffs: tuple[EnvDiff, ...] = ()
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def valid(self) -> bool:
+        """False when forced past the environment guard: the numbers are not comparable."""
+        return not self.env_diffs
+
+    @property
+    def infra_errors(self) -> tuple[str, ...]:
+        return tuple(
+            f"{side} rep {r.repetition}: {r.infra_error}"
+            for side, runs in (("base", self.base_runs), ("candidate", self.cand_runs))
+            for r in runs
+            if r.infra_error
+        )
+
+    @property
+    def regressions(self) -> tuple[MetricComparison | StatusComparison, ...]:
+        bad_m = tuple(m for m in self.metrics if m.verdict == "regression")
+        bad_s = tuple(s for s in self.statuses if s.verdict in ("regression", "missing"))
+        return bad_m + bad_s
+
+    @property
+    def improvements(self) -> tuple[MetricComparison, ...]:
+        return tuple(m for m in self.metrics if m.verdict == "improvement")
+
+    @property
+    def verdict(self) -> str:
+        """regression, incomplete (infra errors, no regression seen) or ok."""
+        if self.regressions:
+            return "regression"
+        return "incomplete" if self.infra_errors else "ok"
+
+
+def _values(runs: Iterable[RunResult], name: str) -> tuple[str, ...]:
+    vals = set()
+    for run in runs:
+        raw = run.topology if name == "topology" else getattr(run.environment, name)
+        vals.add(str(raw))
+    return tuple(sorted(vals))
+
+
+def environment_diffs(base: Sequence[RunResult], cand: Sequence[RunResult]) -> tuple[EnvDiff, ...]:
+    """Guarded fields whose sets of values differ between the two sides."""
+    diffs = []
+    for name in GUARDED_FIELDS:
+        b, c = _values(base, name), _values(cand, name)
+        if b != c:
+            diffs.append(EnvDiff(name, ", ".join(b), ", ".join(c)))
+    return tuple(diffs)
+
+
+def guard_environment(diffs: Sequence[EnvDiff], allowed: Iterable[str]) -> None:
+    """Raise UserError for the first difference not explicitly allowed."""
+    allowed = set(allowed)
+    unknown = allowed - set(GUARDED_FIELDS)
+    if unknown:
+        raise UserError(
+            f"--allow-env-diff {sorted(unknown)[0]!r} is not a guarded field: "
+            f"use one of {', '.join(GUARDED_FIELDS)}"
+        )
+    for diff in diffs:
+        if diff.field not in allowed:
+            raise UserError(
+                f"base and candidate differ in {diff.field} ({diff.base!r} vs "
+                f"{diff.candidate!r}): make them match, or pass --allow-env-diff "
+                f"{diff.field} to compare anyway (the comparison is then marked invalid)"
+            )
+
+
+def _usable(runs: Sequence[RunResult]) -> list[RunResult]:
+    return [r for r in runs if not r.infra_error]
+
+
+def _step_ids(base: Sequence[RunResult], cand: Sequence[RunResult]) -> list[str]:
+    seen: dict[str, None] = {}
+    for run in (*base, *cand):
+        for step in run.steps:
+            seen.setdefault(step.id, None)
+    return list(seen)
+
+
+def _metric_values(runs: Sequence[RunResult], step_id: str, metric: str) -> tuple[float, ...]:
+    out = []
+    for run in runs:
+        for step in run.steps:
+            if step.id == step_id and step.status in _OK and metric in step.metrics:
+                value = step.metrics[metric]
+                if value is not None:
+                    out.append(float(value))
+    return tuple(out)
+
+
+def _metric_names(runs: Sequence[RunResult], step_id: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for run in runs:
+        for step in run.steps:
+            if step.id == step_id:
+                for name in step.metrics:
+                    seen.setdefault(name, None)
+    return list(seen)
+
+
+def _raw_metric(
+    step_id: str, metric: str, b: tuple[float, ...], c: tuple[float, ...]
+) -> MetricComparison:
+    """A MetricComparison before multiple-testing adjustment (q_value and verdict unset)."""
+    spec = metric_spec(metric)
+    bs = stats.summarize(b) if b else None
+    cs = stats.summarize(c) if c else None
+    change = stats.pct_change(bs.mean, cs.mean) if bs and cs else None
+    return MetricComparison(
+        step_id=step_id,
+        metric=metric,
+        better=spec.better,
+        min_change_pct=spec.min_change_pct,
+        base_values=b,
+        cand_values=c,
+        base=bs,
+        cand=cs,
+        change_pct=change,
+        p_value=stats.welch_p(b, c),
+        q_value=None,
+        verdict="",
+    )
+
+
+def _judge(m: MetricComparison, q: float | None, alpha: float) -> MetricComparison:
+    spec = metric_spec(m.metric)
+    if m.base is None or m.cand is None or m.base.n < 2 or m.cand.n < 2:
+        verdict = "insufficient"
+    elif spec.better is None:
+        verdict = "undirected"
+    elif q is None or q >= alpha or not beyond_minimum(spec, m.base.mean, m.cand.mean):
+        verdict = "unchanged"
+    else:
+        verdict = "regression" if is_worse(spec, m.base.mean, m.cand.mean) else "improvement"
+    return dataclasses.replace(m, q_value=q, verdict=verdict)
+
+
+def compare_metrics(
+    base: Sequence[RunResult], cand: Sequence[RunResult], *, alpha: float = DEFAULT_ALPHA
+) -> tuple[MetricComparison, ...]:
+    """Every (step, metric) seen on either side, judged with BH-adjusted Welch p-values."""
+    raw = []
+    for step_id in _step_ids(base, cand):
+        for metric in _metric_names((*base, *cand), step_id):
+            b = _metric_values(base, step_id, metric)
+            c = _metric_values(cand, step_id, metric)
+            raw.append(_raw_metric(step_id, metric, b, c))
+    # Only metrics that can be flagged enter the false-discovery adjustment.
+    directed = [m.p_value if m.better is not None else None for m in raw]
+    qs = stats.benjamini_hochberg(directed)
+    return tuple(_judge(m, q, alpha) for m, q in zip(raw, qs, strict=True))
+
+
+def _status_verdict(b: tuple[str, ...], c: tuple[str, ...]) -> tuple[str, str]:
+    def failed(statuses: tuple[str, ...]) -> int:
+        return sum(s in ("fail", "error") for s in statuses)
+
+    fb, fc = failed(b), failed(c)
+    if not c and b:
+        return "missing", "ran on base but never on the candidate"
+    if fc and not fb:
+        return "regression", f"fails on candidate in {fc}/{len(c)} reps, passes on base"
+    if fc and fb:
+        return "pre-existing", f"fails on base ({fb}/{len(b)}) and candidate ({fc}/{len(c)})"
+    if fb:
+        return "fixed", f"fails on base in {fb}/{len(b)} reps, passes on candidate"
+    if all(s == "skip" for s in (*b, *c)):
+        return "skipped", "skipped on both sides"
+    return "pass", ""
+
+
+def _statuses(runs: Sequence[RunResult], step_id: str) -> tuple[tuple[str, ...], str]:
+    statuses, messages = [], []
+    for run in runs:
+        for step in run.steps:
+            if step.id == step_id:
+                statuses.append(step.status)
+                if step.failed and step.message:
+                    messages.append(step.message)
+    return tuple(statuses), messages[0] if messages else ""
+
+
+def _splat_statuses(runs: Sequence[RunResult]) -> tuple[tuple[str, ...], list[str]]:
+    statuses, titles = [], []
+    for run in runs:
+        splats = [*run.splats, *(s for step in run.steps for s in step.splats)]
+        statuses.append("fail" if splats else "pass")
+        titles += [f"{s.kind}: {s.title}" for s in splats]
+    return tuple(statuses), titles
+
+
+def compare_statuses(
+    base: Sequence[RunResult], cand: Sequence[RunResult]
+) -> tuple[StatusComparison, ...]:
+    """Each check, and each fio step whose status is not clean, across repetitions."""
+    out = []
+    kinds = {s.id: s.kind for r in (*base, *cand) for s in r.steps}
+    for step_id in _step_ids(base, cand):
+        b, _ = _statuses(base, step_id)
+        c, cand_msg = _statuses(cand, step_id)
+        verdict, why = _status_verdict(b, c)
+        if kinds[step_id] != "check" and verdict == "pass":
+            continue  # a fio step's numbers are the metric verdicts; its status adds nothing
+        message = f"{why}: {cand_msg}" if cand_msg and verdict != "pass" else why
+        out.append(StatusComparison(step_id, kinds[step_id], b, c, verdict, message))
+    return tuple(out)
+
+
+def compare_splats(base: Sequence[RunResult], cand: Sequence[RunResult]) -> StatusComparison:
+    """The console splat scan as a check: a run with any splat counts as failed.
+
+    Takes all runs, including those with an infra error, because a panic may be both.
+    """
+    b, _ = _splat_statuses(base)
+    c, titles = _splat_statuses(cand)
+    verdict, why = _status_verdict(b, c)
+    message = "; ".join([why, *dict.fromkeys(titles)]) if titles else why
+    return StatusComparison(SPLAT_STEP, "splats", b, c, verdict, message)
+
+
+def compare(
+    base_runs: Sequence[RunResult],
+    cand_runs: Sequence[RunResult],
+    *,
+    allow_env_diff: Iterable[str] = (),
+    alpha: float = DEFAULT_ALPHA,
+    base_label: str | None = None,
+    cand_label: str | None = None,
+) -> Comparison:
+    """Compare two sides' repetitions; raise UserError on an environment difference not allowed.
+
+    Runs with an infra_error are kept (listed in the report) but add no numbers or statuses.
+    """
+    if not base_runs or not cand_runs:
+        raise UserError("a comparison needs at least one run on each side: check the results")
+    diffs = environment_diffs(base_runs, cand_runs)
+    guard_environment(diffs, allow_env_diff)
+    if diffs:
+        log.warning("comparing across %s: marked invalid", ", ".join(d.field for d in diffs))
+    base, cand = _usable(base_runs), _usable(cand_runs)
+    return Comparison(
+        base_label=base_label or base_runs[0].kernel.spec,
+        cand_label=cand_label or cand_runs[0].kernel.spec,
+        base_runs=tuple(base_runs),
+        cand_runs=tuple(cand_runs),
+        metrics=compare_metrics(base, cand, alpha=alpha),
+        statuses=(*compare_statuses(base, cand), compare_splats(base_runs, cand_runs)),
+        env_diffs=diffs,
+        alpha=alpha,
+    )

@@ -1,0 +1,74 @@
+"""What each metric means for a verdict: which direction is better and what change matters.
+
+Metric names end in their unit (docs/CONTRACT.md). The minimum meaningful change follows lkp,
+which ignores moves under 5% for most metrics; tail latency is noisier, so it needs more.
+A metric not listed here has no direction: it is reported but never flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HIGHER, LOWER = "higher", "lower"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How to judge one metric.
+
+    `better` is "higher", "lower" or None (unknown: never flagged). A change counts only if
+    it is at least `min_change_pct` percent of the base mean, or, when the base mean is 0
+    (percent undefined), at least `min_abs` in the metric's own unit.
+    """
+
+    name: str
+    better: str | None
+    min_change_pct: float = 5.0
+    min_abs: float = 0.0
+    unit: str = ""
+    description: str = ""
+
+
+_KNOWN = (
+    MetricSpec("read_bw_mib", HIGHER, 5.0, 0.0, "MiB/s", "read bandwidth"),
+    MetricSpec("read_iops", HIGHER, 5.0, 0.0, "IO/s", "read I/Os per second"),
+    MetricSpec("read_clat_p50_us", LOWER, 5.0, 0.0, "us", "median read completion latency"),
+    # p99 moves with a handful of slow I/Os; under 10% it is mostly scheduling noise.
+    MetricSpec("read_clat_p99_us", LOWER, 10.0, 0.0, "us", "p99 read completion latency"),
+    MetricSpec("write_bw_mib", HIGHER, 5.0, 0.0, "MiB/s", "write bandwidth"),
+    MetricSpec("write_iops", HIGHER, 5.0, 0.0, "IO/s", "write I/Os per second"),
+    MetricSpec("write_clat_p50_us", LOWER, 5.0, 0.0, "us", "median write completion latency"),
+    MetricSpec("write_clat_p99_us", LOWER, 10.0, 0.0, "us", "p99 write completion latency"),
+    MetricSpec("ctxsw_per_io", LOWER, 5.0, 0.0, "switches", "context switches per I/O"),
+    MetricSpec("cpu_us_per_io", LOWER, 5.0, 0.0, "us", "CPU time per I/O"),
+    # Usually 0 on base: a percent is undefined there, so one blocking write is the minimum.
+    MetricSpec("nr_blocking_writes", LOWER, 5.0, 1.0, "writes", "loop writes blocking in wq"),
+    # The series was reverted over stack depth; a few hundred bytes already matter.
+    MetricSpec("stack_max_bytes", LOWER, 5.0, 256.0, "bytes", "deepest kernel stack seen"),
+)
+
+METRICS: dict[str, MetricSpec] = {m.name: m for m in _KNOWN}
+
+
+def metric_spec(name: str) -> MetricSpec:
+    """The spec of metric `name`; an unknown name gets better=None (reported, never flagged)."""
+    known = METRICS.get(name)
+    if known is not None:
+        return known
+    return MetricSpec(name, None, description="no direction known: reported, never flagged")
+
+
+def is_worse(spec: MetricSpec, base_mean: float, cand_mean: float) -> bool | None:
+    """True when the candidate moved in the bad direction, None when direction is unknown."""
+    if spec.better is None or base_mean == cand_mean:
+        return None if spec.better is None else False
+    return cand_mean < base_mean if spec.better == HIGHER else cand_mean > base_mean
+
+
+def beyond_minimum(spec: MetricSpec, base_mean: float, cand_mean: float) -> bool:
+    """Whether the move from base to candidate is at least the metric's minimum change."""
+    delta = abs(cand_mean - base_mean)
+    if base_mean == 0:
+        return delta > 0 and delta >= spec.min_abs
+    pct = 100.0 * delta / abs(base_mean)
+    return pct >= spec.min_change_pct and delta >= spec.min_abs

@@ -1,0 +1,389 @@
+"""Comparison writers: JUnit, report.md and a self-contained report.html with plots.
+
+All renderers are pure (Comparison -> str); write_reports() puts them in a directory.
+Plots use matplotlib's object API (Figure, Agg canvas) so no pyplot global state or
+display is involved, and are embedded as base64 PNG so the HTML is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from harness.results import stats
+from harness.results.compare import Comparison, MetricComparison, StatusComparison
+from harness.results.metrics import metric_spec
+
+log = logging.getLogger(__name__)
+
+_COLORS = {"regression": "#c0392b", "improvement": "#27ae60"}
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number for people: 4 significant digits, '-' for missing."""
+    if x is None:
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def fmt_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}%"
+
+
+def method_text(comparison: Comparison) -> str:
+    return stats.METHOD_TEXT.format(
+        conf=stats.DEFAULT_CONFIDENCE,
+        n=stats.DEFAULT_RESAMPLES,
+        seed=stats.DEFAULT_SEED,
+        alpha=comparison.alpha,
+    )
+
+
+def headline(comparison: Comparison) -> str:
+    """One line: verdict, counts and validity."""
+    c = comparison
+    reps = f"{len(c.base_runs)} base / {len(c.cand_runs)} candidate runs"
+    text = (
+        f"{c.verdict.upper()}: {len(c.regressions)} regression(s), "
+        f"{len(c.improvements)} improvement(s) over {len(c.metrics)} metrics and "
+        f"{len(c.statuses)} checks ({reps})"
+    )
+    if not c.valid:
+        text = "INVALID COMPARISON (" + env_diff_text(c) + ") - " + text
+    return text
+
+
+def env_diff_text(comparison: Comparison) -> str:
+    return "; ".join(
+        f"{d.field}: base {d.base!r} vs candidate {d.candidate!r}" for d in comparison.env_diffs
+    )
+
+
+# --- JUnit -----------------------------------------------------------------------------
+
+
+def _metric_properties(m: MetricComparison) -> dict[str, str]:
+    props = {"better": m.better or "unknown", "min_change_pct": fmt(m.min_change_pct)}
+    for side, summ in (("base", m.base), ("candidate", m.cand)):
+        if summ is not None:
+            props.update(
+                {
+                    f"{side}_mean": fmt(summ.mean, 6),
+                    f"{side}_median": fmt(summ.median, 6),
+                    f"{side}_ci_low": fmt(summ.ci_low, 6),
+                    f"{side}_ci_high": fmt(summ.ci_high, 6),
+                    f"{side}_reps": str(summ.n),
+                }
+            )
+    props.update(
+        {
+            "change_pct": fmt(m.change_pct),
+            "p_value": fmt(m.p_value),
+            "q_value": fmt(m.q_value),
+            "verdict": m.verdict,
+        }
+    )
+    return {f"{m.metric}.{k}": v for k, v in props.items()}
+
+
+def _metric_case(m: MetricComparison) -> TestCase:
+    text = "; ".join(f"{k}={v}" for k, v in _metric_properties(m).items())
+    case = TestCase(m.metric, classname=m.step_id, elapsed_sec=0.0, stdout=text)
+    if m.verdict == "regression":
+        case.add_failure_info(
+            message=f"{m.metric} {fmt_pct(m.change_pct)} ({m.better} is better), "
+            f"q={fmt(m.q_value)}, beyond the {fmt(m.min_change_pct)}% minimum",
+            failure_type="regression",
+        )
+    return case
+
+
+def _status_case(s: StatusComparison) -> TestCase:
+    text = f"base: {' '.join(s.base_statuses)}; candidate: {' '.join(s.cand_statuses)}"
+    case = TestCase(s.step_id, classname=f"check.{s.kind}", elapsed_sec=0.0, stdout=text)
+    if s.verdict in ("regression", "missing"):
+        case.add_failure_info(message=f"{s.verdict}: {s.message}", failure_type=s.verdict)
+    elif s.verdict == "skipped":
+        case.add_skipped_info(message=s.message)
+    return case
+
+
+def _common_properties(c: Comparison) -> dict[str, str]:
+    props = {
+        "ab.base": c.base_label,
+        "ab.candidate": c.cand_label,
+        "ab.base_runs": str(len(c.base_runs)),
+        "ab.candidate_runs": str(len(c.cand_runs)),
+        "ab.valid": "true" if c.valid else "false",
+        "ab.verdict": c.verdict,
+        "ab.method": method_text(c),
+    }
+    if not c.valid:
+        props["ab.invalid_because"] = env_diff_text(c)
+    return props
+
+
+def render_junit(comparison: Comparison) -> str:
+    """One testsuite per step (testcase per metric) and one for checks (testcase per check).
+
+    The Jenkins junit-10 schema has no per-testcase properties, so each metric's numbers go
+    in its suite's properties (prefixed with the metric name) and in its system-out.
+    """
+    common = _common_properties(comparison)
+    suites: list[TestSuite] = []
+    by_step: dict[str, list[MetricComparison]] = {}
+    for m in comparison.metrics:
+        by_step.setdefault(m.step_id, []).append(m)
+    for step_id, metrics in by_step.items():
+        props = dict(common)
+        for m in metrics:
+            props.update(_metric_properties(m))
+        suites.append(TestSuite(step_id, [_metric_case(m) for m in metrics], properties=props))
+    checks = [_status_case(s) for s in comparison.statuses]
+    suites.append(TestSuite("checks", checks, properties=dict(common)))
+    return _schema_clean(to_xml_report_string(suites, prettyprint=True))
+
+
+def _schema_clean(xml_text: str) -> str:
+    # junit-xml 1.9 writes disabled="..." on <testsuites> and <testsuite>; Jenkins'
+    # junit-10.xsd (which CI validates against) allows neither, so drop them.
+    root = ET.fromstring(xml_text)
+    for elem in root.iter():
+        elem.attrib.pop("disabled", None)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# --- plots -----------------------------------------------------------------------------
+
+
+def _plot_metric(ax: Axes, m: MetricComparison) -> None:
+    sides = [(m.base, m.base_values, "#7f8c8d"), (m.cand, m.cand_values, "")]
+    for x, (summ, values, color) in enumerate(sides):
+        color = color or _COLORS.get(m.verdict, "#2980b9")
+        if summ is not None:
+            err = [[summ.mean - summ.ci_low], [summ.ci_high - summ.mean]]
+            ax.bar(x, summ.mean, width=0.6, color=color, alpha=0.55, yerr=err, capsize=6)
+        if values:
+            # Spread the repetitions sideways so equal values stay visible.
+            n = len(values)
+            xs = [x + (i - (n - 1) / 2) * (0.3 / max(n - 1, 1)) for i in range(n)]
+            ax.scatter(xs, values, s=14, color="black", zorder=3)
+    ax.set_xticks([0, 1], ["base", "candidate"], fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    spec = metric_spec(m.metric)
+    unit = f" [{spec.unit}]" if spec.unit else ""
+    title = f"{m.metric}{unit}\n{fmt_pct(m.change_pct)} {m.verdict}"
+    ax.set_title(title, fontsize=8, color=_COLORS.get(m.verdict, "black"))
+
+
+def plot_step(metrics: Sequence[MetricComparison], *, cols: int = 4, dpi: int = 80) -> bytes:
+    """PNG bytes: one panel per metric, bars = mean with bootstrap CI, dots = repetitions."""
+    rows = (len(metrics) + cols - 1) // cols
+    fig = Figure(figsize=(2.6 * min(cols, len(metrics)), 2.4 * rows), dpi=dpi)
+    axes = fig.subplots(rows, min(cols, len(metrics)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(metrics):
+            _plot_metric(ax, metrics[i])
+        else:
+            ax.set_visible(False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _by_step(comparison: Comparison) -> dict[str, list[MetricComparison]]:
+    out: dict[str, list[MetricComparison]] = {}
+    for m in comparison.metrics:
+        out.setdefault(m.step_id, []).append(m)
+    return out
+
+
+# --- markdown --------------------------------------------------------------------------
+
+_METRIC_HEAD = (
+    "metric",
+    "base mean",
+    "base 95% CI",
+    "cand mean",
+    "cand 95% CI",
+    "change",
+    "q",
+    "min",
+    "verdict",
+)
+
+
+def _metric_row(m: MetricComparison) -> list[str]:
+    def ci(s: stats.Summary | None) -> str:
+        return "-" if s is None else f"{fmt(s.ci_low)} .. {fmt(s.ci_high)}"
+
+    return [
+        m.metric,
+        fmt(m.base.mean if m.base else None),
+        ci(m.base),
+        fmt(m.cand.mean if m.cand else None),
+        ci(m.cand),
+        fmt_pct(m.change_pct),
+        fmt(m.q_value, 2),
+        f"{fmt(m.min_change_pct)}%" if m.better else "-",
+        f"**{m.verdict}**" if m.verdict in _COLORS else m.verdict,
+    ]
+
+
+def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(head), line(["---"] * len(head)), *(line(r) for r in rows), ""]
+
+
+def _run_rows(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for side, runs in (("base", comparison.base_runs), ("candidate", comparison.cand_runs)):
+        for r in runs:
+            rows.append(
+                [
+                    side,
+                    str(r.repetition),
+                    r.kernel.spec,
+                    r.kernel.release,
+                    r.topology,
+                    r.environment.accel,
+                    f"{r.duration_s:.0f}s",
+                    r.infra_error or "ok",
+                ]
+            )
+    return rows
+
+
+def _check_rows(comparison: Comparison) -> list[list[str]]:
+    return [
+        [s.step_id, " ".join(s.base_statuses), " ".join(s.cand_statuses), s.verdict, s.message]
+        for s in comparison.statuses
+    ]
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """report.md: verdict, method, runs, checks, and a metric table per step."""
+    c = comparison
+    lines = [f"# A/B: {c.base_label} vs {c.cand_label}", "", f"**{headline(c)}**", ""]
+    if not c.valid:
+        lines += [
+            "> **This comparison is INVALID**: the sides ran in different "
+            f"environments ({env_diff_text(c)}); numbers are not comparable.",
+            "",
+        ]
+    for err in c.infra_errors:
+        lines.append(f"- infrastructure error: {err}")
+    lines += ["## Method", "", method_text(c), "", "## Runs", ""]
+    lines += _md_table(
+        ("side", "rep", "kernel", "release", "topology", "accel", "time", "status"), _run_rows(c)
+    )
+    lines += ["## Checks", ""]
+    lines += _md_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c))
+    lines += ["## Metrics", ""]
+    for step_id, metrics in _by_step(c).items():
+        lines += [f"### {step_id}", ""]
+        lines += _md_table(_METRIC_HEAD, [_metric_row(m) for m in metrics])
+    return "\n".join(lines)
+
+
+# --- HTML ------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
+th{background:#f3f3f3}.regression,.missing{color:#c0392b;font-weight:bold}
+.improvement{color:#27ae60;font-weight:bold}
+.banner{padding:.7em 1em;font-weight:bold;border-radius:4px;margin-bottom:1em}
+.ok{background:#e8f6ec}.bad{background:#fbeaea}.invalid{background:#c0392b;color:#fff}
+.incomplete{background:#fdf3d9}img.plot{max-width:100%;border:1px solid #eee}
+"""
+
+
+def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            text = str(cell).strip("*")
+            cls = f' class="{text}"' if text in ("regression", "improvement", "missing") else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
+
+
+def _banner(c: Comparison) -> str:
+    cls = {"ok": "ok", "regression": "bad", "incomplete": "incomplete"}[c.verdict]
+    out = f'<div class="banner {cls}" id="verdict">{html.escape(headline(c))}</div>'
+    if not c.valid:
+        out = (
+            '<div class="banner invalid" id="invalid">INVALID COMPARISON: the sides ran in '
+            f"different environments ({html.escape(env_diff_text(c))})</div>" + out
+        )
+    return out
+
+
+def _step_section(step_id: str, metrics: Sequence[MetricComparison]) -> str:
+    png = base64.b64encode(plot_step(metrics)).decode("ascii")
+    alt = html.escape(f"{step_id}: base vs candidate per metric")
+    return (
+        f"<h3>{html.escape(step_id)}</h3>"
+        + _html_table(_METRIC_HEAD, [_metric_row(m) for m in metrics])
+        + f'<img class="plot" alt="{alt}" src="data:image/png;base64,{png}">'
+    )
+
+
+def render_html(comparison: Comparison) -> str:
+    """report.html: one self-contained page (inline CSS, plots as base64 PNG, no scripts)."""
+    c = comparison
+    title = html.escape(f"A/B: {c.base_label} vs {c.cand_label}")
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{title}</h1>",
+        _banner(c),
+        "".join(
+            f"<p class='regression'>infrastructure error: {html.escape(e)}</p>"
+            for e in c.infra_errors
+        ),
+        f"<h2>Method</h2><p>{html.escape(method_text(c))}</p>",
+        "<h2>Runs</h2>",
+        _html_table(
+            ("side", "rep", "kernel", "release", "topology", "accel", "time", "status"),
+            _run_rows(c),
+        ),
+        "<h2>Checks</h2>",
+        _html_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c)),
+        "<h2>Metrics</h2>",
+        *(_step_section(step, ms) for step, ms in _by_step(c).items()),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
+    """Write junit.xml, report.md and report.html into out_dir; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, render in (
+        ("junit.xml", render_junit),
+        ("report.md", render_markdown),
+        ("report.html", render_html),
+    ):
+        path = out_dir / name
+        path.write_text(render(comparison))
+        written.append(path)
+    log.info("reports written to %s", out_dir)
+    return written
