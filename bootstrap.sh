@@ -10,6 +10,7 @@ PKGS=(
   busybox-static dmsetup udev rsync zstd xz-utils python3 python3-venv python3-pip
   openssh-server openssh-client git ccache build-essential flex bison bc libelf-dev
   libssl-dev dwarves
+  chromium
 )
 
 missing=()
