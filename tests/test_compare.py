@@ -1,0 +1,175 @@
+"""Comparison verdicts on RunResult lists built here (the numbers are chosen, not random)."""
+
+import dataclasses
+
+import pytest
+
+from harness.errors import UserError
+from harness.results.compare import SPLAT_STEP, compare, environment_diffs
+from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
+
+ENV = Environment(accel="tcg", qemu_version="7.2.19", host_fs="ext4", cpus=2)
+FIO = "fio/loop-dio-on-xfs-nvme0/randread-4k"
+# Three repetitions of IOPS on TCG with about 2% spread, as the real runs show.
+BASE_IOPS = (2010.0, 1985.0, 2040.0)
+
+
+def run(rep, iops, *, spec="debian:6.12", check="pass", extra=None, splats=(), **kw):
+    metrics = {"read_iops": iops, "read_clat_p50_us": 8_000_000.0 / iops, **(extra or {})}
+    steps = (
+        StepResult(FIO, "fio", "pass", metrics=metrics),
+        StepResult(
+            "check/sparse", "check", check, message="blocks leaked" if check == "fail" else ""
+        ),
+    )
+    fields = {"environment": ENV, "topology": "default", **kw}
+    return RunResult(
+        KernelInfo(spec), plan="quick", steps=steps, repetition=rep, splats=tuple(splats), **fields
+    )
+
+
+def side(values, **kw):
+    return [run(i, v, **kw) for i, v in enumerate(values)]
+
+
+def verdicts(comparison):
+    return {m.name: m.verdict for m in comparison.metrics}
+
+
+def test_aa_same_numbers_shuffled_is_clean():
+    c = compare(side(BASE_IOPS), side(BASE_IOPS[::-1]))
+    assert c.verdict == "ok" and c.valid
+    assert set(verdicts(c).values()) == {"unchanged"}
+    assert all(s.verdict == "pass" for s in c.statuses)
+
+
+def test_planted_slowdown_is_a_regression_in_the_right_direction():
+    slow = [v * 0.8 for v in BASE_IOPS]
+    c = compare(side(BASE_IOPS), side(slow, spec="cand"))
+    v = verdicts(c)
+    assert v[f"{FIO}:read_iops"] == "regression"
+    assert v[f"{FIO}:read_clat_p50_us"] == "regression"  # latency rose: lower is better
+    m = next(m for m in c.metrics if m.metric == "read_iops")
+    assert m.change_pct == pytest.approx(-20.0)
+    assert m.q_value < 0.05 and m.base.n == m.cand.n == 3
+    assert c.verdict == "regression" and c.cand_label == "cand"
+
+
+def test_speedup_is_an_improvement_not_a_regression():
+    fast = [v * 1.3 for v in BASE_IOPS]
+    c = compare(side(BASE_IOPS), side(fast))
+    assert verdicts(c)[f"{FIO}:read_iops"] == "improvement"
+    assert c.verdict == "ok" and len(c.improvements) == 2
+
+
+def test_significant_but_below_minimum_is_unchanged():
+    base = (2000.0, 2001.0, 2002.0)
+    cand = (1960.0, 1961.0, 1962.0)  # -2%: clearly significant, under the 5% minimum
+    c = compare(side(base), side(cand))
+    m = next(m for m in c.metrics if m.metric == "read_iops")
+    assert m.q_value < 0.001
+    assert m.verdict == "unchanged"
+
+
+def test_unknown_metric_is_reported_never_flagged():
+    base = side(BASE_IOPS, extra={"mystery_units": 1.0})
+    cand = side(BASE_IOPS, extra={"mystery_units": 100.0})
+    c = compare(base, cand)
+    assert verdicts(c)[f"{FIO}:mystery_units"] == "undirected"
+    assert c.verdict == "ok"
+
+
+def test_blocking_writes_from_zero_uses_absolute_minimum():
+    base = side(BASE_IOPS, extra={"nr_blocking_writes": 0.0})
+    cand = [
+        run(i, v, extra={"nr_blocking_writes": n})
+        for i, (v, n) in enumerate(zip(BASE_IOPS, (40.0, 42.0, 41.0), strict=True))
+    ]
+    c = compare(base, cand)
+    m = next(m for m in c.metrics if m.metric == "nr_blocking_writes")
+    assert m.change_pct is None and m.verdict == "regression"
+
+
+def test_single_repetition_is_insufficient():
+    c = compare(side(BASE_IOPS[:1]), side([1000.0]))
+    assert set(verdicts(c).values()) == {"insufficient"}
+
+
+@pytest.mark.parametrize(
+    ("base_check", "cand_check", "expected"),
+    [
+        ("pass", "fail", "regression"),
+        ("fail", "fail", "pre-existing"),
+        ("fail", "pass", "fixed"),
+        ("skip", "skip", "skipped"),
+        ("xfail", "xfail", "pass"),
+        ("pass", "error", "regression"),
+    ],
+)
+def test_check_verdicts(base_check, cand_check, expected):
+    c = compare(side(BASE_IOPS, check=base_check), side(BASE_IOPS, check=cand_check))
+    s = next(s for s in c.statuses if s.step_id == "check/sparse")
+    assert s.verdict == expected
+    assert (c.verdict == "regression") == (expected == "regression")
+
+
+def test_check_failing_in_one_rep_is_a_regression_with_its_message():
+    cand = side(BASE_IOPS)
+    cand[1] = run(1, BASE_IOPS[1], check="fail")
+    c = compare(side(BASE_IOPS), cand)
+    s = next(s for s in c.statuses if s.step_id == "check/sparse")
+    assert s.verdict == "regression" and "1/3" in s.message and "blocks leaked" in s.message
+
+
+def test_splat_only_on_candidate_is_a_regression():
+    oops = Splat("warning", "WARNING: CPU: 0 PID: 1 at drivers/block/loop.c", 12, "...")
+    cand = side(BASE_IOPS)
+    cand[2] = run(2, BASE_IOPS[2], splats=(oops,))
+    c = compare(side(BASE_IOPS), cand)
+    s = next(s for s in c.statuses if s.step_id == SPLAT_STEP)
+    assert s.verdict == "regression" and "loop.c" in s.message
+
+
+def test_environment_guard_refuses_then_allows_and_marks_invalid():
+    cand = side(BASE_IOPS, topology="throttled.json")
+    with pytest.raises(UserError, match="--allow-env-diff topology"):
+        compare(side(BASE_IOPS), cand)
+    c = compare(side(BASE_IOPS), cand, allow_env_diff=["topology"])
+    assert not c.valid and c.env_diffs[0].field == "topology"
+    with pytest.raises(UserError, match="not a guarded field"):
+        compare(side(BASE_IOPS), cand, allow_env_diff=["kernel"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("accel", "kvm"), ("qemu_version", "8.2.0"), ("host_fs", "xfs"), ("cpus", 4)],
+)
+def test_environment_fields_are_guarded(field, value):
+    env = dataclasses.replace(ENV, **{field: value})
+    diffs = environment_diffs(side(BASE_IOPS), side(BASE_IOPS, environment=env))
+    assert [d.field for d in diffs] == [field]
+    with pytest.raises(UserError, match=field):
+        compare(side(BASE_IOPS), side(BASE_IOPS, environment=env))
+
+
+def test_infra_error_runs_add_no_numbers_and_make_it_incomplete():
+    cand = side(BASE_IOPS)
+    cand.append(
+        RunResult(
+            KernelInfo("debian:6.12"),
+            ENV,
+            "default",
+            "quick",
+            repetition=3,
+            infra_error="vng exited 255 before the agent started",
+        )
+    )
+    c = compare(side(BASE_IOPS), cand)
+    m = next(m for m in c.metrics if m.metric == "read_iops")
+    assert m.cand.n == 3
+    assert c.verdict == "incomplete" and "vng exited" in c.infra_errors[0]
+
+
+def test_no_runs_is_a_user_error():
+    with pytest.raises(UserError):
+        compare([], side(BASE_IOPS))

@@ -1,0 +1,85 @@
+"""Statistics against known values: hand-computed Welch t, textbook BH, bootstrap properties."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from harness.results import stats
+
+
+def test_summarize_known_values():
+    s = stats.summarize([1.0, 2.0, 3.0, 4.0, 10.0])
+    assert (s.n, s.mean, s.median) == (5, 4.0, 3.0)
+    assert s.stdev == pytest.approx(math.sqrt(12.5))
+    assert s.ci_low < s.mean < s.ci_high
+    assert 1.0 <= s.ci_low and s.ci_high <= 10.0
+
+
+def test_welch_matches_hand_computed_statistic():
+    a, b = [1.0, 2.0, 3.0], [4.0, 5.0, 7.0]
+    # Welch: t = (ma - mb) / sqrt(va/na + vb/nb), Welch-Satterthwaite degrees of freedom.
+    va, vb = 1.0, 7.0 / 3.0
+    se2 = va / 3 + vb / 3
+    t = (2.0 - 16.0 / 3.0) / math.sqrt(se2)
+    df = se2**2 / ((va / 3) ** 2 / 2 + (vb / 3) ** 2 / 2)
+    expected = 2 * sps.t.sf(abs(t), df)
+    assert stats.welch_p(a, b) == pytest.approx(expected, rel=1e-12)
+    assert stats.welch_p(a, b) == pytest.approx(0.04191, abs=1e-5)
+
+
+def test_welch_degenerate_cases():
+    assert stats.welch_p([5.0, 5.0], [5.0, 5.0]) == 1.0
+    assert stats.welch_p([5.0, 5.0], [6.0, 6.0]) == 0.0
+    assert stats.welch_p([1.0], [2.0, 3.0]) is None
+
+
+def test_benjamini_hochberg_textbook():
+    # Benjamini & Hochberg style example: sorted p 0.01,0.02,0.03,0.04,0.05 with m=5
+    # gives q = p*m/rank = 0.05 for every one of them.
+    q = stats.benjamini_hochberg([0.05, 0.01, None, 0.03, 0.02, 0.04])
+    assert q[2] is None
+    assert [round(x, 10) for x in q if x is not None] == [0.05] * 5
+    q2 = stats.benjamini_hochberg([0.001, 0.5])
+    assert q2 == pytest.approx([0.002, 0.5])
+    assert stats.benjamini_hochberg([None]) == [None]
+
+
+def test_pct_change():
+    assert stats.pct_change(200.0, 150.0) == pytest.approx(-25.0)
+    assert stats.pct_change(-10.0, -5.0) == pytest.approx(50.0)
+    assert stats.pct_change(0.0, 3.0) is None
+
+
+def test_bootstrap_is_deterministic_and_seed_dependent():
+    data = [10.013, 12.291, 9.347, 11.562, 10.508, 13.77]
+    assert stats.bootstrap_ci(data) == stats.bootstrap_ci(data)
+    assert stats.bootstrap_ci(data, seed=1) != stats.bootstrap_ci(data, seed=2)
+    assert stats.bootstrap_ci([7.0, 7.0, 7.0]) == (7.0, 7.0)
+    assert stats.bootstrap_ci([3.0]) == (3.0, 3.0)
+
+
+def test_bootstrap_agrees_with_t_interval_for_large_normal_sample():
+    rng = np.random.default_rng(0)
+    data = rng.normal(100.0, 10.0, size=400)
+    low, high = stats.bootstrap_ci(data)
+    t_low, t_high = sps.t.interval(0.95, len(data) - 1, loc=data.mean(), scale=sps.sem(data))
+    assert low == pytest.approx(t_low, abs=0.15)
+    assert high == pytest.approx(t_high, abs=0.15)
+
+
+def test_bootstrap_matches_scipy_percentile_bootstrap():
+    rng = np.random.default_rng(1)
+    data = rng.exponential(5.0, size=60)
+    low, high = stats.bootstrap_ci(data)
+    ref = sps.bootstrap(
+        (data,), np.mean, method="percentile", n_resamples=20_000, rng=np.random.default_rng(2)
+    ).confidence_interval
+    assert low == pytest.approx(ref.low, rel=0.02)
+    assert high == pytest.approx(ref.high, rel=0.02)
+
+
+def test_empty_input_is_an_error():
+    with pytest.raises(ValueError):
+        stats.summarize([])
