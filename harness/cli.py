@@ -24,6 +24,7 @@ _SUBCOMMANDS = (
     "harness.cli_suite",
     "harness.cli_ab",
     "harness.cli_bench",
+    "harness.cli_parselog",
 )
 
 

@@ -1,0 +1,173 @@
+"""JUnit XML from RunResults, built with junit-xml and made to validate against Jenkins' schema.
+
+One <testsuite> per run (kernel x topology x repetition), one <testcase> per step.
+Status mapping: pass -> passed; fail -> <failure>; error -> <error>; skip -> <skipped>
+with the reason; xfail -> passed, its system-out saying it is an expected failure and why.
+A step with console splats attached fails with their excerpts (an error step stays an
+error and gets them too). Splats not attached to any step (e.g. at boot) become a failing
+"console" testcase, and an infrastructure error becomes an error testcase, so nothing that
+went wrong is silently absent.
+
+Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
+junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
+rejects, and formats suite times with str(float) (e.g. "1e-05"), which its SUREFIRE_TIME
+pattern rejects. We never disable testcases, so `disabled` is always "0" and dropping it
+loses nothing; we re-emit times as fixed-point. We fix both on the element tree after
+junit-xml builds it rather than writing XML by hand, so junit-xml still does escaping and
+illegal-character cleaning. The schema has no <properties> inside <testcase> (and junit-xml
+1.9 cannot write them), so per-step metrics go into the testcase's system-out as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from harness.results.model import RunResult, Splat, StepResult
+
+# Attributes the schema allows; anything else junit-xml adds is dropped.
+_SUITES_ATTRS = ("name", "time", "tests", "failures", "errors")
+_SUITE_ATTRS = (
+    "name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp",
+    "hostname", "id", "package", "file", "log", "url",
+)  # fmt: skip
+_CASE_ATTRS = ("name", "time", "classname", "group")
+
+
+def suite_name(run: RunResult) -> str:
+    """E.g. "6.12.111+deb12-amd64 (debian:6.12) / default", plus " #2" for repetition 2."""
+    kernel = f"{run.kernel.release} ({run.kernel.spec})" if run.kernel.release else run.kernel.spec
+    name = f"{kernel} / {run.topology}"
+    return f"{name} #{run.repetition}" if run.repetition > 0 else name
+
+
+def class_name(run: RunResult) -> str:
+    """Jenkins splits classname at its last dot into package and class: kernel.topology."""
+    kernel = (run.kernel.release or run.kernel.spec).replace(".", "_")
+    topology = run.topology.replace(".", "_")
+    if run.repetition > 0:
+        topology += f"-rep{run.repetition}"
+    return f"{kernel}.{topology}"
+
+
+def suite_properties(run: RunResult) -> dict[str, str]:
+    """What ran: kernel, environment, topology, plan (the testsuite's <properties>)."""
+    props = {"kernel.release": run.kernel.release, "kernel.spec": run.kernel.spec}
+    props["kernel.image"] = run.kernel.image
+    props.update({f"kernel.provenance.{k}": str(v) for k, v in run.kernel.provenance.items()})
+    props.update(run.environment.properties())
+    props.update(topology=run.topology, plan=run.plan, repetition=str(run.repetition))
+    props.update(console_log=run.console_log, started=run.started)
+    return {k: v for k, v in props.items() if v != ""}
+
+
+def _splat_text(splats: Sequence[Splat]) -> str:
+    return "\n\n".join(f"{s.kind} at console line {s.line}: {s.title}\n{s.excerpt}" for s in splats)
+
+
+def _splat_message(splats: Sequence[Splat]) -> str:
+    first = splats[0]
+    more = f" (+{len(splats) - 1} more)" if len(splats) > 1 else ""
+    return f"kernel {first.kind}: {first.title}{more}"
+
+
+def step_case(step: StepResult, classname: str) -> TestCase:
+    """The testcase for one step (see the module docstring for the status mapping)."""
+    out = {"target": step.target, "workload": step.workload, "metrics": step.metrics}
+    if step.details:
+        out["details"] = step.details
+    stdout = json.dumps(out, indent=1, sort_keys=True, default=str)
+    if step.status == "xfail":
+        stdout = f"XFAIL (expected failure): {step.message}\n{stdout}"
+    case = TestCase(step.id, classname=classname, elapsed_sec=step.duration_s, stdout=stdout)
+    message = step.message or f"step ended with status {step.status}"
+    if step.status == "error":
+        output = _splat_text(step.splats) if step.splats else step.message
+        case.add_error_info(message=message, output=output, error_type="error")
+    elif step.splats:
+        text = _splat_text(step.splats)
+        if step.status == "fail":
+            text = f"{step.message}\n\n{text}"
+        case.add_failure_info(
+            message=_splat_message(step.splats), output=text, failure_type="splat"
+        )
+    elif step.status == "fail":
+        case.add_failure_info(message=message, output=step.message, failure_type="failure")
+    elif step.status == "skip":
+        case.add_skipped_info(message=step.message or "skipped")
+    return case
+
+
+def run_suite(run: RunResult) -> TestSuite:
+    """The testsuite for one run: its steps plus console/infrastructure cases when needed."""
+    classname = class_name(run)
+    cases = [step_case(step, classname) for step in run.steps]
+    attached = {(s.line, s.kind) for step in run.steps for s in step.splats}
+    loose = [s for s in run.splats if (s.line, s.kind) not in attached]
+    if loose:
+        case = TestCase("console", classname=classname, stdout=run.console_log or None)
+        case.add_failure_info(
+            message=_splat_message(loose), output=_splat_text(loose), failure_type="splat"
+        )
+        cases.append(case)
+    if run.infra_error:
+        case = TestCase("infrastructure", classname=classname, elapsed_sec=run.duration_s)
+        case.add_error_info(message=run.infra_error, output=run.infra_error, error_type="infra")
+        cases.append(case)
+    return TestSuite(
+        suite_name(run),
+        cases,
+        timestamp=run.started or None,
+        properties=suite_properties(run),
+    )
+
+
+def _conform(root: ET.Element) -> None:
+    """Make junit-xml's tree valid under the Jenkins schema (see the module docstring)."""
+    _keep(root, _SUITES_ATTRS)
+    for suite in root.iter("testsuite"):
+        _keep(suite, _SUITE_ATTRS)
+        total = sum(float(c.get("time", "0")) for c in suite.iter("testcase"))
+        suite.set("time", f"{total:.3f}")
+        for case in suite.iter("testcase"):
+            _keep(case, _CASE_ATTRS)
+            if "time" in case.attrib:
+                case.set("time", f"{max(float(case.get('time', '0')), 0.0):.3f}")
+    total = sum(float(s.get("time", "0")) for s in root.iter("testsuite"))
+    root.set("time", f"{total:.3f}")
+
+
+def _keep(element: ET.Element, allowed: Sequence[str]) -> None:
+    for key in list(element.attrib):
+        if key not in allowed:
+            del element.attrib[key]
+
+
+def junit_xml_text(runs: Sequence[RunResult]) -> str:
+    """The JUnit XML document (a string with an XML declaration) for `runs`."""
+    raw = to_xml_report_string([run_suite(run) for run in runs], prettyprint=False)
+    root = ET.fromstring(raw)
+    root.set("name", "harness")
+    _conform(root)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_junit(path: Path, runs: Sequence[RunResult]) -> None:
+    """Write junit.xml for `runs` atomically (tmp file + rename in the same directory)."""
+    text = junit_xml_text(runs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
