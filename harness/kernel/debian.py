@@ -1,0 +1,210 @@
+"""`debian:VERSION` kernels: fetched with apt into a private state directory, extracted to a cache.
+
+Nothing is installed into the host: apt runs with its own sources list, lists and archive
+directories under the cache, `apt-get download` fetches the .deb files and `dpkg-deb -x`
+unpacks them. From 7.x Debian splits a kernel into linux-binary(-unsigned) (the image) and
+linux-modules packages; before that one linux-image package holds both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import proc
+from harness.errors import InfraError, UserError
+from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
+from harness.kernel.model import Kernel
+from harness.paths import cache_subdir
+
+log = logging.getLogger(__name__)
+
+LISTS_MAX_AGE_S = 24 * 3600
+FLAVOUR = "amd64"  # generic flavour; -cloud lacks 9p, which virtme-ng needs
+
+# ABIs look like 6.1.0-50, 6.12.117+deb12, 7.3.4+deb13; flavours (-cloud, -rt) never match.
+_ABI = r"(?P<abi>\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?)"
+_IMAGE_RE = re.compile(rf"^linux-image-{_ABI}-{FLAVOUR}(?P<unsigned>-unsigned)?$")
+_BINARY_RE = re.compile(rf"^linux-binary-(?P<unsigned>unsigned-)?{_ABI}-{FLAVOUR}$")
+_MODULES_RE = re.compile(rf"^linux-modules-{_ABI}-{FLAVOUR}$")
+
+
+@dataclass(frozen=True)
+class DebianKernel:
+    """The packages that make up one Debian kernel ABI (e.g. 6.12.111+deb12, 7.3.4+deb13)."""
+
+    abi: str
+    packages: tuple[str, ...]
+
+    @property
+    def release(self) -> str:
+        return f"{self.abi}-{FLAVOUR}"
+
+
+def _version_key(abi: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", abi))
+
+
+def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
+    """Group package names into complete kernels by ABI, preferring unsigned images."""
+    images: dict[str, dict[bool, str]] = {}
+    modules: dict[str, str] = {}
+    for name in names:
+        for regex in (_IMAGE_RE, _BINARY_RE):
+            found = regex.match(name)
+            if found:
+                images.setdefault(found["abi"], {})[bool(found["unsigned"])] = name
+        found = _MODULES_RE.match(name)
+        if found:
+            modules[found["abi"]] = name
+    kernels = {}
+    for abi, by_signed in images.items():
+        image = by_signed.get(True) or by_signed[False]
+        if image.startswith("linux-binary-"):
+            if abi not in modules:
+                continue  # a split kernel without its modules package is unusable
+            kernels[abi] = DebianKernel(abi, (image, modules[abi]))
+        else:
+            kernels[abi] = DebianKernel(abi, (image,))
+    return kernels
+
+
+def resolve(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
+    """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary."""
+    matches = [
+        k for abi, k in kernels.items()
+        if abi == version or re.match(re.escape(version) + r"[.+-]", abi)
+    ]
+    if not matches:
+        series = sorted({".".join(abi.split(".")[:2]) for abi in kernels}, key=_version_key)
+        raise UserError(
+            f"no Debian kernel '{version}' in the configured suites; available: "
+            f"{', '.join(series)} (e.g. debian:{series[-1] if series else '6.12'})"
+        )
+    return max(matches, key=lambda k: _version_key(k.abi))
+
+
+class PrivateApt:
+    """apt-get/apt-cache bound to a state directory under the cache."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("lists/partial", "archives/partial", "cache", "etc"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+    def options(self) -> list[str]:
+        r = self.root
+        opts = {
+            "Dir::Etc::SourceList": r / "etc/sources.list",
+            "Dir::Etc::SourceParts": "/dev/null",
+            "Dir::State::Lists": r / "lists",
+            "Dir::State::status": "/dev/null",
+            "Dir::Cache": r / "cache",
+            "Dir::Cache::Archives": r / "archives",
+            "Debug::NoLocking": "1",
+            "APT::Sandbox::User": "root",
+        }
+        return [w for k, v in opts.items() for w in ("-o", f"{k}={v}")]
+
+    def update_argv(self) -> list[str]:
+        return ["apt-get", *self.options(), "-q", "update"]
+
+    def pkgnames_argv(self, prefix: str) -> list[str]:
+        return ["apt-cache", *self.options(), "pkgnames", prefix]
+
+    def download_argv(self, packages: tuple[str, ...]) -> list[str]:
+        return ["apt-get", *self.options(), "-q", "download", *packages]
+
+    def refresh(self) -> None:
+        """Write the sources list and run `apt-get update` when the lists are stale."""
+        sources = self.root / "etc/sources.list"
+        text = private_sources_list(system_sources(), host_codename())
+        stamp = self.root / "updated"
+        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
+        if fresh and sources.exists() and sources.read_text() == text:
+            return
+        sources.write_text(text)
+        log.info("apt: updating package lists for %s", ", ".join(
+            sorted({line.split()[2] for line in text.splitlines()})))
+        proc.run(self.update_argv(), timeout=600)
+        stamp.touch()
+
+    def pkgnames(self) -> list[str]:
+        names: list[str] = []
+        for prefix in ("linux-image-", "linux-binary-", "linux-modules-"):
+            names += proc.run(self.pkgnames_argv(prefix), timeout=120).stdout.split()
+        return names
+
+
+def extract_argv(deb: Path, dest: Path) -> list[str]:
+    return ["dpkg-deb", "-x", str(deb), str(dest)]
+
+
+def depmod_argv(root: Path, release: str) -> list[str]:
+    return ["depmod", "-a", "-b", str(root), release]
+
+
+def find_image(root: Path, release: str) -> Path:
+    """The kernel image inside an extracted package tree (6.x: boot/, 7.x: usr/lib/modules/)."""
+    candidates = [
+        root / "boot" / f"vmlinuz-{release}",
+        root / "usr/lib/modules" / release / "vmlinuz",
+        root / "usr/lib/modules" / release / "vmlinuz.unsigned",
+        root / "lib/modules" / release / "vmlinuz",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise InfraError(f"no kernel image for {release} under {root}: the package layout changed")
+
+
+def find_modules(root: Path, release: str) -> Path | None:
+    for base in (root / "lib/modules", root / "usr/lib/modules"):
+        if (base / release / "kernel").is_dir():
+            return base / release
+    return None
+
+
+def _extract(kernel: DebianKernel, debs: list[Path], dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    proc.run(["rm", "-rf", str(tmp)], timeout=120)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        proc.run(extract_argv(deb, tmp), timeout=600)
+    if (tmp / "usr/lib/modules").is_dir() and not (tmp / "lib").exists():
+        (tmp / "lib").symlink_to("usr/lib")  # depmod -b looks in lib/modules
+    proc.run(depmod_argv(tmp, kernel.release), timeout=600)
+    tmp.rename(dest)
+
+
+def fetch(version: str, spec: str | None = None) -> Kernel:
+    """Return the Debian kernel for `version` (e.g. "6.12", "7.3.4+deb13"), cached."""
+    root = cache_subdir("debian")
+    apt = PrivateApt(root / "apt")
+    apt.refresh()
+    kernel = resolve(version, kernels_from_pkgnames(apt.pkgnames()))
+    dest = root / "kernels" / kernel.abi
+    meta_path = dest / "harness-kernel.json"
+    if not meta_path.exists():
+        log.info("debian: fetching %s", " ".join(kernel.packages))
+        proc.run(apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives")
+        debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
+        _extract(kernel, debs, dest)
+        meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
+        meta_path.write_text(json.dumps(meta, indent=2))
+        for deb in debs:
+            deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+    meta = json.loads(meta_path.read_text())
+    config = dest / "boot" / f"config-{kernel.release}"
+    return Kernel(
+        spec=spec or f"debian:{version}",
+        image=find_image(dest, kernel.release),
+        release=kernel.release,
+        modules_dir=find_modules(dest, kernel.release),
+        config=config if config.exists() else None,
+        provenance={"source": "debian", "packages": " ".join(meta["packages"])},
+    )
