@@ -1,0 +1,1 @@
+"""Booting kernels: topology (disks as data), virtme-ng launch, console supervision."""

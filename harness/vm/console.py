@@ -1,0 +1,191 @@
+"""Console supervision with pexpect: one stream of lines fanned out to the log file, the splat
+scanner and the marker tracker; boot, per-step and silence timeouts; the VM's process group
+is killed on every way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+
+from harness.proc import kill_group
+from harness.results.model import Splat
+from harness.vm.markers import parse_marker
+from harness.vm.splats import SplatScanner
+
+log = logging.getLogger(__name__)
+
+PANIC_DRAIN_S = 5.0  # after a fatal splat starts, read this long for the rest of the trace
+DONE_GRACE_S = 3.0  # after the agent's final marker, give the guest this long to power off
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    boot_s: float = 300.0  # start -> the agent's first marker
+    silence_s: float = 600.0  # no console output at all for this long
+    step_grace_s: float = 60.0  # added to each step's own timeout_s
+    total_s: float = 4 * 3600.0
+
+
+@dataclass
+class _Tracker:
+    """Mutable state while reading: which step runs, what ended, where splats belong."""
+
+    started: float
+    first_marker_s: float | None = None
+    current: str | None = None
+    current_deadline: float | None = None
+    ended: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    step_at_line: list[tuple[int, str | None]] = field(default_factory=list)
+    agent_rc: int | None = None
+
+    def on_marker(self, event: dict, line_no: int, now: float, grace: float) -> None:
+        if self.first_marker_s is None:
+            self.first_marker_s = now - self.started
+        kind = event.get("event")
+        if kind == "begin":
+            self.current = str(event.get("id"))
+            self.order.append(self.current)
+            timeout = float(event.get("timeout_s") or 0) or 3600.0
+            self.current_deadline = now + timeout + grace
+            self.step_at_line.append((line_no, self.current))
+        elif kind == "end":
+            self.ended[str(event.get("id"))] = str(event.get("status"))
+            self.current, self.current_deadline = None, None
+            self.step_at_line.append((line_no + 1, None))
+        elif kind == "done":
+            self.agent_rc = int(event.get("rc", 2))
+
+    def step_for_line(self, line_no: int) -> str | None:
+        step = None
+        for start, sid in self.step_at_line:
+            if start > line_no:
+                break
+            step = sid
+        return step
+
+
+@dataclass(frozen=True)
+class ConsoleOutcome:
+    """How the VM run ended, as seen on the console."""
+
+    reason: str  # done | panic | boot-timeout | step-timeout | silence | total-timeout | eof
+    agent_rc: int | None
+    steps_begun: tuple[str, ...]
+    steps_ended: dict[str, str]
+    running_step: str | None
+    splats: tuple[Splat, ...]
+    splat_steps: tuple[str | None, ...]  # the step running when each splat started
+    first_marker_s: float | None
+    duration_s: float
+    exit_status: int | None
+
+
+def _deadline_reason(t: _Tracker, now: float, last_output: float, tm: Timeouts) -> str | None:
+    if now - t.started > tm.total_s:
+        return "total-timeout"
+    if t.first_marker_s is None and now - t.started > tm.boot_s:
+        return "boot-timeout"
+    if t.current_deadline is not None and now > t.current_deadline:
+        return "step-timeout"
+    if now - last_output > tm.silence_s:
+        return "silence"
+    return None
+
+
+def supervise(
+    argv: Sequence[str],
+    log_path: Path,
+    timeouts: Timeouts,
+    env: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ConsoleOutcome:
+    """Run argv (vng ...) under a pty, read its console until the agent is done or a limit
+    hits, kill the whole process group, and report what happened. console.log is always
+    written, line by line, and closed in `finally`."""
+    scanner = SplatScanner()
+    tracker = _Tracker(started=time.monotonic())
+    reason, line_no, exit_status = "eof", 0, None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    child = pexpect.spawn(
+        argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace",
+        env=env, echo=False, maxread=65536, dimensions=(50, 500),
+    )
+    fatal_at: float | None = None
+    done_at: float | None = None
+    last_output = time.monotonic()
+    try:
+        with log_path.open("w", encoding="utf-8") as log_fh:
+            while True:
+                idx = child.expect(["\r?\n", pexpect.EOF, pexpect.TIMEOUT], timeout=1.0)
+                now = time.monotonic()
+                if idx == 0:
+                    line = child.before.rstrip("\r")
+                    line_no += 1
+                    last_output = now
+                    log_fh.write(line + "\n")
+                    log_fh.flush()
+                    scanner.feed(line)
+                    event = parse_marker(line)
+                    if event:
+                        tracker.on_marker(event, line_no, now, timeouts.step_grace_s)
+                        if progress:
+                            progress(_describe(event))
+                        if event.get("event") == "done":
+                            done_at = now
+                    if scanner.fatal and fatal_at is None:
+                        fatal_at = now
+                elif idx == 1:
+                    if child.before:
+                        log_fh.write(child.before)
+                        for extra in child.before.splitlines():
+                            line_no += 1
+                            scanner.feed(extra)
+                    reason = "done" if tracker.agent_rc is not None else "eof"
+                    break
+                if fatal_at is not None and now - fatal_at > PANIC_DRAIN_S:
+                    reason = "panic"
+                    break
+                if done_at is not None and now - done_at > DONE_GRACE_S:
+                    reason = "done"
+                    break
+                if fatal_at is None and done_at is None:
+                    stop = _deadline_reason(tracker, now, last_output, timeouts)
+                    if stop:
+                        reason = stop
+                        log_fh.write(f"@@HOST {stop}: stopping the VM\n")
+                        break
+    finally:
+        kill_group(child.pid)
+        child.close(force=True)
+        exit_status = child.exitstatus
+    if scanner.fatal and reason == "eof":
+        reason = "panic"
+    splats = tuple(scanner.finish())
+    return ConsoleOutcome(
+        reason=reason,
+        agent_rc=tracker.agent_rc,
+        steps_begun=tuple(tracker.order),
+        steps_ended=dict(tracker.ended),
+        running_step=tracker.current,
+        splats=splats,
+        splat_steps=tuple(tracker.step_for_line(s.line) for s in splats),
+        first_marker_s=tracker.first_marker_s,
+        duration_s=time.monotonic() - tracker.started,
+        exit_status=exit_status,
+    )
+
+
+def _describe(event: dict) -> str:
+    kind = event.get("event")
+    if kind == "begin":
+        return f"running {event.get('id')} (timeout {event.get('timeout_s')}s)"
+    if kind == "end":
+        return f"{event.get('status')}: {event.get('id')}"
+    return f"agent {kind} {event.get('rc', '')}".strip()

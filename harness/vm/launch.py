@@ -1,0 +1,67 @@
+"""virtme-ng command lines. Pure: a BootSpec in, a list[str] out.
+
+virtme-ng glues its arguments into a shell string for virtme-run (and joins --qemu-opts
+with spaces), so every QEMU word is passed through shlex.quote to survive that shell.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """Everything one VM boot needs."""
+
+    image: Path
+    exec_argv: tuple[str, ...]  # what the guest runs (the agent)
+    rw_dirs: tuple[Path, ...]  # host dirs shared read-write at the same path
+    qemu_args: tuple[str, ...] = ()  # disk fragments etc.
+    append: tuple[str, ...] = ()  # extra kernel command-line words
+    accel: str = "tcg"  # "tcg" | "kvm"
+    cpus: int = 2
+    memory_mb: int = 2048
+    cwd: Path = Path("/")
+    vng: str = "vng"
+
+
+# Words every harness boot appends: keep all console output, name the stack overflow, make
+# hung tasks visible fast enough for short checks, and never reboot into a loop.
+BASE_APPEND = ("loglevel=7", "panic=-1", "hung_task_timeout_secs=60")
+
+
+def _check_shell_safe(path: Path) -> None:
+    if any(c.isspace() for c in str(path)):
+        raise UserError(f"path '{path}' contains white space: virtme-ng cannot pass it; move it")
+
+
+def vng_argv(spec: BootSpec) -> list[str]:
+    """The `vng --run` command line for a BootSpec."""
+    for path in (spec.image, *spec.rw_dirs):
+        _check_shell_safe(path)
+    argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor"]
+    if spec.accel == "tcg":
+        argv.append("--disable-kvm")
+    argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
+    argv += [f"--rwdir={d}" for d in spec.rw_dirs]
+    argv += ["--cwd", str(spec.cwd)]
+    for word in (*BASE_APPEND, *spec.append):
+        argv += ["--append", word]
+    argv += ["--exec", shlex.join(spec.exec_argv)]
+    if spec.qemu_args:
+        argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in spec.qemu_args))
+    return argv
+
+
+def agent_argv(python: str, agent: Path, plan: Path, results: Path) -> tuple[str, ...]:
+    """How the guest (or the host, in host mode) starts the agent."""
+    return (python, str(agent), "--plan", str(plan), "--results", str(results))
+
+
+def quote_all(words: Sequence[str]) -> str:
+    return shlex.join(words)
