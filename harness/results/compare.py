@@ -323,7 +323,8 @@ def compare(
     """
     if not base_runs or not cand_runs:
         raise UserError("a comparison needs at least one run on each side: check the results")
-    diffs = environment_diffs(base_runs, cand_runs)
+    # A run that never booted has an empty environment; judge the runs that did.
+    diffs = environment_diffs(_usable(base_runs) or base_runs, _usable(cand_runs) or cand_runs)
     guard_environment(diffs, allow_env_diff)
     if diffs:
         log.warning("comparing across %s: marked invalid", ", ".join(d.field for d in diffs))

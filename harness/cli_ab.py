@@ -1,0 +1,177 @@
+"""`harness ab` (interleaved base vs candidate comparison) and `harness report` (regenerate).
+
+Exit codes: 0 no regression, 1 a significant regression or a check regression,
+2 infrastructure trouble (a run failed to produce results) or a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import ab
+from harness.errors import UserError
+from harness.paths import PROJECT_ROOT
+from harness.results.compare import GUARDED_FIELDS, Comparison
+from harness.results.model import RunResult
+from harness.results.report import fmt, fmt_pct, headline
+
+EXIT_CODES = {"ok": 0, "regression": 1, "incomplete": 2}
+
+
+class RichProgress:
+    """Shows which run is going, how many are left, and each finished run's outcome."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.bar.add_task("starting", total=None)
+        self.t0 = 0.0
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def started(self, index: int, total: int, slot: ab.Slot) -> None:
+        self.t0 = time.monotonic()
+        desc = f"rep {slot.rep + 1}: {slot.side.label} {slot.side.describe()}"
+        self.bar.update(self.task, description=desc, total=total, completed=index)
+
+    def finished(self, index: int, total: int, slot: ab.Slot, result: RunResult) -> None:
+        took = time.monotonic() - self.t0
+        state = f"[red]infra error: {result.infra_error}" if result.infra_error else "done"
+        failed = sum(s.failed for s in result.steps)
+        steps = f"{len(result.steps)} steps, {failed} failed"
+        self.console.print(f"{slot.name}: {state} ({steps}, {took:.0f}s)", highlight=False)
+        self.bar.update(self.task, completed=index + 1)
+
+
+def _default_out() -> Path:
+    return PROJECT_ROOT / "out" / f"ab-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
+    """Turn the parsed `ab` arguments into an AbRequest (refusing an unallowed topology diff)."""
+    cand_topology = ns.candidate_topology or ns.topology
+    allow = tuple(ns.allow_env_diff or ())
+    if cand_topology != ns.topology and "topology" not in allow:
+        raise UserError(
+            "--candidate-topology differs from --topology: add --allow-env-diff topology "
+            "to compare anyway (the comparison is then marked invalid)"
+        )
+    return ab.AbRequest(
+        base=ab.Side(ab.BASE, ns.base, ns.topology, tuple(ns.base_append or ())),
+        candidate=ab.Side(
+            ab.CANDIDATE, ns.candidate, cand_topology, tuple(ns.candidate_append or ())
+        ),
+        out_dir=Path(ns.out).resolve() if ns.out else _default_out(),
+        plan=ns.plan,
+        reps=ns.reps,
+        accel=ns.accel,
+        runtime_s=ns.runtime,
+        allow_env_diff=allow,
+        alpha=ns.alpha,
+    )
+
+
+def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
+    """Print the verdict and what regressed; return the exit code."""
+    console.print(headline(comparison), highlight=False)
+    for item in comparison.regressions:
+        if hasattr(item, "metric"):
+            console.print(
+                f"  REGRESSION {item.step_id} {item.metric}: {fmt_pct(item.change_pct)} "
+                f"(q={fmt(item.q_value, 2)}, {item.better} is better)",
+                highlight=False,
+            )
+        else:
+            console.print(f"  REGRESSION {item.step_id}: {item.message}", highlight=False)
+    for err in comparison.infra_errors:
+        console.print(f"  infra error: {err}", highlight=False)
+    console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)
+    return EXIT_CODES[comparison.verdict]
+
+
+def _run_ab(ns: argparse.Namespace) -> int:
+    req = request_from_args(ns)
+    from harness.pipeline import run_one  # imported here: the pipeline pulls in the VM layer
+
+    console = Console(stderr=True)
+    console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
+    with RichProgress(console) as progress:
+        comparison = ab.run_ab(req, run_one, progress=progress)
+    return summarize(console, comparison, req.out_dir)
+
+
+def _run_report(ns: argparse.Namespace) -> int:
+    paths = [Path(p).resolve() for p in ns.results]
+    out_dir = Path(ns.out).resolve() if ns.out else paths[0].parent
+    req, comparison = ab.load_comparison(paths, allow_env_diff=ns.allow_env_diff or ())
+    if out_dir / "results.json" not in paths:
+        ab.save_pooled(out_dir, req, comparison)
+    ab.finish(req, comparison, out_dir)
+    return summarize(Console(stderr=True), comparison, out_dir)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("ab", help="compare two kernels: interleaved reps, stats, report")
+    p.add_argument("--base", required=True, help="base kernel spec, e.g. debian:6.12")
+    p.add_argument("--candidate", required=True, help="candidate kernel spec")
+    p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
+    p.add_argument("--topology", default="default", help="topology name or file (both sides)")
+    p.add_argument("--candidate-topology", help="a different topology for the candidate only")
+    p.add_argument(
+        "--candidate-append",
+        action="append",
+        metavar="WORD",
+        help="extra kernel command-line word for the candidate (repeatable)",
+    )
+    p.add_argument(
+        "--base-append",
+        action="append",
+        metavar="WORD",
+        help="extra kernel command-line word for the base (repeatable)",
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=ab.DEFAULT_REPS,
+        help=f"repetitions per side (default {ab.DEFAULT_REPS})",
+    )
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
+    p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
+    p.add_argument("--out", help="output directory (default: out/ab-<time>)")
+    _allow(p)
+    p.set_defaults(func=_run_ab)
+
+    r = subparsers.add_parser("report", help="regenerate A/B reports from results.json files")
+    r.add_argument("results", nargs="+", help="results.json files (pooled per side)")
+    r.add_argument("--out", help="output directory (default: the first file's directory)")
+    _allow(r)
+    r.set_defaults(func=_run_report)
+
+
+def _allow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-env-diff",
+        action="append",
+        choices=GUARDED_FIELDS,
+        metavar="FIELD",
+        help=f"compare although the sides differ in FIELD ({', '.join(GUARDED_FIELDS)}); "
+        "the comparison is marked invalid",
+    )

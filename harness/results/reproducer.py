@@ -1,0 +1,94 @@
+"""reproduce.sh: a script next to the results that re-runs exactly this comparison.
+
+The script re-invokes `harness ab` with the recorded arguments; its comments pin down what
+ran (kernel provenance with hashes, topology, the VM launch argv and the fio jobs) so a
+re-run that differs can be told apart from one that reproduces.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from harness.paths import PROJECT_ROOT
+from harness.results.compare import Comparison
+from harness.results.model import RunResult
+
+# Step/run detail keys under which the pipeline may record how the VM was launched.
+_LAUNCH_KEYS = ("vng_argv", "qemu_argv", "launch_argv")
+
+
+def _comment(text: str) -> list[str]:
+    return [f"#   {line}" for line in text.splitlines() or [""]]
+
+
+def _kernel_lines(side: str, runs: Sequence[RunResult]) -> list[str]:
+    if not runs:
+        return [f"# {side}: no runs"]
+    k = runs[0].kernel
+    lines = [f"# {side}: {k.spec}  release {k.release or '?'}  image {k.image or '?'}"]
+    lines += [f"#   {key}: {value}" for key, value in sorted(k.provenance.items())]
+    lines.append(f"#   topology: {runs[0].topology}")
+    return lines
+
+
+def launch_argv(run: RunResult) -> list[str] | None:
+    """The VM launch argv a run recorded (in kernel provenance or a step's details), if any."""
+    for key in _LAUNCH_KEYS:
+        value = run.kernel.provenance.get(key)
+        if value:
+            return shlex.split(value) if isinstance(value, str) else list(value)
+        for step in run.steps:
+            value = step.details.get(key)
+            if value:
+                return [str(a) for a in value]
+    return None
+
+
+def _fio_lines(runs: Sequence[RunResult]) -> list[str]:
+    lines = []
+    for step in runs[0].steps if runs else ():
+        argv = step.details.get("fio_argv")
+        if argv:
+            lines.append(f"#   {step.id}: {shlex.join(str(a) for a in argv)}")
+    return lines or ["#   (no fio jobs recorded)"]
+
+
+def render_reproducer(harness_args: Sequence[str], comparison: Comparison) -> str:
+    """Bash script text: provenance comments, then `harness <harness_args> --out DIR`.
+
+    The output directory is the script's first argument (default: a new rerun-<time>
+    directory beside the script); HARNESS_ROOT overrides the checkout it runs from.
+    """
+    c = comparison
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# Re-runs the A/B comparison {c.base_label} vs {c.cand_label}.",
+        "# Usage: ./reproduce.sh [OUT_DIR]   (HARNESS_ROOT=/path/to/checkout to move it)",
+        "#",
+        *_kernel_lines("base", c.base_runs),
+        *_kernel_lines("candidate", c.cand_runs),
+        "#",
+        "# environment: "
+        + (
+            ", ".join(f"{k}={v}" for k, v in c.base_runs[0].environment.properties().items())
+            if c.base_runs
+            else "?"
+        ),
+    ]
+    if not c.valid:
+        lines.append("# NOTE: the original comparison was INVALID (environments differed)")
+    for side, runs in (("base", c.base_runs), ("candidate", c.cand_runs)):
+        argv = launch_argv(runs[0]) if runs else None
+        lines.append(f"# VM launch ({side}, rep 0): " + (shlex.join(argv) if argv else "?"))
+    lines += ["# fio jobs (base, rep 0):", *_fio_lines(c.base_runs)]
+    lines += [
+        "set -euo pipefail",
+        'here=$(cd "$(dirname "$0")" && pwd)',
+        'out=${1:-"$here/rerun-$(date +%Y%m%d-%H%M%S)"}',
+        f"root=${{HARNESS_ROOT:-{shlex.quote(str(PROJECT_ROOT))}}}",
+        'cd "$root"',
+        "exec .venv/bin/python -m harness " + shlex.join(harness_args) + ' --out "$out"',
+        "",
+    ]
+    return "\n".join(lines)
