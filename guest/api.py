@@ -51,4 +51,5 @@ class Context:
     workdir: str
     mode: str  # "vm" | "host"
     disks: dict[str, str]  # plan disk name -> /dev path found by serial
+    results: str = ""  # the shared results directory (fio JSON files are kept there)
     cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)

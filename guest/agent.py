@@ -1,0 +1,112 @@
+"""The guest agent: run a plan.json, one record per step, markers on the console.
+
+    python3 guest/agent.py --plan DIR/plan.json --results DIR
+
+Implements docs/CONTRACT.md. Stdlib only: it runs inside the VM with the host's root
+filesystem (virtme-ng) or directly on a host. Exit code: 0 every step passed, skipped or
+failed as expected; 1 a step failed or errored; 2 the agent itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import signal
+import sys
+import traceback
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `guest` importable from the checkout
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from guest import disks, runner, sh  # noqa: E402
+from guest.api import Context  # noqa: E402
+
+log = logging.getLogger("guest.agent")
+MARKER = "@@HARNESS "
+TOOLS = ("fio", "losetup", "mkfs.xfs", "mkfs.ext4", "dmsetup", "fstrim", "blkdiscard", "cp")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind so that teardown runs, then exit 2."""
+
+
+def marker(event: dict[str, Any]) -> None:
+    """Print one console marker line; flushed so the host sees it at once."""
+    sys.stdout.write(MARKER + json.dumps(event, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def agent_info(ctx: Context, problems: list[str]) -> dict[str, Any]:
+    fio_version = ""
+    if sh.which("fio"):
+        fio_version = sh.run(["fio", "--version"], check=False)[1].strip()
+    return {
+        "kernel_release": platform.release(),
+        "python": platform.python_version(),
+        "fio_version": fio_version,
+        "mode": ctx.mode,
+        "workdir": ctx.workdir,
+        "disks": ctx.disks,
+        "disk_problems": problems,
+        "tools": {t: sh.which(t) for t in TOOLS},
+        "nproc": os.cpu_count(),
+    }
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def load_plan(path: str) -> dict[str, Any]:
+    with open(path) as fh:
+        plan = json.load(fh)
+    if not isinstance(plan, dict) or not isinstance(plan.get("steps"), list):
+        raise ValueError(f"{path}: a plan is a JSON object with a 'steps' list")
+    return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="harness guest agent")
+    parser.add_argument("--plan", required=True)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="agent %(levelname)s: %(message)s",
+    )
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    rc = 2
+    try:
+        rc = _run(args.plan, args.results)
+    except Terminated:
+        log.error("terminated by SIGTERM; teardown done")
+    except Exception:
+        log.error("agent failed: %s", traceback.format_exc(limit=-3))
+    finally:
+        marker({"event": "done", "rc": rc})
+    return rc
+
+
+def _run(plan_path: str, results: str) -> int:
+    plan = load_plan(plan_path)
+    os.makedirs(results, exist_ok=True)
+    workdir = plan.get("workdir") or os.path.join(results, "work")
+    os.makedirs(workdir, exist_ok=True)
+    found, problems = disks.find_disks(plan.get("disks", []))
+    ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results)
+    for problem in problems:
+        log.warning("%s", problem)
+    with open(os.path.join(results, "agent.json"), "w") as fh:
+        json.dump(agent_info(ctx, problems), fh, indent=2)
+    with open(os.path.join(results, "steps.jsonl"), "a") as out:
+        return runner.run_steps(plan, ctx, out, marker)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

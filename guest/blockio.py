@@ -1,0 +1,75 @@
+"""Direct I/O on block devices and files with page-aligned buffers (stdlib: mmap)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import mmap
+import os
+import random
+
+MIB = 1024 * 1024
+
+
+def pattern(seed: int, length: int) -> bytes:
+    """Deterministic data that differs per seed (so a stale block is recognisable)."""
+    return random.Random(seed).randbytes(length)
+
+
+def write_direct(path: str, offset: int, data: bytes) -> None:
+    """O_DIRECT pwrite of `data` at `offset`, then fsync (the loop flush path)."""
+    buf = mmap.mmap(-1, max(len(data), mmap.PAGESIZE))
+    buf[: len(data)] = data
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    try:
+        view = memoryview(buf)[: len(data)]
+        done = os.pwritev(fd, [view], offset)
+        view.release()
+        if done != len(data):
+            raise OSError(errno.EIO, f"short write {done}/{len(data)} at {offset} on {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        buf.close()
+
+
+def read_direct(path: str, offset: int, length: int) -> bytes:
+    """O_DIRECT pread (bypasses the page cache, so stale cached copies can't hide changes)."""
+    buf = mmap.mmap(-1, max(length, mmap.PAGESIZE))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        view = memoryview(buf)[:length]
+        got = os.preadv(fd, [view], offset)
+        view.release()
+        return bytes(buf[:got])
+    finally:
+        os.close(fd)
+        buf.close()
+
+
+def sha256_direct(path: str, length: int, chunk: int = 4 * MIB) -> str:
+    h = hashlib.sha256()
+    for off in range(0, length, chunk):
+        h.update(read_direct(path, off, min(chunk, length - off)))
+    return h.hexdigest()
+
+
+def try_io(fn, *args) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+    """("ok", result) or (errno name, message): for recording what a kernel did."""
+    try:
+        return "ok", fn(*args)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc.errno)), str(exc)
+
+
+def allocated(path: str) -> int:
+    """Bytes the filesystem allocated to `path` (st_blocks is in 512-byte units)."""
+    return os.stat(path).st_blocks * 512
+
+
+def device_size(dev: str) -> int:
+    fd = os.open(dev, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)

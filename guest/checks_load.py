@@ -1,0 +1,134 @@
+"""Checks under load: data integrity with fio verify, kernel stack depth on a nested stack."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from guest import fio, metrics, probes, sh
+from guest.api import Context, Outcome, Prepared, Skip
+
+
+def _fio_json(argv: list[str], output: str, timeout: float) -> tuple[int, str, dict]:
+    rc, out = sh.run(argv, timeout=timeout, check=False)
+    try:
+        with open(output) as fh:
+            return rc, out, metrics.load_fio_json(fh.read())
+    except (OSError, ValueError):
+        return rc, out, {}
+
+
+def integrity_params(size_mb: int, bs: str = "16k") -> dict[str, Any]:
+    """fio options for a crc32c-verified random write pass (do_verify off: verified later)."""
+    return {
+        "rw": "randwrite",
+        "bs": bs,
+        "size": f"{size_mb}M",
+        "direct": 1,
+        "ioengine": "libaio",
+        "iodepth": 8,
+        "verify": "crc32c",
+        "do_verify": 0,
+        "randrepeat": 1,
+        "verify_fatal": 1,
+        "group_reporting": 1,
+    }
+
+
+def check_integrity(
+    prepared: Prepared, params: dict[str, Any], ctx: Context, stack: contextlib.ExitStack
+) -> Outcome:
+    """Write with fio verify=crc32c, flush, then read everything back and verify it."""
+    if not prepared.device:
+        raise Skip(f"integrity runs on a block device; target {prepared.kind} has none")
+    size_mb = int(params.get("size_mb", 64))
+    out_dir = os.path.join(ctx.results or ctx.workdir, "fio")
+    os.makedirs(out_dir, exist_ok=True)
+    job = integrity_params(size_mb, str(params.get("bs", "16k")))
+    details: dict[str, Any] = {"loop_dio": prepared.extra.get("loop_dio")}
+    out1 = os.path.join(out_dir, f"integrity-{prepared.name}-write.json")
+    rc, out, data = _fio_json(fio.fio_argv("integrity", prepared.path, job, out1), out1, 600)
+    if rc != 0 or metrics.fio_errors(data):
+        return Outcome("fail", f"verified write pass failed on {prepared.path}: {out[-300:]}")
+    with open(prepared.device, "rb") as fh:
+        os.fsync(fh.fileno())
+    inject = params.get("inject")
+    if inject == "punch-backing" and prepared.backing_file:
+        # test-only fault: lose 1 MiB of the backing file under the device, as a lost write would
+        sh.run(
+            ["fallocate", "-p", "-o", str(2 * 1024 * 1024), "-l", "1048576", prepared.backing_file]
+        )
+        details["injected"] = inject
+    out2 = os.path.join(out_dir, f"integrity-{prepared.name}-verify.json")
+    verify = fio.fio_argv("integrity", prepared.path, {**job, "verify_only": 1}, out2)
+    rc, out, data = _fio_json(verify, out2, 600)
+    details["fio_argv"] = verify
+    errors = metrics.fio_errors(data)
+    if rc != 0 or errors or not data:
+        bad = [line for line in out.splitlines() if "verify" in line or "bad" in line]
+        return Outcome(
+            "fail",
+            f"fio verify=crc32c found bad data reading back {prepared.path} "
+            f"({prepared.kind}, loop/dio={details['loop_dio']}): "
+            + " | ".join(bad[:3] or errors or [out.strip()[-300:]]),
+            {},
+            details,
+        )
+    return Outcome("pass", "", {}, details)
+
+
+def check_stack(
+    prepared: Prepared, params: dict[str, Any], ctx: Context, stack: contextlib.ExitStack
+) -> Outcome:
+    """Write load on the nested stack; the deepest kernel stack stays within budget.
+
+    A stack overflow or guard page hit shows in the kernel log and fails the step (the
+    runner's kmsg scan, and the host's console scan in a VM).
+    """
+    tracer = probes.StackTracer()
+    budget = int(params.get("max_stack_bytes", 14336))  # THREAD_SIZE 16 KiB less 2 KiB
+    out_dir = os.path.join(ctx.results or ctx.workdir, "fio")
+    os.makedirs(out_dir, exist_ok=True)
+    output = os.path.join(out_dir, f"stack-{prepared.name}.json")
+    job = {
+        "rw": "randwrite",
+        "bs": "4k",
+        "size": f"{int(params.get('size_mb', 64))}M",
+        "direct": 1,
+        "ioengine": "libaio",
+        "iodepth": 16,
+        "numjobs": 2,
+        "runtime": int(params.get("runtime_s", 10)),
+        "time_based": 1,
+        "group_reporting": 1,
+    }
+    argv = fio.fio_argv("stack", prepared.path, job, output)
+    if tracer.available:
+        tracer.start()
+    try:
+        rc, out, data = _fio_json(argv, output, 600)
+    finally:
+        found, details = tracer.stop() if tracer.available else ({}, {})
+    details.update(
+        {"fio_argv": argv, "budget_bytes": budget, "layers": prepared.extra.get("layers")}
+    )
+    if rc != 0 or metrics.fio_errors(data):
+        return Outcome(
+            "fail", f"write load on {prepared.path} failed: {out.strip()[-300:]}", found, details
+        )
+    if not tracer.available:
+        raise Skip(f"write load ran clean but stack depth is unknown: {tracer.reason}")
+    depth = int(found["stack_max_bytes"])
+    if depth >= budget:
+        frames = details.get("stack_trace", [])[:6]
+        top = ", ".join(f["location"] for f in frames)
+        return Outcome(
+            "fail",
+            f"max kernel stack {depth} bytes under writes to "
+            f"{prepared.kind} {prepared.path} exceeds the {budget}-byte budget; "
+            f"deepest frames: {top}",
+            found,
+            details,
+        )
+    return Outcome("pass", "", found, details)

@@ -1,0 +1,127 @@
+"""Pure parsers for the mechanism metrics: fio JSON, /proc/stat deltas, ftrace stack_trace.
+
+Metric names end in their unit (docs/CONTRACT.md). Every function here is pure so it can be
+tested against real recorded outputs in tests/data/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# /proc/stat cpu fields after the label: user nice system idle iowait irq softirq steal ...
+_IDLE_FIELDS = (3, 4)  # idle, iowait: time the CPUs did nothing for us
+USER_HZ = 100  # /proc/stat is in USER_HZ ticks, 100 on every Linux ABI we boot
+
+
+def load_fio_json(text: str) -> dict[str, Any]:
+    """fio --output-format=json output; tolerates warning lines fio prints before the JSON."""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in fio output")
+    return json.loads(text[start:])
+
+
+def _pct(clat: dict[str, Any], which: str) -> float | None:
+    pct = clat.get("percentile") or {}
+    for key, value in pct.items():
+        if abs(float(key) - float(which)) < 1e-6:
+            return float(value) / 1000.0
+    return None
+
+
+def fio_metrics(data: dict[str, Any]) -> tuple[dict[str, float], int]:
+    """Metrics from fio JSON and the total number of I/Os.
+
+    With several job entries (no group_reporting) bandwidth and IOPS are summed and the
+    percentiles take the worst job, so a figure is never better than one job saw.
+    """
+    metrics: dict[str, float] = {}
+    total_ios = 0
+    for direction in ("read", "write"):
+        entries = [job[direction] for job in data.get("jobs", []) if direction in job]
+        ios = sum(int(e.get("total_ios", 0)) for e in entries)
+        if ios == 0:
+            continue
+        total_ios += ios
+        metrics[f"{direction}_bw_mib"] = round(sum(e["bw"] for e in entries) / 1024.0, 3)
+        metrics[f"{direction}_iops"] = round(sum(float(e["iops"]) for e in entries), 3)
+        for pct, name in (("50", "p50"), ("99", "p99")):
+            vals = [_pct(e.get("clat_ns", {}), pct) for e in entries]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                metrics[f"{direction}_clat_{name}_us"] = round(max(vals), 3)
+    return metrics, total_ios
+
+
+def fio_errors(data: dict[str, Any]) -> list[str]:
+    """One line per fio job that reported an error (verify failures end up here too)."""
+    return [
+        f"job {job.get('jobname')}: error {job['error']}"
+        for job in data.get("jobs", [])
+        if job.get("error")
+    ]
+
+
+def parse_proc_stat(text: str) -> dict[str, int]:
+    """{'busy': ticks, 'total': ticks, 'ctxt': count} from /proc/stat (all CPUs)."""
+    out = {"busy": 0, "total": 0, "ctxt": 0}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "cpu":
+            ticks = [int(x) for x in parts[1:9]]
+            out["total"] = sum(ticks)
+            out["busy"] = out["total"] - sum(ticks[i] for i in _IDLE_FIELDS)
+        elif parts[0] == "ctxt":
+            out["ctxt"] = int(parts[1])
+    return out
+
+
+def per_io_metrics(before: dict[str, int], after: dict[str, int], ios: int) -> dict[str, float]:
+    """ctxsw_per_io and cpu_us_per_io from two /proc/stat samples around `ios` I/Os."""
+    if ios <= 0:
+        return {}
+    busy_us = (after["busy"] - before["busy"]) * (1_000_000 / USER_HZ)
+    return {
+        "ctxsw_per_io": round((after["ctxt"] - before["ctxt"]) / ios, 4),
+        "cpu_us_per_io": round(busy_us / ios, 3),
+    }
+
+
+_FRAME = re.compile(r"^\s*(\d+)\)\s+(\d+)\s+(\d+)\s+(\S.*?)\s*$")
+
+
+def parse_stack_trace(text: str, top: int = 12) -> list[dict[str, Any]]:
+    """The deepest `top` frames of /sys/kernel/tracing/stack_trace as dicts."""
+    frames = []
+    for line in text.splitlines():
+        m = _FRAME.match(line)
+        if m:
+            frames.append({"depth": int(m[2]), "size": int(m[3]), "location": m[4].split(" ")[0]})
+    return frames[:top]
+
+
+# Kernel log lines that make a step fail on their own: the same families the host console
+# scan types, kept short here because host mode has no console to scan.
+SPLAT = re.compile(
+    r"(Kernel panic|Oops|BUG:|WARNING:|general protection fault|KASAN:|KFENCE:|UBSAN:"
+    r"|possible circular locking|INFO: task .* blocked for more than|soft lockup"
+    r"|rcu_sched self-detected stall|rcu: INFO: .* detected stall"
+    r"|stack guard page was hit|Kernel stack overflow|stack-protector)"
+)
+
+
+def find_splats(lines: list[str], context: int = 20) -> list[str]:
+    """Excerpts (the matching line and up to `context` lines after) of splats in kmsg text."""
+    excerpts = []
+    i = 0
+    while i < len(lines):
+        if SPLAT.search(lines[i]):
+            excerpts.append("\n".join(lines[i : i + context + 1]))
+            i += context + 1
+        else:
+            i += 1
+    return excerpts

@@ -1,0 +1,160 @@
+"""Kernel-side observers around a step: kmsg tail, ftrace stack tracer, loop sysfs counters."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+from typing import Any
+
+from guest import metrics, sh
+
+TRACING_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+STACK_SYSCTL = "/proc/sys/kernel/stack_tracer_enabled"
+
+
+class KmsgTail:
+    """Kernel log records written after construction (reads /dev/kmsg from its end)."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self.fd, 0, os.SEEK_END)
+
+    def read(self) -> list[str]:
+        """New message lines since the last read (continuation lines included)."""
+        lines: list[str] = []
+        while self.fd is not None:
+            try:
+                rec = os.read(self.fd, 8192).decode("utf-8", "replace")
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # records overwritten while we slept: go on
+                    continue
+                break
+            head, _, body = rec.partition(";")
+            lines.extend(body.rstrip("\n").split("\n"))
+        return lines
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def tracing_dir() -> str | None:
+    for d in TRACING_DIRS:
+        if os.path.exists(f"{d}/stack_max_size"):
+            return d
+    return None
+
+
+class StackTracer:
+    """The ftrace stack tracer around a step, when the kernel has it (CONFIG_STACK_TRACER).
+
+    `available` is False with `reason` set otherwise. It records the deepest stack seen
+    while enabled; enabling it costs a function-trace hook on every call, so plans turn it
+    on only for steps that ask (it would distort throughput figures).
+    """
+
+    def __init__(self) -> None:
+        self.dir = tracing_dir()
+        self.reason = ""
+        if not os.path.exists(STACK_SYSCTL):
+            self.reason = "kernel has no ftrace stack tracer (CONFIG_STACK_TRACER off)"
+        elif self.dir is None:
+            self.reason = "tracefs not mounted: no stack_max_size under /sys/kernel/tracing"
+
+    @property
+    def available(self) -> bool:
+        return not self.reason
+
+    def start(self) -> None:
+        assert self.dir
+        sh.write_text(f"{self.dir}/stack_max_size", "0")
+        sh.write_text(STACK_SYSCTL, "1")
+
+    def stop(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """Disable the tracer; return ({'stack_max_bytes': N}, {'stack_trace': frames})."""
+        assert self.dir
+        sh.write_text(STACK_SYSCTL, "0")
+        max_size = int(sh.read_text(f"{self.dir}/stack_max_size", "0") or 0)
+        trace = sh.read_text(f"{self.dir}/stack_trace", "") or ""
+        return {"stack_max_bytes": float(max_size)}, {
+            "stack_trace": metrics.parse_stack_trace(trace)
+        }
+
+
+class GaugeSampler:
+    """Samples an integer sysfs gauge in a thread while a step runs; keeps the maximum."""
+
+    def __init__(self, path: str, interval_s: float = 0.25) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self.max: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            value = sh.read_text(self.path)
+            if value not in (None, ""):
+                self.max = max(self.max or 0, int(value))
+            if self._stop.wait(self.interval_s):
+                return
+
+    def __enter__(self) -> GaugeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def nr_blocking_writes_path(device: str | None) -> str | None:
+    """/sys/block/loopN/loop/nr_blocking_writes (the NOWAIT series' counter) if it exists."""
+    if not device or not os.path.basename(device).startswith("loop"):
+        return None
+    path = f"/sys/block/{os.path.basename(device)}/loop/nr_blocking_writes"
+    return path if os.path.exists(path) else None
+
+
+def nr_blocking_writes(device: str | None) -> int | None:
+    """/sys/block/loopN/loop/nr_blocking_writes (the NOWAIT series' counter) or None."""
+    if not device or not os.path.basename(device).startswith("loop"):
+        return None
+    value = sh.read_text(f"/sys/block/{os.path.basename(device)}/loop/nr_blocking_writes")
+    return int(value) if value not in (None, "") else None
+
+
+def proc_stat() -> dict[str, int]:
+    with open("/proc/stat") as fh:
+        return metrics.parse_proc_stat(fh.read())
+
+
+def poll_queues(device: str | None) -> tuple[bool, str]:
+    """Whether polled (hipri) I/O can run on `device`, and why not."""
+    if not device:
+        return False, "no block device"
+    name = os.path.basename(os.path.realpath(device))
+    if name.startswith(("loop", "dm-")):
+        return False, f"{name} does not support polled I/O (loop and dm do not poll)"
+    if not name.startswith("nvme"):
+        return False, f"{name} is not NVMe: only NVMe has poll queues here"
+    pq = sh.read_text("/sys/module/nvme/parameters/poll_queues", "0") or "0"
+    if int(pq) == 0:
+        return False, "nvme.poll_queues=0: boot with nvme.poll_queues=N for polled I/O"
+    if sh.read_text(f"/sys/block/{name}/queue/io_poll", "0") != "1":
+        return False, f"{name}: queue/io_poll is 0 (no poll queues were allocated)"
+    return True, ""
+
+
+def io_uring_usable() -> tuple[bool, str]:
+    disabled = sh.read_text("/proc/sys/kernel/io_uring_disabled", "0")
+    if disabled not in (None, "0"):
+        return False, f"io_uring disabled (kernel.io_uring_disabled={disabled})"
+    return True, ""

@@ -1,0 +1,250 @@
+"""Preparing targets: raw disks, files on XFS/ext4, loop (dio on/off, 512/4096), nested loop,
+and a dm-linear table built from a file's extents (the static extent map of dm-loop/Android).
+
+Every resource is registered on the caller's ExitStack as soon as it exists, so teardown
+(umount, losetup -d, dmsetup remove, rm) runs in reverse order on any exit.
+The *_argv functions are pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from typing import Any
+
+from guest import extents, sh
+from guest.api import Context, Prepared, Skip
+
+MIB = 1024 * 1024
+MIN_XFS_MB = 320  # mkfs.xfs >= 5.19 refuses filesystems below 300 MB
+_counter = itertools.count()
+
+
+def mkfs_argv(fs: str, device: str, sector_size: int | None = None) -> list[str]:
+    """mkfs for `fs` on `device`; -K/nodiscard because discarding a fresh TCG disk is slow."""
+    if fs == "xfs":
+        argv = ["mkfs.xfs", "-f", "-q", "-K", "-m", "reflink=1"]
+        return argv + (["-s", f"size={sector_size}"] if sector_size else []) + [device]
+    if fs == "ext4":
+        argv = ["mkfs.ext4", "-F", "-q", "-E", "nodiscard"]
+        return argv + (["-b", str(max(sector_size, 1024))] if sector_size else []) + [device]
+    if fs == "btrfs":
+        return ["mkfs.btrfs", "-f", "-q", "-K", device]
+    raise Skip(f"unknown filesystem {fs!r}")
+
+
+def losetup_argv(
+    path: str, *, direct_io: bool, block_size: int = 512, sizelimit: int | None = None
+) -> list[str]:
+    """Attach `path` to the first free loop device and print its name."""
+    argv = ["losetup", "-f", "--show", f"--direct-io={'on' if direct_io else 'off'}"]
+    argv += ["--sector-size", str(block_size)]
+    if sizelimit:
+        argv += ["--sizelimit", str(sizelimit)]
+    return argv + [path]
+
+
+def _mkdir(ctx: Context, *parts: str) -> str:
+    path = os.path.join(ctx.workdir, *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def attach_loop(
+    path: str,
+    stack: contextlib.ExitStack,
+    *,
+    direct_io: bool,
+    block_size: int = 512,
+    sizelimit: int | None = None,
+) -> str:
+    """losetup a file; `losetup -d` is registered before anything else can fail."""
+    _, out = sh.run(
+        losetup_argv(path, direct_io=direct_io, block_size=block_size, sizelimit=sizelimit)
+    )
+    dev = out.strip().splitlines()[-1]
+    if not dev.startswith("/dev/loop"):
+        raise RuntimeError(f"losetup printed {out!r}, expected /dev/loopN")
+    stack.callback(sh.run, ["losetup", "-d", dev], check=False)
+    return dev
+
+
+def mount(device: str, mnt: str, fs: str, stack: contextlib.ExitStack) -> None:
+    os.makedirs(mnt, exist_ok=True)
+    sh.run(["mount", "-t", fs, device, mnt])
+    stack.callback(umount, mnt)
+
+
+def umount(mnt: str) -> None:
+    """Unmount; lazily if something still holds it, so teardown always goes on."""
+    if sh.run(["umount", mnt], check=False)[0] != 0:
+        sh.run(["umount", "-l", mnt], check=False)
+
+
+def make_file(path: str, size: int, alloc: str, stack: contextlib.ExitStack) -> None:
+    """Create a backing file: sparse (truncate), fallocate (unwritten extents) or written."""
+    stack.callback(_unlink, path)
+    with open(path, "wb") as fh:
+        if alloc == "sparse":
+            fh.truncate(size)
+        elif alloc == "fallocate":
+            os.posix_fallocate(fh.fileno(), 0, size)
+        elif alloc == "written":
+            chunk = (os.urandom(4096) * 256)[:MIB]
+            for _ in range(size // MIB):
+                fh.write(chunk)
+            fh.truncate(size)
+        else:
+            raise Skip(f"unknown allocation {alloc!r}: use sparse, fallocate or written")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _alloc(spec: dict[str, Any], default: str = "sparse") -> str:
+    if "alloc" in spec:
+        return str(spec["alloc"])
+    if "sparse" in spec:
+        return "sparse" if spec["sparse"] else "fallocate"
+    return default
+
+
+def base_filesystem(
+    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, size_mb: int
+) -> tuple[str, str]:
+    """Make and mount spec['fs'] on spec['disk'] (or a scratch image in host mode).
+
+    Returns (mountpoint, block device under the filesystem).
+    """
+    fs = spec.get("fs", "xfs")
+    tag = f"{spec.get('name', 'target')}-{next(_counter)}"
+    disk = spec.get("disk")
+    if disk and disk in ctx.disks:
+        device = ctx.disks[disk]
+    elif disk and ctx.mode != "host":
+        raise Skip(f"disk {disk} is not attached to this VM (topology lacks it)")
+    else:
+        img = os.path.join(_mkdir(ctx, "img"), f"{tag}.img")
+        make_file(img, max(size_mb, MIN_XFS_MB) * MIB, "sparse", stack)
+        device = attach_loop(img, stack, direct_io=True)
+    sh.run(mkfs_argv(fs, device, spec.get("fs_sector_size")), timeout=300)
+    mnt = _mkdir(ctx, "mnt", tag)
+    mount(device, mnt, fs, stack)
+    return mnt, device
+
+
+def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
+    """Make the target described by `spec` (docs/CONTRACT.md) ready for I/O."""
+    kind = spec.get("kind")
+    name = spec.get("name", str(kind))
+    size_mb = int(spec.get("size_mb", 256))
+    if kind == "raw":
+        disk = spec.get("disk", "")
+        if disk not in ctx.disks:
+            hint = "name it on the command line" if ctx.mode == "host" else "add it to the topology"
+            raise Skip(f"raw target needs disk {disk!r}, which is not attached: {hint}")
+        dev = ctx.disks[disk]
+        return Prepared(name=name, kind=kind, path=dev, device=dev)
+    if kind == "file":
+        mnt, base = base_filesystem(spec, ctx, stack, size_mb + 64)
+        path = os.path.join(mnt, "fio.dat")
+        stack.callback(_unlink, path)
+        return Prepared(
+            name, kind, path, None, None, mnt, spec.get("fs", "xfs"), None, {"base_device": base}
+        )
+    if kind == "loop":
+        return _prepare_loop(spec, ctx, stack, name, size_mb)
+    if kind == "nested-loop":
+        return _prepare_nested(spec, ctx, stack, name, size_mb)
+    if kind == "dm-linear":
+        return _prepare_dm_linear(spec, ctx, stack, name, size_mb)
+    raise Skip(f"unknown target kind {kind!r}")
+
+
+def loop_status(dev: str) -> dict[str, Any]:
+    """What the kernel made of a loop device: dio on/off, block sizes, size."""
+    base = f"/sys/block/{os.path.basename(dev)}"
+    return {
+        "loop_dio": sh.read_text(f"{base}/loop/dio"),
+        "logical_block_size": sh.read_text(f"{base}/queue/logical_block_size"),
+        "size_bytes": int(sh.read_text(f"{base}/size", "0") or 0) * 512,
+    }
+
+
+def _prepare_loop(
+    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, name: str, size_mb: int
+) -> Prepared:
+    mnt, base = base_filesystem(spec, ctx, stack, size_mb + 64)
+    backing = os.path.join(mnt, "backing.img")
+    make_file(backing, size_mb * MIB, _alloc(spec), stack)
+    limit = spec.get("sizelimit_mb")
+    dev = attach_loop(
+        backing,
+        stack,
+        direct_io=bool(spec.get("direct_io", True)),
+        block_size=int(spec.get("block_size", 512)),
+        sizelimit=int(limit) * MIB if limit else None,
+    )
+    extra = {
+        "base_device": base,
+        "loop_dio_requested": bool(spec.get("direct_io", True)),
+        "fs_sector_size": spec.get("fs_sector_size"),
+        **loop_status(dev),
+    }
+    return Prepared(name, "loop", dev, dev, backing, mnt, spec.get("fs", "xfs"), dev, extra)
+
+
+def _prepare_nested(
+    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, name: str, size_mb: int
+) -> Prepared:
+    fs = spec.get("fs", "xfs")
+    inner_mb = max(size_mb + 64, MIN_XFS_MB)
+    outer_mnt, base = base_filesystem(spec, ctx, stack, inner_mb + 128)
+    outer_file = os.path.join(outer_mnt, "outer.img")
+    make_file(outer_file, inner_mb * MIB, "sparse", stack)
+    dio = bool(spec.get("direct_io", True))
+    outer_loop = attach_loop(outer_file, stack, direct_io=dio)
+    sh.run(mkfs_argv(fs, outer_loop), timeout=300)
+    inner_mnt = _mkdir(ctx, "mnt", f"{name}-inner-{next(_counter)}")
+    mount(outer_loop, inner_mnt, fs, stack)
+    backing = os.path.join(inner_mnt, "backing.img")
+    make_file(backing, size_mb * MIB, _alloc(spec), stack)
+    dev = attach_loop(backing, stack, direct_io=dio)
+    extra = {
+        "base_device": base,
+        "layers": [dev, backing, outer_loop, outer_file, base],
+        **loop_status(dev),
+    }
+    return Prepared(name, "nested-loop", dev, dev, backing, inner_mnt, fs, dev, extra)
+
+
+def _prepare_dm_linear(
+    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, name: str, size_mb: int
+) -> Prepared:
+    if not sh.which("dmsetup"):
+        raise Skip("dmsetup not installed (apt-get install dmsetup)")
+    if not os.path.exists("/dev/mapper/control"):
+        sh.run(["modprobe", "dm_mod"], check=False)
+    if sh.run(["dmsetup", "version"], check=False)[0] != 0:
+        raise Skip("kernel has no device-mapper (CONFIG_BLK_DEV_DM off / dm_mod missing)")
+    mnt, base = base_filesystem(spec, ctx, stack, size_mb + 64)
+    backing = os.path.join(mnt, "backing.img")
+    # Real data, not unwritten extents: the static map must point at blocks the file owns.
+    make_file(backing, size_mb * MIB, "written", stack)
+    table = extents.linear_table(extents.fiemap(backing), os.stat(backing).st_dev, size_mb * MIB)
+    table_file = os.path.join(_mkdir(ctx, "dm"), f"{name}.table")
+    with open(table_file, "w") as fh:
+        fh.write(table)
+    dm_name = f"harness-{os.getpid()}-{next(_counter)}"
+    sh.run(["dmsetup", "create", dm_name, table_file])
+    stack.callback(sh.run, ["dmsetup", "remove", "--retry", dm_name], check=False)
+    dev = f"/dev/mapper/{dm_name}"
+    if not os.path.exists(dev):
+        sh.run(["dmsetup", "mknodes", dm_name], check=False)
+    extra = {"base_device": base, "dm_table_lines": table.count("\n")}
+    return Prepared(name, "dm-linear", dev, dev, backing, mnt, spec.get("fs", "xfs"), None, extra)
