@@ -7,13 +7,16 @@ re-run that differs can be told apart from one that reproduces.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.paths import PROJECT_ROOT
 from harness.results.compare import Comparison
 from harness.results.model import RunResult
 
+_ARGV_FILE = "vng-argv.json"
 # Step/run detail keys under which the pipeline may record how the VM was launched.
 _LAUNCH_KEYS = ("vng_argv", "qemu_argv", "launch_argv")
 
@@ -33,7 +36,14 @@ def _kernel_lines(side: str, runs: Sequence[RunResult]) -> list[str]:
 
 
 def launch_argv(run: RunResult) -> list[str] | None:
-    """The VM launch argv a run recorded (in kernel provenance or a step's details), if any."""
+    """The VM launch argv a run recorded: vng-argv.json beside its console.log (written by
+    the pipeline), else kernel provenance or a step's details; None if nowhere."""
+    if run.console_log:
+        saved = Path(run.console_log).parent / _ARGV_FILE
+        try:
+            return [str(a) for a in json.loads(saved.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
     for key in _LAUNCH_KEYS:
         value = run.kernel.provenance.get(key)
         if value:
