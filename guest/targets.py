@@ -72,6 +72,7 @@ def attach_loop(
 
 def mount(device: str, mnt: str, fs: str, stack: contextlib.ExitStack) -> None:
     os.makedirs(mnt, exist_ok=True)
+    stack.callback(_rmdir, mnt)
     sh.run(["mount", "-t", fs, device, mnt])
     stack.callback(umount, mnt)
 
@@ -99,6 +100,11 @@ def make_file(path: str, size: int, alloc: str, stack: contextlib.ExitStack) -> 
             raise Skip(f"unknown allocation {alloc!r}: use sparse, fallocate or written")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _rmdir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _unlink(path: str) -> None:

@@ -1,0 +1,44 @@
+"""Named correctness checks: what each asserts, where it runs, what is an expected failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    targets: tuple[str, ...]  # default targets in the `loop` plan
+    timeout_s: int = 300
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+CHECKS: dict[str, Check] = {
+    c.name: c
+    for c in (
+        Check("sparse", "loop over a sparse file allocates only what is written; discard "
+              "punches holes (st_blocks, SEEK_HOLE), reads back zeros; write-zeroes",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs", "loop-dio-on-ext4", "dm-linear-xfs"),
+              tags=("correctness", "thin")),
+        Check("reflink", "writes through the device after cp --reflink=always leave the "
+              "clone unchanged and show in the original",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs", "loop-dio-on-ext4", "dm-linear-xfs"),
+              tags=("correctness", "reflink")),
+        Check("truncate", "grow the backing file + losetup -c: the device and the fs inside "
+              "follow; shrink while attached: record what I/O past the end does",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs"), tags=("correctness", "resize")),
+        Check("integrity", "fio verify=crc32c write, flush, read back and verify",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
+              params={"size_mb": 64}, tags=("correctness", "data")),
+        Check("dio-alignment", "loop block size 512 over XFS with 4 KiB sectors: record "
+              "whether loop kept direct I/O, and that the data stays right",
+              ("loop-dio-on-xfs4k-bs512",), tags=("correctness", "dio")),
+        Check("stack", "write load on the nested loop stack: no stack overflow or guard page "
+              "hit; max stack depth from the ftrace stack tracer",
+              ("nested-loop-xfs",), timeout_s=600, params={"runtime_s": 10},
+              tags=("stack",)),
+    )
+}  # fmt: skip
