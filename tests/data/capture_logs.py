@@ -36,7 +36,10 @@ HEADER_PKGS = (
     "linux-kbuild-6.12.111+deb12",
 )
 
+# The guest command's own output does not reach the captured console; /dev/kmsg puts the
+# trace of what the snippet did into the log, between the kernel's lines.
 HUNG_TASK = """
+exec >/dev/kmsg 2>&1
 set -x
 truncate -s 320M /tmp/ht.img
 mkfs.xfs -q /tmp/ht.img
