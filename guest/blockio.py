@@ -22,9 +22,8 @@ def write_direct(path: str, offset: int, data: bytes) -> None:
     buf[: len(data)] = data
     fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
     try:
-        view = memoryview(buf)[: len(data)]
-        done = os.pwritev(fd, [view], offset)
-        view.release()
+        with memoryview(buf)[: len(data)] as view:
+            done = os.pwritev(fd, [view], offset)
         if done != len(data):
             raise OSError(errno.EIO, f"short write {done}/{len(data)} at {offset} on {path}")
         os.fsync(fd)
@@ -38,9 +37,8 @@ def read_direct(path: str, offset: int, length: int) -> bytes:
     buf = mmap.mmap(-1, max(length, mmap.PAGESIZE))
     fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     try:
-        view = memoryview(buf)[:length]
-        got = os.preadv(fd, [view], offset)
-        view.release()
+        with memoryview(buf)[:length] as view:
+            got = os.preadv(fd, [view], offset)
         return bytes(buf[:got])
     finally:
         os.close(fd)

@@ -61,10 +61,16 @@ def check_integrity(
         )
         details["injected"] = inject
     out2 = os.path.join(out_dir, f"integrity-{prepared.name}-verify.json")
-    verify = fio.fio_argv("integrity", prepared.path, {**job, "verify_only": 1}, out2)
+    verify = fio.fio_argv(
+        "integrity", prepared.path, {**job, "do_verify": 1, "verify_only": 1}, out2
+    )
     rc, out, data = _fio_json(verify, out2, 600)
     details["fio_argv"] = verify
     errors = metrics.fio_errors(data)
+    verified = sum(int(j.get("read", {}).get("io_bytes", 0)) for j in data.get("jobs", []))
+    details["verified_bytes"] = verified
+    if verified == 0 and not errors:
+        errors = ["the verify pass read nothing back: fio verify_only did not run"]
     if rc != 0 or errors or not data:
         bad = [line for line in out.splitlines() if "verify" in line or "bad" in line]
         return Outcome(

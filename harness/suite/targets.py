@@ -28,6 +28,8 @@ class Target:
 def _loop(name: str, fs: str, dio: bool, bs: int = 512, **kw: Any) -> Target:
     disk = "nvme0" if fs == "xfs" else "scsi0"
     desc = f"loop (dio {'on' if dio else 'off'}, bs {bs}) over a sparse file on {fs} on {disk}"
+    if kw.get("base_block_size"):
+        desc += f" seen through {kw['base_block_size']}-byte sectors"
     spec = {
         "kind": "loop",
         "fs": fs,
@@ -62,7 +64,8 @@ TARGETS: dict[str, Target] = {
         _loop("loop-dio-off-xfs-bs4096", "xfs", False, 4096),
         _loop("loop-dio-on-ext4", "ext4", True),
         _loop("loop-dio-off-ext4", "ext4", False),
-        _loop("loop-dio-on-xfs4k-bs512", "xfs", True, 512, fs_sector_size=4096),
+        _loop("loop-dio-on-xfs4k-bs512", "xfs", True, 512, fs_sector_size=4096,
+              base_block_size=4096),
         Target("nested-loop-xfs", "loop on XFS on loop on XFS on nvme0 (dio on)",
                {"kind": "nested-loop", "fs": "xfs", "disk": "nvme0", "direct_io": True,
                 "alloc": "sparse"}, ("nested", "loop", "xfs")),
