@@ -56,6 +56,16 @@ RECORDED = {
             "---[ end trace 0000000000000000 ]---",
         )
     ],
+    # "BUG: kernel NULL pointer dereference" then "Oops: Oops: 0002 [#1]": one oops report
+    "oops-null": [
+        (
+            "oops",
+            "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            504,
+            "BUG: kernel NULL pointer dereference",
+            "---[ end trace 0000000000000000 ]---",
+        )
+    ],
 }
 
 
@@ -72,8 +82,9 @@ def test_recorded_log(name):
     for splat, (_, _, _, first, last) in zip(splats, expected, strict=True):
         excerpt = splat.excerpt.splitlines()
         assert first in excerpt[0] and last in excerpt[-1]
-        # the excerpt is exactly the log's lines from `line` on
-        assert excerpt == lines[splat.line - 1 : splat.line - 1 + len(excerpt)]
+        # the excerpt is exactly the log's lines from `line` on (trailing blanks trimmed)
+        expected_lines = lines[splat.line - 1 : splat.line - 1 + len(excerpt)]
+        assert excerpt == [line.rstrip() for line in expected_lines]
 
 
 def test_clean_boot_has_no_splats():
@@ -158,8 +169,9 @@ def test_message_of_handles_prefixes_and_glued_lines():
 
 
 def test_glued_guest_output_still_starts_a_splat():
-    (splat,) = scan(["hello[   29.1] Kernel panic - not syncing: Attempted to kill init!"])
-    assert (splat.kind, splat.title) == ("panic", "Kernel panic - not syncing: Attempted to kill init!")
+    title = "Kernel panic - not syncing: Attempted to kill init!"
+    (splat,) = scan([f"hello[   29.1] {title}"])
+    assert (splat.kind, splat.title, splat.line) == ("panic", title, 1)
 
 
 def test_report_without_end_is_cut_at_max_lines():

@@ -36,24 +36,33 @@ HEADER_PKGS = (
     "linux-kbuild-6.12.111+deb12",
 )
 
-# The guest command's own output does not reach the captured console; /dev/kmsg puts the
-# trace of what the snippet did into the log, between the kernel's lines.
-HUNG_TASK = """
-exec >/dev/kmsg 2>&1
-set -x
-truncate -s 320M /tmp/ht.img
-mkfs.xfs -q /tmp/ht.img
-dev=$(losetup -f --show /tmp/ht.img)
-mkdir -p /tmp/htmnt && mount $dev /tmp/htmnt
-echo 5 > /proc/sys/kernel/hung_task_timeout_secs
-xfsfreeze -f /tmp/htmnt
-dd if=/dev/zero of=/tmp/htmnt/f bs=4k count=1 conv=fsync &
-sleep 25
-xfsfreeze -u /tmp/htmnt
-wait
-umount /tmp/htmnt && losetup -d $dev
-echo hung-task-scenario-done
+# The guest command's own output does not reach the captured console, so each step of a
+# snippet reports itself through /dev/kmsg (one record per step) into the log.
+STEP = r"""
+step() { out=$("$@" 2>&1); rc=$?; echo "capture: $* -> rc=$rc $out" > /dev/kmsg; }
 """
+
+HUNG_TASK = (
+    STEP
+    + """
+step modprobe loop
+step modprobe xfs
+step truncate -s 320M /tmp/ht.img
+step mkfs.xfs -q /tmp/ht.img
+dev=$(losetup -f --show /tmp/ht.img)
+step echo "loop device: $dev"
+step mkdir -p /tmp/htmnt
+step mount $dev /tmp/htmnt
+step sh -c 'echo 5 > /proc/sys/kernel/hung_task_timeout_secs'
+step xfsfreeze -f /tmp/htmnt
+dd if=/dev/zero of=/tmp/htmnt/f bs=4k count=1 conv=fsync 2>/dev/null &
+step sleep 25
+step xfsfreeze -u /tmp/htmnt
+wait
+step umount /tmp/htmnt
+step losetup -d $dev
+"""
+)
 
 # name -> (guest shell snippet, extra kernel command line, needs the module)
 SCENARIOS: dict[str, tuple[str, str, bool]] = {
