@@ -1,0 +1,96 @@
+"""Pure parsers of the guest agent against real recorded outputs (tests/data/fio/)."""
+
+import sys
+
+import pytest
+
+from harness.paths import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT))  # guest/ is not an installed package
+
+from guest import disks, metrics  # noqa: E402
+
+DATA = PROJECT_ROOT / "tests" / "data" / "fio"
+
+
+def _load(name: str) -> dict:
+    return metrics.load_fio_json((DATA / name).read_text())
+
+
+def test_randread_metrics_from_real_fio_json():
+    found, ios = metrics.fio_metrics(_load("randread-4k-file-xfs.json"))
+    assert set(found) == {"read_bw_mib", "read_iops", "read_clat_p50_us", "read_clat_p99_us"}
+    assert ios == 42409
+    assert found["read_bw_mib"] == pytest.approx(81.205, abs=0.001)
+    assert found["read_clat_p50_us"] == pytest.approx(222.208)
+    assert found["read_clat_p99_us"] == pytest.approx(8847.36)
+
+
+def test_mixed_grouped_run_reports_both_directions():
+    found, ios = metrics.fio_metrics(_load("mikulas-rw-libaio-grouped.json"))
+    assert {"read_iops", "write_iops", "read_clat_p99_us", "write_clat_p99_us"} <= set(found)
+    assert ios > 0
+    assert found["read_clat_p50_us"] <= found["read_clat_p99_us"]
+
+
+def test_ungrouped_jobs_sum_throughput_and_take_worst_percentile():
+    data = _load("randrw-2jobs-ungrouped.json")
+    assert len(data["jobs"]) == 2
+    found, ios = metrics.fio_metrics(data)
+    per_job = [job["read"]["iops"] for job in data["jobs"]]
+    assert found["read_iops"] == pytest.approx(sum(per_job), abs=0.01)
+    worst = max(job["read"]["clat_ns"]["percentile"]["99.000000"] for job in data["jobs"])
+    assert found["read_clat_p99_us"] == pytest.approx(worst / 1000)
+    assert ios == sum(j["read"]["total_ios"] + j["write"]["total_ios"] for j in data["jobs"])
+
+
+def test_verify_failure_is_reported_as_job_error():
+    data = _load("verify-failed.json")
+    assert metrics.fio_errors(data) == ["job integrity: error 84"]
+    assert metrics.fio_errors(_load("randread-4k-file-xfs.json")) == []
+
+
+def test_fio_json_after_warning_lines():
+    text = "fio: some warning\n" + (DATA / "randread-4k-file-xfs.json").read_text()
+    assert metrics.load_fio_json(text)["fio version"] == "fio-3.33"
+    with pytest.raises(ValueError):
+        metrics.load_fio_json("fio: file not found\n")
+
+
+def test_proc_stat_deltas_from_real_samples():
+    before = metrics.parse_proc_stat((DATA / "proc_stat_before.txt").read_text())
+    after = metrics.parse_proc_stat((DATA / "proc_stat_after.txt").read_text())
+    assert after["ctxt"] > before["ctxt"] and after["total"] > before["total"]
+    per_io = metrics.per_io_metrics(before, after, 1000)
+    assert per_io["ctxsw_per_io"] == pytest.approx((after["ctxt"] - before["ctxt"]) / 1000, 1e-3)
+    busy_us = (after["busy"] - before["busy"]) * 10_000
+    assert per_io["cpu_us_per_io"] == pytest.approx(busy_us / 1000, 1e-3)
+    assert metrics.per_io_metrics(before, after, 0) == {}
+
+
+def test_proc_stat_busy_excludes_idle_and_iowait():
+    text = "cpu  10 0 5 100 7 1 2 0 0 0\nctxt 42\n"
+    assert metrics.parse_proc_stat(text) == {"busy": 18, "total": 125, "ctxt": 42}
+
+
+def test_splat_finder_catches_guard_page_and_warning_but_not_noise():
+    lines = [
+        "loop1: detected capacity change from 0 to 524288",
+        "BUG: TASK stack guard page was hit at 00000000b6fa2b52 (stack is 0000000075c1e4ac..)",
+        "Oops: stack guard page: 0000 [#1] PREEMPT SMP NOPTI",
+        "CPU: 1 PID: 77 Comm: kworker/u8:2",
+    ]
+    found = metrics.find_splats(lines, context=3)
+    assert len(found) == 1 and found[0].startswith("BUG: TASK stack guard page")
+    assert metrics.find_splats(["XFS (loop1): Mounting V5 Filesystem", "EXT4-fs mounted"]) == []
+
+
+def test_disks_by_serial_from_real_virtme_lsblk():
+    found = disks.serials_from_lsblk((DATA / "lsblk-virtme-nvme-scsi.json").read_text())
+    assert found == {"HSCSI0": "/dev/sda", "HNVME0": "/dev/nvme0n1"}
+
+
+def test_vpd_page_80_serial():
+    raw = b"\x00\x80\x00\x06HSCSI0"
+    assert disks.vpd_serial(raw) == "HSCSI0"
+    assert disks.vpd_serial(b"\x00") == ""
