@@ -22,7 +22,7 @@ class MissingToolError(UserError):
     """A required host program is not installed."""
 
     def __init__(self, tool: str, package: str | None = None) -> None:
-        hint = f"apt-get install {package}" if package else "install it"
+        hint = f"apt-get install {package}" if package else "pip install it into the venv"
         super().__init__(f"'{tool}' not found on PATH: {hint} (or run ./bootstrap.sh)")
         self.tool = tool
 

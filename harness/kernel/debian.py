@@ -76,7 +76,8 @@ def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
 def resolve(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
     """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary."""
     matches = [
-        k for abi, k in kernels.items()
+        k
+        for abi, k in kernels.items()
         if abi == version or re.match(re.escape(version) + r"[.+-]", abi)
     ]
     if not matches:
@@ -95,6 +96,7 @@ class PrivateApt:
         self.root = root
         for sub in ("lists/partial", "archives/partial", "cache", "etc"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "etc/status").touch()
 
     def options(self) -> list[str]:
         r = self.root
@@ -102,7 +104,7 @@ class PrivateApt:
             "Dir::Etc::SourceList": r / "etc/sources.list",
             "Dir::Etc::SourceParts": "/dev/null",
             "Dir::State::Lists": r / "lists",
-            "Dir::State::status": "/dev/null",
+            "Dir::State::status": r / "etc/status",  # empty: nothing is installed here
             "Dir::Cache": r / "cache",
             "Dir::Cache::Archives": r / "archives",
             "Debug::NoLocking": "1",
@@ -128,15 +130,25 @@ class PrivateApt:
         if fresh and sources.exists() and sources.read_text() == text:
             return
         sources.write_text(text)
-        log.info("apt: updating package lists for %s", ", ".join(
-            sorted({line.split()[2] for line in text.splitlines()})))
+        log.info(
+            "apt: updating package lists for %s",
+            ", ".join(sorted({line.split()[2] for line in text.splitlines()})),
+        )
         proc.run(self.update_argv(), timeout=600)
         stamp.touch()
 
     def pkgnames(self) -> list[str]:
-        names: list[str] = []
-        for prefix in ("linux-image-", "linux-binary-", "linux-modules-"):
-            names += proc.run(self.pkgnames_argv(prefix), timeout=120).stdout.split()
+        """Kernel package names, cached until the next `apt-get update` (apt-cache is slow)."""
+        cached = self.root / "kernel-pkgnames.txt"
+        stamp = self.root / "updated"
+        if cached.exists() and stamp.exists() and cached.stat().st_mtime >= stamp.stat().st_mtime:
+            return cached.read_text().split()
+        names = [
+            n
+            for n in proc.run(self.pkgnames_argv("linux-"), timeout=300).stdout.split()
+            if n.startswith(("linux-image-", "linux-binary-", "linux-modules-"))
+        ]
+        cached.write_text("\n".join(names))
         return names
 
 

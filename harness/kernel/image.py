@@ -11,7 +11,6 @@ from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
 
 
-
 def image_release(image: Path) -> str:
     """The release string embedded in a bzImage ("Linux version X (user@host) ...")."""
     data = image.read_bytes()

@@ -1,9 +1,9 @@
 """Kernel spec strings -> Kernel. One grammar, usable wherever a kernel is expected.
 
-    debian:VERSION              Debian's package (6.1, 6.12, 7.3, 6.12.117+deb12, ...)
-    image:PATH[,modules=DIR]    a kernel image you already have
-    host                        the running kernel: no VM, the agent runs here
-    git:TREE@REF[+...] / src:.. built from source (see harness.kernel.build)
+debian:VERSION              Debian's package (6.1, 6.12, 7.3, 6.12.117+deb12, ...)
+image:PATH[,modules=DIR]    a kernel image you already have
+host                        the running kernel: no VM, the agent runs here
+git:TREE@REF[+...] / src:.. built from source (see harness.kernel.build)
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def resolve(text: str) -> Kernel:
     """Turn a spec string into a bootable Kernel (fetching or building as needed)."""
     text = text.strip()
     if text == "host":
-        return Kernel(spec="host", image=None, release=os.uname().release,
-                      provenance={"source": "host"})
+        return Kernel(
+            spec="host", image=None, release=os.uname().release, provenance={"source": "host"}
+        )
     if text.startswith("debian:"):
         version = text.removeprefix("debian:")
         if not version:

@@ -86,6 +86,11 @@ class RunResult:
     repetition: int = 0
     started: str = ""
     duration_s: float = 0.0
+    stop_reason: str = ""  # how the VM run ended: done, panic, boot-timeout, step-timeout, ...
+
+    @property
+    def panicked(self) -> bool:
+        return self.stop_reason == "panic"
 
     @property
     def name(self) -> str:
@@ -116,6 +121,7 @@ class RunResult:
             repetition=data.get("repetition", 0),
             started=data.get("started", ""),
             duration_s=data.get("duration_s", 0.0),
+            stop_reason=data.get("stop_reason", ""),
         )
 
 

@@ -105,6 +105,7 @@ def supervise(
     timeouts: Timeouts,
     env: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    kill_grace_s: float = 3.0,
 ) -> ConsoleOutcome:
     """Run argv (vng ...) under a pty, read its console until the agent is done or a limit
     hits, kill the whole process group, and report what happened. console.log is always
@@ -114,8 +115,14 @@ def supervise(
     reason, line_no, exit_status = "eof", 0, None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = pexpect.spawn(
-        argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace",
-        env=env, echo=False, maxread=65536, dimensions=(50, 500),
+        argv[0],
+        list(argv[1:]),
+        encoding="utf-8",
+        codec_errors="replace",
+        env=env,
+        echo=False,
+        maxread=65536,
+        dimensions=(50, 500),
     )
     fatal_at: float | None = None
     done_at: float | None = None
@@ -162,7 +169,7 @@ def supervise(
                         log_fh.write(f"@@HOST {stop}: stopping the VM\n")
                         break
     finally:
-        kill_group(child.pid)
+        kill_group(child.pid, grace_s=kill_grace_s)
         child.close(force=True)
         exit_status = child.exitstatus
     if scanner.fatal and reason == "eof":

@@ -18,12 +18,27 @@ echo {READY_MARKER}
 """
 
 
-def qemu_floor_argv(image: Path, initrd: Path, accel: str, cpus: int = 2,
-                    memory_mb: int = 512) -> list[str]:
+def qemu_floor_argv(
+    image: Path, initrd: Path, accel: str, cpus: int = 2, memory_mb: int = 512
+) -> list[str]:
     """A bare QEMU boot of `image` into the busybox initramfs, console on stdio."""
-    argv = ["qemu-system-x86_64", "-machine", f"q35,accel={accel}", "-m", str(memory_mb),
-            "-smp", str(cpus), "-nographic", "-no-reboot", "-kernel", str(image),
-            "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1 rdinit=/init"]
+    argv = [
+        "qemu-system-x86_64",
+        "-machine",
+        f"q35,accel={accel}",
+        "-m",
+        str(memory_mb),
+        "-smp",
+        str(cpus),
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        str(image),
+        "-initrd",
+        str(initrd),
+        "-append",
+        "console=ttyS0 panic=-1 rdinit=/init",
+    ]
     return argv + (["-cpu", "host"] if accel == "kvm" else ["-cpu", "max"])
 
 
@@ -42,8 +57,12 @@ def busybox_initramfs() -> Path:
     (stage / "init").write_text(_INIT)
     (stage / "init").chmod(0o755)
     names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
-    proc.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(out.with_suffix(".tmp"))],
-             timeout=60, cwd=stage, input_text="\n".join(names) + "\n")
+    proc.run(
+        ["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(out.with_suffix(".tmp"))],
+        timeout=60,
+        cwd=stage,
+        input_text="\n".join(names) + "\n",
+    )
     out.with_suffix(".tmp").rename(out)
     shutil.rmtree(stage)
     return out

@@ -7,11 +7,21 @@ with spaces), so every QEMU word is passed through shlex.quote to survive that s
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UserError
+from harness.errors import MissingToolError, UserError
+
+
+def find_vng() -> str:
+    """vng on PATH, else next to this interpreter (a venv that is not activated)."""
+    found = shutil.which("vng") or shutil.which("vng", path=str(Path(sys.executable).parent))
+    if not found:
+        raise MissingToolError("vng", None)
+    return found
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,9 @@ def vng_argv(spec: BootSpec) -> list[str]:
     """The `vng --run` command line for a BootSpec."""
     for path in (spec.image, *spec.rw_dirs):
         _check_shell_safe(path)
-    argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor"]
+    # --force-9p: Debian's only virtiofsd here is QEMU's old C one, which virtme-ng cannot
+    # drive; it retries it for seconds on every boot before falling back to 9p anyway.
+    argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor", "--force-9p"]
     if spec.accel == "tcg":
         argv.append("--disable-kvm")
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
@@ -56,6 +68,13 @@ def vng_argv(spec: BootSpec) -> list[str]:
     if spec.qemu_args:
         argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in spec.qemu_args))
     return argv
+
+
+def vng_env(vng: str, base: dict[str, str]) -> dict[str, str]:
+    """vng starts virtme-run through a shell by name, so its directory must be on PATH."""
+    env = dict(base)
+    env["PATH"] = f"{Path(vng).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    return env
 
 
 def agent_argv(python: str, agent: Path, plan: Path, results: Path) -> tuple[str, ...]:

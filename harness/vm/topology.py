@@ -175,12 +175,16 @@ def drive_argv(disk: Disk, image: Path) -> list[str]:
 def device_argv(disk: Disk) -> list[str]:
     drive, serial = f"hd-{disk.name}", disk.serial
     if disk.bus == "nvme":
-        return ["-device", f"nvme,id=hc-{disk.name},drive={drive},serial={serial},"
-                f"max_ioqpairs={disk.queues}"]
+        return [
+            "-device",
+            f"nvme,id=hc-{disk.name},drive={drive},serial={serial},max_ioqpairs={disk.queues}",
+        ]
     if disk.bus == "scsi":
         return [
-            "-device", f"virtio-scsi-pci,id=hc-{disk.name},num_queues={disk.queues}",
-            "-device", f"scsi-hd,drive={drive},bus=hc-{disk.name}.0,serial={serial}",
+            "-device",
+            f"virtio-scsi-pci,id=hc-{disk.name},num_queues={disk.queues}",
+            "-device",
+            f"scsi-hd,drive={drive},bus=hc-{disk.name}.0,serial={serial}",
         ]
     return ["-device", f"virtio-blk-pci,drive={drive},serial={serial},num-queues={disk.queues}"]
 

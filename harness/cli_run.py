@@ -1,0 +1,135 @@
+"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json, report.md."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.kernel.spec import DEFAULT_KERNEL, FORMS
+from harness.pipeline import RunRequest, run_one
+from harness.results.junit import write_junit
+from harness.results.model import RunResult
+from harness.results.store import save_runs
+from harness.results.summary import write_markdown
+from harness.vm.console import Timeouts
+
+EXIT_PASS, EXIT_FAIL, EXIT_INFRA = 0, 1, 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run a plan on kernels (the default job with no args)")
+    p.add_argument(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=f"kernel spec, repeatable ({FORMS}); default {DEFAULT_KERNEL}",
+    )
+    p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
+    p.add_argument("--topology", default="default", help="topology name or JSON file")
+    p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
+    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
+    p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
+    p.add_argument(
+        "--append",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="extra kernel command-line word, repeatable",
+    )
+    p.add_argument("--boot-timeout", type=float, default=300.0, metavar="S")
+    p.add_argument("--silence-timeout", type=float, default=600.0, metavar="S")
+    p.add_argument(
+        "--step-grace",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="added to each step's own timeout before the VM is stopped",
+    )
+    p.add_argument("--keep-images", action="store_true", help="keep the disks' backing images")
+    p.set_defaults(func=handle)
+
+
+def slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", spec).strip("_")[:80] or "kernel"
+
+
+def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
+    """Namespace -> frozen RunRequests (one per kernel); nothing below sees the Namespace."""
+    kernels = ns.kernel or [DEFAULT_KERNEL]
+    out = ns.out or Path("out") / time.strftime("run-%Y%m%d-%H%M%S")
+    if ns.runtime is not None and ns.runtime <= 0:
+        raise UserError("--runtime must be a positive number of seconds")
+    if "host" in kernels and ns.scratch is None:
+        raise UserError("--kernel host needs --scratch DIR (the only place the agent may write)")
+    timeouts = Timeouts(
+        boot_s=ns.boot_timeout, silence_s=ns.silence_timeout, step_grace_s=ns.step_grace
+    )
+    return [
+        RunRequest(
+            kernel=k,
+            out_dir=out.resolve() / f"{i}-{slug(k)}",
+            topology=ns.topology,
+            plan=ns.plan,
+            accel=ns.accel,
+            append=tuple(ns.append),
+            runtime_s=ns.runtime,
+            timeouts=timeouts,
+            scratch=ns.scratch,
+            keep_images=ns.keep_images,
+        )
+        for i, k in enumerate(kernels)
+    ]
+
+
+def exit_code(runs: list[RunResult]) -> int:
+    """2 if a run broke for infrastructure reasons, 1 if a case failed (a panic is a kernel
+    failure, not ours), else 0."""
+    if any(r.infra_error and not r.panicked for r in runs):
+        return EXIT_INFRA
+    return EXIT_FAIL if any(not r.passed for r in runs) else EXIT_PASS
+
+
+def write_outputs(out: Path, runs: list[RunResult]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    save_runs(out / "results.json", runs)
+    write_junit(out / "junit.xml", runs)
+    write_markdown(out / "report.md", runs)
+
+
+def handle(ns: argparse.Namespace) -> int:
+    requests = requests_from(ns)
+    out = requests[0].out_dir.parent
+    runs: list[RunResult] = []
+    try:
+        for req in requests:
+            runs.append(run_one(req))
+            write_outputs(out, runs)  # after every kernel: a later crash loses nothing
+    finally:
+        if runs:
+            write_outputs(out, runs)
+    for run in runs:
+        counts = {
+            s: sum(1 for x in run.steps if x.status == s)
+            for s in ("pass", "fail", "error", "skip", "xfail")
+        }
+        status = "PASS" if run.passed else "FAIL"
+        print(
+            f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
+            f"{run.environment.accel.upper()}: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        )
+        if run.infra_error:
+            print(f"  stopped: {run.infra_error}; console: {run.console_log}")
+        for step in run.steps:
+            if step.failed:
+                print(f"  {step.status}: {step.id}: {step.message}")
+    print(
+        f"JUnit: {out / 'junit.xml'}\nresults: {out / 'results.json'}\n"
+        f"report: {out / 'report.md'}\nlogs: {out}/*/console.log"
+    )
+    return exit_code(runs)

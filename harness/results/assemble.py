@@ -1,0 +1,106 @@
+"""Turn what a run left behind (plan, agent records, console outcome) into StepResults.
+
+Pure: the agent's records are the results; the console outcome adds what the agent could
+not say itself — splats, the step a panic or timeout cut short, the steps that never ran.
+A case is never silently absent: every planned step appears exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.results.model import Splat, StepResult, step_from_record
+
+BOOT_STEP = "boot"
+KERNEL_LOG_STEP = "kernel-log"  # host mode: splats in the host's kernel log during the run
+
+_CUT_SHORT = {
+    "panic": "the kernel panicked during this step",
+    "boot-timeout": "the VM did not boot in time",
+    "step-timeout": "this step exceeded its timeout; the VM was stopped",
+    "silence": "the console fell silent past the watchdog limit; the VM was stopped",
+    "total-timeout": "the run exceeded its total time limit; the VM was stopped",
+    "eof": "the VM exited before the agent finished",
+    "done": "the agent finished without recording this step",
+}
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Agent step records (JSON lines); a torn last line from a crash is ignored."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "id" in record:
+            records.append(record)
+    return records
+
+
+def _with_splats(step: StepResult, splats: Sequence[Splat]) -> StepResult:
+    if not splats:
+        return step
+    first = splats[0]
+    message = f"kernel {first.kind} during step: {first.title}"
+    if step.message:
+        message += f" (step said: {step.message})"
+    status = step.status if step.status in ("fail", "error") else "fail"
+    return StepResult(
+        **{**step.__dict__, "status": status, "message": message, "splats": tuple(splats)}
+    )
+
+
+def boot_step(
+    reason: str,
+    booted: bool,
+    boot_splats: Sequence[Splat],
+    duration: float,
+    step_id: str = BOOT_STEP,
+) -> StepResult:
+    """The synthetic `boot` case: the kernel came up and its log stayed clean outside steps."""
+    if not booted:
+        step = StepResult(step_id, "setup", "error", _CUT_SHORT.get(reason, reason), duration)
+    else:
+        step = StepResult(step_id, "setup", "pass", "", duration)
+    return _with_splats(step, boot_splats)
+
+
+def assemble(
+    planned: Iterable[dict[str, Any]],
+    records: Iterable[dict[str, Any]],
+    reason: str,
+    running_step: str | None,
+    splats: Sequence[Splat],
+    splat_steps: Sequence[str | None],
+) -> list[StepResult]:
+    """One StepResult per planned step, in plan order, with splats attached to their step."""
+    by_id = {r["id"]: r for r in records}
+    splats_for: dict[str | None, list[Splat]] = {}
+    for splat, sid in zip(splats, splat_steps, strict=True):
+        splats_for.setdefault(sid, []).append(splat)
+    steps = []
+    cut_message = _CUT_SHORT.get(reason, reason)
+    for item in planned:
+        sid = item["id"]
+        base = {"target": _name(item.get("target")), "workload": _name(item.get("workload"))}
+        if sid in by_id:
+            step = step_from_record({**base, **by_id[sid]})
+        elif sid == running_step:
+            step = StepResult(sid, item.get("kind", ""), "error", cut_message, **base)
+        else:
+            why = f"never ran: the run ended early ({reason})" if reason != "done" else cut_message
+            step = StepResult(sid, item.get("kind", ""), "error", why, **base)
+        steps.append(_with_splats(step, splats_for.get(sid, [])))
+    return steps
+
+
+def _name(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("name", ""))
+    return str(obj or "")
