@@ -8,6 +8,8 @@ are checked on short reports written out below in the kernels' formats (marked S
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -299,3 +301,60 @@ def test_hard_lockup_then_panic_is_two_splats_and_fatal():
         scanner.feed(line)
     assert scanner.fatal
     assert [s.kind for s in scanner.finish()] == ["hard_lockup", "panic"]
+
+
+def test_oops_line_starts_its_own_report_after_a_hung_task():
+    lines = [
+        "[ 1.0] INFO: task dd:1 blocked for more than 5 seconds.",
+        "[ 1.1] Oops: general protection fault, probably for non-canonical address 0x1: 0000 [#1]",
+        "[ 1.2] ---[ end trace 0000000000000000 ]---",
+    ]
+    hung, oops = scan(lines)
+    assert (hung.kind, oops.kind, oops.line) == ("hung_task", "oops", 2)
+    assert oops.title.startswith("Oops: general protection fault")
+
+
+def test_parse_log_cli_prints_json_and_exit_codes(capsys, tmp_path):
+    from harness.cli import main
+
+    assert main(["parse-log", str(CONSOLE / "warning.log")]) == 1
+    (splat,) = json.loads(capsys.readouterr().out)
+    assert set(splat) == {"kind", "title", "line", "excerpt"}
+    assert (splat["kind"], splat["line"]) == ("warning", 499)
+    assert main(["parse-log", str(CONSOLE / "clean-boot.log")]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    crlf = tmp_path / "crlf.log"
+    crlf.write_bytes((CONSOLE / "bug.log").read_bytes().replace(b"\n", b"\r\n") + b"\xff\n")
+    assert main(["parse-log", str(crlf)]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["line"] == 500
+    for missing in (tmp_path / "nope.log", tmp_path):
+        assert main(["parse-log", str(missing)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"harness: error: cannot read console log {missing}")
+        assert "\n" not in err
+
+
+@pytest.mark.slow
+def test_live_sysrq_crash_is_detected_while_streaming():
+    """Boot the real Debian kernel under TCG, crash it, and scan its console line by line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "capture_logs", CONSOLE.parent / "capture_logs.py"
+    )
+    capture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(capture)
+    kernel = os.environ.get("HARNESS_SPLAT_KERNEL", capture.DEFAULT_KERNEL)
+    if not Path(kernel).is_file():
+        pytest.skip(f"no kernel at {kernel}: set HARNESS_SPLAT_KERNEL to a vmlinuz")
+    _, console = capture.boot_console(kernel, "echo c > /proc/sysrq-trigger")
+    scanner = SplatScanner()
+    for line in console.split("\n"):
+        scanner.feed(line)
+    assert scanner.fatal
+    (panic,) = scanner.finish()
+    assert (panic.kind, panic.title) == (
+        "panic",
+        "Kernel panic - not syncing: sysrq triggered crash",
+    )
+    assert "sysrq_handle_crash" in panic.excerpt

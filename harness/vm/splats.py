@@ -91,9 +91,11 @@ _RULES = (
     _rule("warning", r"^WARNING: (CPU: \d+ PID: \d+ )?at ", "trace"),
 )
 
-# Header lines that continue the open report instead of starting a new one: the "Oops:"
-# line x86 prints after "BUG: kernel NULL pointer dereference" or "kernel BUG at".
-_CONTINUES = re.compile(r"^(Oops: |#PF: )")
+# x86 follows "BUG: kernel NULL pointer dereference", "kernel BUG at" and "BUG: ... stack
+# guard page was hit" with an "Oops: ..." line that belongs to the same report; elsewhere
+# (e.g. "Oops: general protection fault") an Oops line starts a report of its own.
+_CONTINUES = re.compile(r"^Oops: ")
+_CONTINUED_KINDS = ("oops", "bug", "stack_overflow")
 _OFFSETS = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+")
 _CPU_PID = re.compile(r"CPU: \d+ (UID: \d+ )?PID: \d+ ")
 
@@ -178,7 +180,8 @@ class SplatScanner:
         return self.splats
 
     def _match(self, message: str) -> _Rule | None:
-        if self._open is not None and _CONTINUES.match(message):
+        current = self._open
+        if current and current.rule.kind in _CONTINUED_KINDS and _CONTINUES.match(message):
             return None
         for rule in _RULES:
             if rule.pattern.match(message):

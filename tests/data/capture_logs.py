@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -131,21 +132,24 @@ def _relink_absolute(tree: Path) -> None:
                 path.symlink_to(target)
 
 
-def capture(name: str, kernel: str, module: Path | None) -> None:
-    script, append, _ = SCENARIOS[name]
-    script = script.replace("{mod}", str(module))
+def boot_console(kernel: str, script: str, append: str = "") -> tuple[int, str]:
+    """Boot `kernel` under TCG running `script`; return vng's exit code and the console."""
     # vng runs virtme-run through PATH, so the venv's bin must be on it.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    argv = vng_argv(kernel, script, append)
     # The console arrives on vng's stderr and the guest command's output on its stdout;
     # log_path interleaves both in arrival order, as the harness's console.log does.
-    raw = OUT / f"{name}.log.tmp"
-    raw.unlink(missing_ok=True)
-    proc = run(argv, timeout=600, cwd="/tmp", env=env, check=False, log_path=raw)
-    text = raw.read_text(errors="replace").replace("\r\n", "\n")
-    raw.unlink()
+    with tempfile.TemporaryDirectory(prefix="capture-") as tmp:
+        raw = Path(tmp) / "console.log"
+        argv = vng_argv(kernel, script, append)
+        proc = run(argv, timeout=900, cwd="/tmp", env=env, check=False, log_path=raw)
+        return proc.returncode, raw.read_text(errors="replace").replace("\r\n", "\n")
+
+
+def capture(name: str, kernel: str, module: Path | None) -> None:
+    script, append, _ = SCENARIOS[name]
+    rc, text = boot_console(kernel, script.replace("{mod}", str(module)), append)
     (OUT / f"{name}.log").write_text(text)
-    print(f"{name}: rc={proc.returncode} {len(text.splitlines())} lines", flush=True)
+    print(f"{name}: rc={rc} {len(text.splitlines())} lines", flush=True)
 
 
 def main() -> int:
