@@ -60,6 +60,9 @@ def attach_loop(
     sizelimit: int | None = None,
 ) -> str:
     """losetup a file; `losetup -d` is registered before anything else can fail."""
+    if not os.path.exists("/dev/loop-control"):
+        # a virtme-ng guest has no static node to autoload loop from: load it ourselves
+        sh.run(["modprobe", "loop"], check=False)
     _, out = sh.run(
         losetup_argv(path, direct_io=direct_io, block_size=block_size, sizelimit=sizelimit)
     )
@@ -127,17 +130,29 @@ def base_filesystem(
 
     Returns (mountpoint, block device under the filesystem).
     """
+    mnt, device, _ = _base_filesystem(spec, ctx, stack, size_mb)
+    return mnt, device
+
+
+def _base_filesystem(
+    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, size_mb: int
+) -> tuple[str, str, str]:
+    """base_filesystem, also returning the raw layer (the disk or the scratch image file)."""
     fs = spec.get("fs", "xfs")
     tag = f"{spec.get('name', 'target')}-{next(_counter)}"
     disk = spec.get("disk")
     if disk and disk in ctx.disks:
-        device = ctx.disks[disk]
+        device = raw = ctx.disks[disk]
     elif disk and ctx.mode != "host":
         raise Skip(f"disk {disk} is not attached to this VM (topology lacks it)")
     else:
-        img = os.path.join(_mkdir(ctx, "img"), f"{tag}.img")
-        make_file(img, max(size_mb, MIN_XFS_MB) * MIB, "sparse", stack)
-        device = attach_loop(img, stack, direct_io=True)
+        raw = os.path.join(_mkdir(ctx, "img"), f"{tag}.img")
+        make_file(raw, max(size_mb, MIN_XFS_MB) * MIB, "sparse", stack)
+        device = attach_loop(raw, stack, direct_io=True)
+    if spec.get("fs_via_loop") and device == raw:
+        # dm must claim the device the map points into, which a mounted fs holds exclusively:
+        # mount the fs through a loop (dio, no page cache) and map onto the raw layer itself.
+        device = attach_loop(raw, stack, direct_io=True)
     if spec.get("base_block_size"):
         # A loop with bigger sectors over the disk: the filesystem's device then really needs
         # that alignment for direct I/O (an fs sector size alone does not change it).
@@ -145,7 +160,7 @@ def base_filesystem(
     sh.run(mkfs_argv(fs, device, spec.get("fs_sector_size")), timeout=300)
     mnt = _mkdir(ctx, "mnt", tag)
     mount(device, mnt, fs, stack)
-    return mnt, device
+    return mnt, device, raw
 
 
 def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
@@ -243,7 +258,9 @@ def _prepare_dm_linear(
         sh.run(["modprobe", "dm_mod"], check=False)
     if sh.run(["dmsetup", "version"], check=False)[0] != 0:
         raise Skip("kernel has no device-mapper (CONFIG_BLK_DEV_DM off / dm_mod missing)")
-    mnt, base = base_filesystem(spec, ctx, stack, size_mb + 64)
+    mnt, base, raw = _base_filesystem({**spec, "fs_via_loop": True}, ctx, stack, size_mb + 64)
+    if not raw.startswith("/dev/"):  # host scratch image: a second loop gives dm its device
+        raw = attach_loop(raw, stack, direct_io=True)
     backing = os.path.join(mnt, "backing.img")
     # Real data, not unwritten extents: the static map must point at blocks the file owns.
     make_file(backing, size_mb * MIB, "written", stack)
@@ -257,5 +274,5 @@ def _prepare_dm_linear(
     dev = f"/dev/mapper/{dm_name}"
     if not os.path.exists(dev):
         sh.run(["dmsetup", "mknodes", dm_name], check=False)
-    extra = {"base_device": base, "dm_table_lines": table.count("\n")}
+    extra = {"base_device": base, "mapped_device": raw, "dm_table_lines": table.count("\n")}
     return Prepared(name, "dm-linear", dev, dev, backing, mnt, spec.get("fs", "xfs"), None, extra)
