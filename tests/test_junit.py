@@ -135,6 +135,16 @@ def test_splat_outside_steps_gets_a_console_case():
     assert "hung_task" not in failure.text
 
 
+def test_boot_panic_is_one_error_case_with_the_excerpt():
+    run = _run(steps=(), splats=(PANIC,), infra_error="kernel panicked before the agent started")
+    text = junit_xml_text([run])
+    _validate(text)
+    (case,) = _cases(text).values()
+    error = case.find("error")
+    assert error.get("message") == "kernel panicked before the agent started"
+    assert PANIC.title in error.text and PANIC.excerpt in error.text
+
+
 def test_infra_error_without_steps_is_one_error_case():
     run = _run(steps=(), splats=(), infra_error="QEMU exited 1 before the agent started")
     text = junit_xml_text([run])

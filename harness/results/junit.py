@@ -4,9 +4,10 @@ One <testsuite> per run (kernel x topology x repetition), one <testcase> per ste
 Status mapping: pass -> passed; fail -> <failure>; error -> <error>; skip -> <skipped>
 with the reason; xfail -> passed, its system-out saying it is an expected failure and why.
 A step with console splats attached fails with their excerpts (an error step stays an
-error and gets them too). Splats not attached to any step (e.g. at boot) become a failing
-"console" testcase, and an infrastructure error becomes an error testcase, so nothing that
-went wrong is silently absent.
+error and gets them too). An infrastructure error becomes an "infrastructure" error
+testcase carrying the splats not attached to any step (e.g. a panic at boot); without an
+infrastructure error such splats make a failing "console" testcase. Nothing that went
+wrong is silently absent.
 
 Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
 junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
@@ -110,15 +111,17 @@ def run_suite(run: RunResult) -> TestSuite:
     cases = [step_case(step, classname) for step in run.steps]
     attached = {(s.line, s.kind) for step in run.steps for s in step.splats}
     loose = [s for s in run.splats if (s.line, s.kind) not in attached]
-    if loose:
+    if run.infra_error:
+        # One error case says what broke; a panic that broke it comes with its excerpt.
+        case = TestCase("infrastructure", classname=classname, elapsed_sec=run.duration_s)
+        output = "\n\n".join(filter(None, [run.infra_error, _splat_text(loose)]))
+        case.add_error_info(message=run.infra_error, output=output, error_type="infra")
+        cases.append(case)
+    elif loose:
         case = TestCase("console", classname=classname, stdout=run.console_log or None)
         case.add_failure_info(
             message=_splat_message(loose), output=_splat_text(loose), failure_type="splat"
         )
-        cases.append(case)
-    if run.infra_error:
-        case = TestCase("infrastructure", classname=classname, elapsed_sec=run.duration_s)
-        case.add_error_info(message=run.infra_error, output=run.infra_error, error_type="infra")
         cases.append(case)
     return TestSuite(
         suite_name(run),

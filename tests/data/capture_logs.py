@@ -55,10 +55,10 @@ step echo "loop device: $dev"
 step mkdir -p /tmp/htmnt
 step mount $dev /tmp/htmnt
 step sh -c 'echo 5 > /proc/sys/kernel/hung_task_timeout_secs'
-step xfsfreeze -f /tmp/htmnt
+step fsfreeze -f /tmp/htmnt
 dd if=/dev/zero of=/tmp/htmnt/f bs=4k count=1 conv=fsync 2>/dev/null &
 step sleep 25
-step xfsfreeze -u /tmp/htmnt
+step fsfreeze -u /tmp/htmnt
 wait
 step umount /tmp/htmnt
 step losetup -d $dev
