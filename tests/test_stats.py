@@ -83,3 +83,13 @@ def test_bootstrap_matches_scipy_percentile_bootstrap():
 def test_empty_input_is_an_error():
     with pytest.raises(ValueError):
         stats.summarize([])
+
+
+def test_welch_log_scale_is_welch_on_logarithms():
+    a, b = [2117.0, 9991.0, 5000.0], [199.0, 201.0, 200.0]
+    expected = sps.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue
+    assert stats.welch_p(a, b, log_scale=True) == pytest.approx(expected, rel=1e-12)
+    # A 4.7x spread on base hides a 96% drop on the linear scale, not on the log scale.
+    assert stats.welch_p(a, b) > 0.05 > stats.welch_p(a, b, log_scale=True)
+    with pytest.raises(ValueError):
+        stats.welch_p([0.0, 1.0], [1.0, 2.0], log_scale=True)

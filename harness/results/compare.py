@@ -206,7 +206,8 @@ def _raw_metric(
         base=bs,
         cand=cs,
         change_pct=change,
-        p_value=stats.welch_p(b, c),
+        # Ratio-scale metrics are compared multiplicatively; zeros (counters) stay linear.
+        p_value=stats.welch_p(b, c, log_scale=all(v > 0 for v in (*b, *c))),
         q_value=None,
         verdict="",
     )

@@ -6,7 +6,9 @@ Method (also printed in every report, see METHOD_TEXT):
   with replacement, fixed seed, so the same numbers always give the same interval. With
   3-5 repetitions it is narrow (it can never leave [min, max]); it shows spread, it does
   not decide significance.
-- Significance is Welch's unequal-variance t-test, two-sided. It is used rather than
+- Significance is Welch's unequal-variance t-test, two-sided, on the logarithms when all
+  values are positive (noise on a shared TCG host is multiplicative: one repetition can
+  run at several times another's speed). It is used rather than
   Mann-Whitney U because with 3 vs 3 repetitions U's smallest possible p-value is 0.1, so
   it could never flag anything at the default repetitions.
 - A plan yields dozens of metrics, so raw p-values are adjusted with Benjamini-Hochberg
@@ -30,7 +32,8 @@ DEFAULT_CONFIDENCE = 0.95
 METHOD_TEXT = (
     "Mean and median per side over repetitions. Confidence interval: bootstrap percentile "
     "interval of the mean ({conf:.0%}, {n:,} resamples, fixed seed {seed}). Significance: "
-    "Welch's two-sided t-test, p-values adjusted with Benjamini-Hochberg over all metrics "
+    "Welch's two-sided t-test (on log values when all are positive), p-values adjusted "
+    "with Benjamini-Hochberg over all metrics "
     "with a known direction (q < {alpha}). A change counts only if it is significant and at "
     "least the metric's minimum change (5% for most metrics, as lkp does)."
 )
@@ -93,8 +96,13 @@ def pct_change(base_mean: float, cand_mean: float) -> float | None:
     return 100.0 * (cand_mean - base_mean) / abs(base_mean)
 
 
-def welch_p(base: Sequence[float], cand: Sequence[float]) -> float | None:
+def welch_p(
+    base: Sequence[float], cand: Sequence[float], *, log_scale: bool = False
+) -> float | None:
     """Two-sided p-value of Welch's t-test; None when a side has fewer than 2 values.
+
+    log_scale tests the logarithms (all values must be > 0): throughput and latency noise
+    is multiplicative, and on a loaded TCG host one rep can be several times another.
 
     When both sides have zero variance the t statistic is undefined: identical constants
     give p=1, different constants p=0 (a deterministic difference, e.g. stack depth).
@@ -103,6 +111,10 @@ def welch_p(base: Sequence[float], cand: Sequence[float]) -> float | None:
     b = np.asarray(cand, dtype=float)
     if a.size < 2 or b.size < 2:
         return None
+    if log_scale:
+        if min(a.min(), b.min()) <= 0:
+            raise ValueError("log_scale needs values > 0")
+        a, b = np.log(a), np.log(b)
     if a.var(ddof=1) == 0 and b.var(ddof=1) == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
     result = sps.ttest_ind(a, b, equal_var=False)
