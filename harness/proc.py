@@ -26,19 +26,37 @@ def require_tool(tool: str, package: str | None = None) -> str:
     return path
 
 
-def kill_group(pid: int, grace_s: float = 3.0) -> None:
-    """SIGTERM the process group led by `pid`, then SIGKILL what is left after `grace_s`."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            os.killpg(pid, sig)
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, pgrp, ...
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def kill_group(pgid: int, grace_s: float = 3.0) -> None:
+    """SIGTERM process group `pgid`, then SIGKILL what is left after `grace_s`.
+
+    Zombies do not count as left: the leader may be our own unreaped child.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not group_members(pgid):
+            return
+        try:
+            os.killpg(pgid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
+        while time.monotonic() < deadline and group_members(pgid):
             time.sleep(0.05)
 
 

@@ -129,6 +129,7 @@ def step_from_record(record: dict[str, Any]) -> StepResult:
     """Build a StepResult from one guest agent JSON record (docs/CONTRACT.md)."""
     known = {f.name for f in dataclasses.fields(StepResult)} - {"splats"}
     fields = {k: v for k, v in record.items() if k in known}
+    fields.setdefault("kind", "")
     if fields.get("status") not in STATUSES:
         fields["status"] = "error"
         fields["message"] = f"agent wrote unknown status {record.get('status')!r}"

@@ -1,0 +1,57 @@
+"""virtme-ng and bare-QEMU command lines are pure lists; assert on them exactly."""
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UserError
+from harness.vm.initramfs import qemu_floor_argv
+from harness.vm.launch import BootSpec, agent_argv, vng_argv
+
+
+def spec(**kw: object) -> BootSpec:
+    base = dict(
+        image=Path("/k/vmlinuz-6.12"),
+        exec_argv=agent_argv("/usr/bin/python3", Path("/h/guest/agent.py"), Path("/o/p.json"),
+                             Path("/o")),
+        rw_dirs=(Path("/o"),),
+        qemu_args=("-device", "nvme,id=hc-nvme0,serial=HNVME0"),
+        vng="/v/vng",
+    )
+    base.update(kw)
+    return BootSpec(**base)  # type: ignore[arg-type]
+
+
+def test_vng_argv_tcg() -> None:
+    assert vng_argv(spec()) == [
+        "/v/vng", "--run", "/k/vmlinuz-6.12", "--verbose", "--disable-monitor", "--force-9p",
+        "--disable-kvm", "--cpus", "2", "--memory", "2048M", "--rwdir=/o", "--cwd", "/",
+        "--append", "loglevel=7", "--append", "panic=-1",
+        "--append", "hung_task_timeout_secs=60",
+        "--exec", "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
+        "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0",
+    ]
+
+
+def test_kvm_and_append() -> None:
+    argv = vng_argv(spec(accel="kvm", append=("nvme.poll_queues=1",)))
+    assert "--disable-kvm" not in argv
+    assert argv[argv.index("nvme.poll_queues=1") - 1] == "--append"
+
+
+def test_qemu_words_survive_vngs_shell() -> None:
+    argv = vng_argv(spec(qemu_args=("-drive", "file=/x;rm -rf /,if=none")))
+    opts = argv[-1].removeprefix("--qemu-opts=")
+    assert shlex.split(opts) == ["-drive", "file=/x;rm -rf /,if=none"]
+
+
+def test_white_space_in_paths_is_refused() -> None:
+    with pytest.raises(UserError, match="white space"):
+        vng_argv(spec(rw_dirs=(Path("/my results"),)))
+
+
+def test_floor_argv() -> None:
+    argv = qemu_floor_argv(Path("/k"), Path("/i.cpio"), "tcg")
+    assert argv[:3] == ["qemu-system-x86_64", "-machine", "q35,accel=tcg"]
+    assert argv[argv.index("-append") + 1] == "console=ttyS0 panic=-1 rdinit=/init"
