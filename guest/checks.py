@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from guest import blockio, checks_load, checks_size, sh
+from guest import blockio, checks_load, checks_size, sh, targets
 from guest.api import Context, Outcome, Prepared, Skip
 from guest.blockio import MIB
 
@@ -81,7 +81,35 @@ def check_sparse(
     if blockio.read_direct(dev, off, chunk).count(0) != chunk:
         problems.append(f"discarded range at {off} of {dev} does not read back as zeros")
     problems += _write_zeroes(dev, backing, off, chunk, details)
+    problems += _fstrim(dev, backing, chunk, ctx, details)
     return _verdict(problems, details)
+
+
+def _fstrim(dev: str, backing: str, chunk: int, ctx: Context, details: dict) -> list[str]:
+    """ext4 inside the device: a deleted file's blocks go back to the backing fs on fstrim."""
+    sh.run(targets.mkfs_argv("ext4", dev), timeout=300)
+    mnt = os.path.join(ctx.workdir, "mnt", f"fstrim-{os.getpid()}")
+    with contextlib.ExitStack() as inner:
+        targets.mount(dev, mnt, "ext4", inner)
+        victim = os.path.join(mnt, "victim")
+        with open(victim, "wb") as fh:
+            fh.write(blockio.pattern(3, chunk))
+            os.fsync(fh.fileno())
+        os.unlink(victim)
+        os.sync()
+        before = blockio.allocated(backing)
+        rc, out = sh.run(["fstrim", "-v", mnt], check=False)
+        os.sync()
+    freed = before - blockio.allocated(backing)
+    details["fstrim"] = {"rc": rc, "output": out.strip()[-160:], "freed": freed}
+    if rc != 0:
+        return [f"fstrim of ext4 inside {dev} failed: {out.strip()[-160:]}"]
+    if freed < chunk * 3 // 4:
+        return [
+            f"fstrim of ext4 inside {dev} after deleting {chunk // MIB} MiB freed "
+            f"{freed // MIB} MiB of {backing}: trims do not reach the backing file"
+        ]
+    return []
 
 
 def _write_zeroes(dev: str, backing: str, off: int, chunk: int, details: dict) -> list[str]:
