@@ -173,3 +173,10 @@ def test_infra_error_runs_add_no_numbers_and_make_it_incomplete():
 def test_no_runs_is_a_user_error():
     with pytest.raises(UserError):
         compare([], side(BASE_IOPS))
+
+
+def test_step_missing_on_candidate_is_flagged():
+    cand = [dataclasses.replace(r, steps=r.steps[:1]) for r in side(BASE_IOPS)]
+    c = compare(side(BASE_IOPS), cand)
+    s = next(s for s in c.statuses if s.step_id == "check/sparse")
+    assert s.verdict == "missing" and c.verdict == "regression"

@@ -57,6 +57,9 @@ def headline(comparison: Comparison) -> str:
         f"{len(c.improvements)} improvement(s) over {len(c.metrics)} metrics and "
         f"{len(c.statuses)} checks ({reps})"
     )
+    unjudged = sum(m.verdict == "insufficient" for m in c.metrics)
+    if unjudged:
+        text += f"; {unjudged} metric(s) not judged: fewer than 2 reps on a side"
     if not c.valid:
         text = "INVALID COMPARISON (" + env_diff_text(c) + ") - " + text
     return text
