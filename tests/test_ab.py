@@ -185,3 +185,20 @@ def test_report_compares_two_plain_results_files(tmp_path):
     )
     assert "# A/B: a vs b" in (out / "report.md").read_text()
     assert main(["report", str(tmp_path / "a.json")]) == 2  # one plain file: nothing to compare
+
+
+def test_progress_shows_running_done_and_left(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from harness.cli_ab import RichProgress
+
+    console = Console(file=io.StringIO(), width=120)
+    with RichProgress(console) as progress:
+        ab.run_ab(
+            make_req(tmp_path, reps=2), Recorder(), make_request=fake_request, progress=progress
+        )
+    text = console.file.getvalue()
+    assert "rep0-base: done (1 steps, 0 failed" in text and "rep1-candidate: done" in text
+    assert "4/4" in text and "left" in text
