@@ -205,12 +205,22 @@ def ab_argv(req: AbRequest) -> list[str]:
     return argv
 
 
+def pin_kernels(req: AbRequest, comparison: Comparison) -> AbRequest:
+    """The request with each side's kernel spec pinned to the exact kernel that ran."""
+    sides = []
+    for side, runs in ((req.base, comparison.base_runs), (req.candidate, comparison.cand_runs)):
+        release = next((r.kernel.release for r in runs if r.kernel.release), "")
+        sides.append(dataclasses.replace(side, kernel=reproducer.pinned_spec(side.kernel, release)))
+    return dataclasses.replace(req, base=sides[0], candidate=sides[1])
+
+
 def finish(req: AbRequest | None, comparison: Comparison, out_dir: Path) -> list[Path]:
     """Write junit.xml, report.md, report.html and (with a request) reproduce.sh."""
     written = report.write_reports(comparison, out_dir)
     if req is not None:
         path = out_dir / "reproduce.sh"
-        path.write_text(reproducer.render_reproducer(ab_argv(req), comparison))
+        pinned = pin_kernels(req, comparison)
+        path.write_text(reproducer.render_reproducer(ab_argv(pinned), comparison))
         path.chmod(0o755)
         written.append(path)
     return written

@@ -73,22 +73,28 @@ def _default_out() -> Path:
     return PROJECT_ROOT / "out" / f"ab-{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def _abs_if_file(name: str) -> str:
+    # Plan and topology files are kept absolute so reproduce.sh works from any directory.
+    return str(Path(name).resolve()) if Path(name).is_file() else name
+
+
 def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
     """Turn the parsed `ab` arguments into an AbRequest (refusing an unallowed topology diff)."""
-    cand_topology = ns.candidate_topology or ns.topology
+    topology = _abs_if_file(ns.topology)
+    cand_topology = _abs_if_file(ns.candidate_topology) if ns.candidate_topology else topology
     allow = tuple(ns.allow_env_diff or ())
-    if cand_topology != ns.topology and "topology" not in allow:
+    if cand_topology != topology and "topology" not in allow:
         raise UserError(
             "--candidate-topology differs from --topology: add --allow-env-diff topology "
             "to compare anyway (the comparison is then marked invalid)"
         )
     return ab.AbRequest(
-        base=ab.Side(ab.BASE, ns.base, ns.topology, tuple(ns.base_append or ())),
+        base=ab.Side(ab.BASE, ns.base, topology, tuple(ns.base_append or ())),
         candidate=ab.Side(
             ab.CANDIDATE, ns.candidate, cand_topology, tuple(ns.candidate_append or ())
         ),
         out_dir=Path(ns.out).resolve() if ns.out else _default_out(),
-        plan=ns.plan,
+        plan=_abs_if_file(ns.plan),
         reps=ns.reps,
         accel=ns.accel,
         runtime_s=ns.runtime,

@@ -202,3 +202,39 @@ def test_progress_shows_running_done_and_left(tmp_path):
     text = console.file.getvalue()
     assert "rep0-base: done (1 steps, 0 failed" in text and "rep1-candidate: done" in text
     assert "4/4" in text and "left" in text
+
+
+def test_reproducer_pins_a_moving_debian_spec_and_hashes_the_image(tmp_path):
+    from harness.results.reproducer import pinned_spec
+
+    assert pinned_spec("debian:6.12", "6.12.117+deb12-amd64") == "debian:6.12.117+deb12"
+    assert pinned_spec("image:/k/bzImage", "6.19.0-rc1") == "image:/k/bzImage"
+    image = tmp_path / "vmlinuz"
+    image.write_bytes(b"kernel")
+
+    class WithRelease(Recorder):
+        def __call__(self, request):
+            run = super().__call__(request)
+            kernel = dataclasses.replace(
+                run.kernel, release="6.12.117+deb12-amd64", image=str(image)
+            )
+            return dataclasses.replace(run, kernel=kernel)
+
+    req = make_req(tmp_path)
+    ab.run_ab(req, WithRelease(), make_request=fake_request)
+    text = (req.out_dir / "reproduce.sh").read_text()
+    assert "--base debian:6.12.117+deb12 --candidate debian:6.12.117+deb12" in text
+    import hashlib
+
+    assert f"image sha256: {hashlib.sha256(b'kernel').hexdigest()}" in text
+
+
+def test_plan_and_topology_files_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text("{}")
+    ns = build_parser().parse_args(
+        ["ab", "--base", "a", "--candidate", "b", "--topology", "t.json", "--plan", "quick"]
+    )
+    req = request_from_args(ns)
+    assert req.base.topology == str(tmp_path / "t.json") == req.candidate.topology
+    assert req.plan == "quick"

@@ -7,6 +7,7 @@ re-run that differs can be told apart from one that reproduces.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from collections.abc import Sequence
@@ -30,9 +31,33 @@ def _kernel_lines(side: str, runs: Sequence[RunResult]) -> list[str]:
         return [f"# {side}: no runs"]
     k = runs[0].kernel
     lines = [f"# {side}: {k.spec}  release {k.release or '?'}  image {k.image or '?'}"]
+    digest = file_sha256(Path(k.image)) if k.image else None
+    if digest:
+        lines.append(f"#   image sha256: {digest}")
     lines += [f"#   {key}: {value}" for key, value in sorted(k.provenance.items())]
     lines.append(f"#   topology: {runs[0].topology}")
     return lines
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 of a file (the kernel image), None when it is gone."""
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def pinned_spec(spec: str, release: str) -> str:
+    """A spec that resolves to exactly the kernel that ran.
+
+    `debian:6.12` means the newest 6.12 in the mirror, which moves; the release
+    (6.12.117+deb12-amd64) names the package ABI, `debian:6.12.117+deb12`. Other specs
+    (image paths, git refs) are returned unchanged; their hashes are in the comments.
+    """
+    if spec.startswith("debian:") and "-" in release:
+        return "debian:" + release.rsplit("-", 1)[0]
+    return spec
 
 
 def launch_argv(run: RunResult) -> list[str] | None:
