@@ -1,0 +1,134 @@
+"""Real boots of a real Debian kernel under TCG with NVMe + multi-queue virtio-scsi.
+
+Slow: each boot is 30-120 s under TCG on 2 cores. One shared default-job run feeds several
+assertions; the negative cases each boot at most once and check nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import junitparser
+import pytest
+import xmlschema
+
+from harness.cli import main
+
+pytestmark = pytest.mark.slow
+
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "jenkins-junit-10.xsd"
+KERNEL = "debian:6.12"
+
+
+def qemu_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+@pytest.fixture
+def no_qemu_left():
+    before = qemu_pids()
+    yield
+    assert qemu_pids() <= before, "the harness left a QEMU process running"
+
+
+@pytest.fixture(scope="module")
+def default_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("default-job")
+    before = qemu_pids()
+    rc = main(["run", "--kernel", KERNEL, "--out", str(out), "--accel", "auto"])
+    assert qemu_pids() <= before
+    return rc, out
+
+
+def test_default_job_passes_and_writes_everything(default_job: tuple[int, Path]) -> None:
+    rc, out = default_job
+    assert rc == 0, (out / "report.md").read_text()
+    for name in ("junit.xml", "results.json", "report.md"):
+        assert (out / name).stat().st_size > 0
+    assert list(out.glob("*/console.log"))
+
+
+def test_junit_validates_and_reads_back(default_job: tuple[int, Path]) -> None:
+    _, out = default_job
+    xmlschema.XMLSchema(str(SCHEMA)).validate(str(out / "junit.xml"))
+    xml = junitparser.JUnitXml.fromfile(str(out / "junit.xml"))
+    suites = list(xml) if isinstance(xml, junitparser.JUnitXml) else [xml]
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(suites) == len(runs) == 1
+    cases = list(suites[0])
+    assert len(cases) == len(runs[0]["steps"])
+    names = {c.name for c in cases}
+    assert "boot" in names
+    assert {"fio/raw-nvme0/randread-4k", "fio/raw-scsi0/randread-4k",
+            "fio/loop-dio-on-xfs/randwrite-4k", "fio/loop-dio-off-xfs/randread-4k"} <= names
+    props = {p.name: p.value for p in suites[0].properties()}
+    assert props["kernel.spec"] == KERNEL
+    assert props["kernel.release"].startswith("6.12.")
+    assert props["accel"] in ("tcg", "kvm")
+    assert props["qemu_version"] and props["fio_version"].startswith("fio-")
+    assert props["topology"] == "default"
+
+
+def test_guest_saw_the_topology(default_job: tuple[int, Path]) -> None:
+    _, out = default_job
+    agent = json.loads(next(out.glob("*/shared/agent.json")).read_text())
+    assert set(agent["disks"]) == {"nvme0", "scsi0"}
+    assert agent["disks"]["nvme0"].startswith("/dev/nvme")
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    raw = next(s for s in run["steps"] if s["id"] == "fio/raw-nvme0/randread-4k")
+    assert raw["metrics"]["read_iops"] > 0
+    assert agent["disks"]["scsi0"].startswith("/dev/sd")
+
+
+def test_missing_kernel_path_is_a_usage_error(tmp_path: Path, capsys, no_qemu_left) -> None:
+    rc = main(["run", "--kernel", f"image:{tmp_path}/missing/bzImage", "--out", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_debian_version_lists_available(tmp_path: Path, capsys) -> None:
+    rc = main(["run", "--kernel", "debian:5.4", "--out", str(tmp_path)])
+    assert rc == 2
+    assert "available:" in capsys.readouterr().err
+
+
+def test_malformed_topology_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "topo.json"
+    bad.write_text('{"disks": [{"name": "nvme0", "bus": "floppy"}]}')
+    rc = main(["run", "--kernel", KERNEL, "--topology", str(bad), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "bus 'floppy' must be one of" in capsys.readouterr().err
+
+
+def test_kernel_that_panics_at_boot(tmp_path: Path, no_qemu_left) -> None:
+    rc = main(["run", "--kernel", KERNEL, "--append", "init=/nonexistent",
+               "--out", str(tmp_path), "--boot-timeout", "240"])
+    assert rc == 1  # the kernel failed, not the harness
+    run = json.loads((tmp_path / "results.json").read_text())["runs"][0]
+    assert run["stop_reason"] == "panic"
+    boot = run["steps"][0]
+    assert boot["id"] == "boot" and boot["status"] == "error"
+    assert any(s["kind"] == "panic" for s in boot["splats"])
+    assert all(s["status"] == "error" for s in run["steps"][1:])
+    xml = (tmp_path / "junit.xml").read_text()
+    assert "<error" in xml and "Kernel panic" in xml
+
+
+def test_guest_step_that_hangs_past_its_timeout(tmp_path: Path, no_qemu_left) -> None:
+    plan = tmp_path / "hang.json"
+    plan.write_text(json.dumps({
+        "name": "hang", "runtime_s": 600, "size_mb": 64,
+        "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0"], "timeout_s": 5}],
+    }))
+    rc = main(["run", "--kernel", KERNEL, "--plan", str(plan), "--out", str(tmp_path / "o"),
+               "--step-grace", "5"])
+    assert rc == 2
+    run = json.loads((tmp_path / "o" / "results.json").read_text())["runs"][0]
+    assert run["stop_reason"] == "step-timeout"
+    step = next(s for s in run["steps"] if s["id"] != "boot")
+    assert step["status"] == "error" and "exceeded its timeout" in step["message"]
+    assert "<error" in (tmp_path / "o" / "junit.xml").read_text()
