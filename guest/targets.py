@@ -264,7 +264,8 @@ def _prepare_dm_linear(
     backing = os.path.join(mnt, "backing.img")
     # Real data, not unwritten extents: the static map must point at blocks the file owns.
     make_file(backing, size_mb * MIB, "written", stack)
-    table = extents.linear_table(extents.fiemap(backing), os.stat(backing).st_dev, size_mb * MIB)
+    # FIEMAP offsets are relative to the fs device, a loop at offset 0 of `raw`: same blocks
+    table = extents.linear_table(extents.fiemap(backing), os.stat(raw).st_rdev, size_mb * MIB)
     table_file = os.path.join(_mkdir(ctx, "dm"), f"{name}.table")
     with open(table_file, "w") as fh:
         fh.write(table)
