@@ -94,3 +94,14 @@ def test_vpd_page_80_serial():
     raw = b"\x00\x80\x00\x06HSCSI0"
     assert disks.vpd_serial(raw) == "HSCSI0"
     assert disks.vpd_serial(b"\x00") == ""
+
+
+def test_stack_trace_from_real_debian_612_tracer():
+    text = (DATA / "stack_trace-debian-6.12.txt").read_text()
+    frames = metrics.parse_stack_trace(text, top=3)
+    assert frames == [
+        {"depth": 4168, "size": 48, "location": "__rcu_read_lock+0x9/0x30"},
+        {"depth": 4120, "size": 80, "location": "xa_load+0x54/0xb0"},
+        {"depth": 4040, "size": 24, "location": "xfs_perag_get+0x23/0x90"},
+    ]
+    assert len(metrics.parse_stack_trace(text, top=100)) == 28
