@@ -84,7 +84,8 @@ def configure(inputs: Inputs, work: tree.WorkDir, head: str, cc: str) -> str:
     """The final .config text for the checked-out variant; UserError on dropped options."""
     cfg = work.cfg
     cfg.mkdir(parents=True, exist_ok=True)
-    state_path, final_path = cfg / "state.json", cfg / "final.config"
+    tag = inputs.config_hash[:12]
+    state_path, final_path = cfg / f"state-{tag}.json", cfg / f"final-{tag}.config"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     reusable = (
         final_path.is_file()
@@ -95,34 +96,44 @@ def configure(inputs: Inputs, work: tree.WorkDir, head: str, cc: str) -> str:
     if reusable:
         log.info("config unchanged since %s: reusing it", str(state["head"])[:12])
         return final_path.read_text()
-    log.info("configuring (tinyconfig + %s)", ", ".join(f.name for f in inputs.fragments))
+    text = generate_config(work.src, cfg, inputs.fragments, inputs.arch, cc)
+    final_path.write_text(text)
+    state = {"config_hash": inputs.config_hash, "compiler": inputs.compiler, "head": head}
+    state_path.write_text(json.dumps(state) + "\n")
+    return text
+
+
+def generate_config(
+    src: Path, cfg: Path, fragments: Sequence[kconfig.Fragment], arch: str, cc: str
+) -> str:
+    """tinyconfig + merge_config.sh + olddefconfig in `cfg`; UserError on dropped options."""
+    log.info("configuring %s (tinyconfig + %s)", cfg, ", ".join(f.name for f in fragments))
     frag_dir = cfg / "fragments"
     shutil.rmtree(frag_dir, ignore_errors=True)
-    frag_dir.mkdir()
+    frag_dir.mkdir(parents=True)
     files = []
-    for i, frag in enumerate(inputs.fragments):
+    for i, frag in enumerate(fragments):
         files.append(frag_dir / f"{i:02d}-{Path(frag.name).stem}.config")
         files[-1].write_text(frag.text)
     (cfg / ".config").unlink(missing_ok=True)
-    env, src = make_env(), work.src
-    run = lambda argv: proc.run(argv, timeout=CONFIG_TIMEOUT_S, env=env)  # noqa: E731
-    run(make_argv(src, cfg, inputs.arch, cc, ["tinyconfig"]))
-    run(kconfig.merge_argv(src, cfg, files))
-    run(make_argv(src, cfg, inputs.arch, cc, ["olddefconfig"]))
+    env = make_env()
+    for argv in (
+        make_argv(src, cfg, arch, cc, ["tinyconfig"]),
+        kconfig.merge_argv(src, cfg, files),
+        make_argv(src, cfg, arch, cc, ["olddefconfig"]),
+    ):
+        proc.run(argv, timeout=CONFIG_TIMEOUT_S, env=env)
     text = (cfg / ".config").read_text()
     dropped = kconfig.dropped_options(
-        kconfig.requested_options(inputs.fragments), kconfig.parse_config(text)
+        kconfig.requested_options(fragments), kconfig.parse_config(text)
     )
     if dropped:
         raise UserError(
             "config options dropped by olddefconfig (unmet dependencies or wrong arch): "
             + ", ".join(str(d) for d in dropped)
             + " - fix the fragment(s) "
-            + ", ".join(f.name for f in inputs.fragments)
+            + ", ".join(f.name for f in fragments)
         )
-    final_path.write_text(text)
-    state = {"config_hash": inputs.config_hash, "compiler": inputs.compiler, "head": head}
-    state_path.write_text(json.dumps(state) + "\n")
     return text
 
 

@@ -21,7 +21,9 @@ from harness.errors import InfraError, MissingToolError, UserError
 log = logging.getLogger(__name__)
 
 _FROM_LINE = re.compile(r"^From \S+ .*\d{4}\s*$")
-_NUMBER = re.compile(r"\[[^\]]*?(?:\bv(\d+)\s+)?[^\]]*?\b(\d+)/(\d+)\s*\]")
+_TAG = re.compile(r"^\[([^\]]*)\]")
+_VERSION = re.compile(r"\bv(\d+)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\b(\d+)/(\d+)\b")
 _MSGID = re.compile(r"^<?[^\s/<>@]+@[^\s/<>@]+>?$")
 PATCH_SUFFIXES = (".patch", ".diff", ".mbox", ".mbx", ".eml")
 
@@ -116,11 +118,14 @@ def parse_patches(text: str) -> list[Patch]:
         subject = subject_of(message)
         if subject.lower().startswith(("re:", "aw:")) or not _has_diff(message):
             continue
-        match = _NUMBER.search(subject)
+        tag = _TAG.match(subject)
         number, total, version = None, None, 1
-        if match:
-            version = int(match.group(1) or 1)
-            number, total = int(match.group(2)), int(match.group(3))
+        if tag:
+            found_version = _VERSION.search(tag.group(1))
+            version = int(found_version.group(1)) if found_version else 1
+            found_number = _NUMBER.search(tag.group(1))
+            if found_number:
+                number, total = int(found_number.group(1)), int(found_number.group(2))
             if number == 0:
                 continue
         patches.append(Patch(subject, message, number, total, version))

@@ -134,6 +134,9 @@ def checkout_variant(
     """
     src = work.src
     git(src, "am", "--abort", check=False)  # a crash may have left one in progress
+    # Files whose stat changed but content did not must not be rewritten by checkout -f:
+    # a new mtime would make make rebuild them.
+    git(src, "update-index", "-q", "--refresh", check=False)
     git(src, "checkout", "--quiet", "--detach", "--force", commit)
     git(src, "clean", "-fdq")  # leftovers (.rej, .orig) of an earlier failed apply
     for rev in reverts:
