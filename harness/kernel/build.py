@@ -21,12 +21,17 @@ import json
 import logging
 import os
 import re
-import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
 from harness.kernel import tree
+from harness.kernel.artifacts import (
+    BuildResult,
+    artifacts_root,
+    load_cached,
+    remove_artifacts,
+)
 from harness.kernel.buildspec import BuildSpec, is_build_spec, parse_build_spec
 from harness.kernel.kconfig import (
     Fragment,
@@ -35,12 +40,20 @@ from harness.kernel.kconfig import (
     load_fragments,
     parse_config,
 )
+from harness.kernel.make import build_variant
 from harness.kernel.model import Kernel
 from harness.kernel.series import Series, load_series
 from harness.kernel.source import debian_source, directory_source
-from harness.paths import cache_subdir
 
-__all__ = ["BuildResult", "build", "is_build_spec", "kernel_from_spec", "parse_build_spec"]
+__all__ = [
+    "BuildResult",
+    "build",
+    "is_build_spec",
+    "kernel_from_spec",
+    "parse_build_spec",
+    "remove_artifacts",
+    "resolve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +94,6 @@ class Inputs:
             "arch": self.arch,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """Where the artifacts of one build are, and whether they came from the cache."""
-
-    key: str
-    directory: Path
-    image: Path
-    config: Path
-    release: str
-    modules_dir: Path | None
-    cache_hit: bool
-    metadata: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def build_log(self) -> Path:
-        return self.directory / "build.log"
-
-
-def artifacts_root() -> Path:
-    return cache_subdir("kbuild/artifacts")
 
 
 def compiler_version(cc: str = "gcc") -> str:
@@ -147,31 +138,8 @@ def build(spec: BuildSpec, jobs: int | None = None) -> BuildResult:
     if cached is not None:
         log.info("cache hit %s for %s", inputs.key, spec.text)
         return cached
-    from harness.kernel.make import build_variant  # the slow path, kept in its own module
 
     return build_variant(inputs, final, jobs or os.cpu_count() or 1)
-
-
-def load_cached(directory: Path) -> BuildResult | None:
-    """The stored result in `directory`, or None when it is absent or incomplete."""
-    meta_path = directory / "metadata.json"
-    if not meta_path.is_file():
-        return None
-    meta = json.loads(meta_path.read_text())
-    image = directory / str(meta["image"])
-    if not image.is_file():
-        return None
-    modules = meta.get("modules_dir")
-    return BuildResult(
-        key=str(meta["key"]),
-        directory=directory,
-        image=image,
-        config=directory / "config",
-        release=str(meta["release"]),
-        modules_dir=directory / str(modules) if modules else None,
-        cache_hit=True,
-        metadata=meta,
-    )
 
 
 def provenance(result: BuildResult) -> dict[str, str]:
@@ -206,12 +174,3 @@ def kernel_from_spec(text: str, jobs: int | None = None) -> Kernel:
         config=result.config,
         provenance=provenance(result),
     )
-
-
-def final_config(result: BuildResult) -> dict[str, str]:
-    return parse_config(result.config.read_text())
-
-
-def remove_artifacts(key: str) -> None:
-    """Drop one cached build (used by tests and `harness build --rebuild`)."""
-    shutil.rmtree(artifacts_root() / key, ignore_errors=True)

@@ -16,16 +16,18 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import proc
 from harness.errors import BuildError, InfraError, UserError
 from harness.kernel import kconfig, tree
+from harness.kernel.artifacts import BuildResult, load_cached
 from harness.paths import cache_subdir
 
 if TYPE_CHECKING:
-    from harness.kernel.build import BuildResult, Inputs
+    from harness.kernel.build import Inputs
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +159,6 @@ def run_make(argv: list[str], log_path: Path, what: str) -> None:
 
 def build_variant(inputs: Inputs, final: Path, jobs: int) -> BuildResult:
     """Check out, configure and build one variant, then publish it as artifacts/<key>."""
-    from harness.kernel.build import load_cached
-
     work = tree.workdir_for(inputs.repo)
     partial = final.with_name(final.name + ".partial")
     with tree.locked(work):
@@ -174,12 +174,6 @@ def build_variant(inputs: Inputs, final: Path, jobs: int) -> BuildResult:
     result = load_cached(final)
     if result is None:
         raise InfraError(f"build of {inputs.spec.text} left no usable artifacts in {final}")
-    return _fresh(result)
-
-
-def _fresh(result: BuildResult) -> BuildResult:
-    from dataclasses import replace
-
     return replace(result, cache_hit=False)
 
 
