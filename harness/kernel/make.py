@@ -46,6 +46,9 @@ def make_env() -> dict[str, str]:
     return {
         **os.environ,
         "CCACHE_DIR": str(cache_subdir("ccache")),
+        # depend mode reuses kbuild's -MMD output instead of a second preprocessor pass,
+        # which otherwise adds ~20% to every cache miss
+        "CCACHE_DEPEND": "1",
         "KBUILD_BUILD_USER": "harness",
         "KBUILD_BUILD_HOST": "harness",
     }
