@@ -182,7 +182,7 @@ def build_variant(inputs: Inputs, final: Path, jobs: int) -> BuildResult:
 
 def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> dict[str, object]:
     times: dict[str, float] = {}
-    clock = time.monotonic()
+    clock = start = time.monotonic()
     tree.ensure_worktree(inputs.repo, work, inputs.commit)
     head = tree.checkout_variant(work, inputs.commit, inputs.reverts, inputs.series)
     times["checkout_s"] = time.monotonic() - clock
@@ -211,6 +211,7 @@ def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> d
     clock = time.monotonic()
     modules_rel = _stage(inputs, work, obj, out, cc, release, modules, log_path)
     times["install_s"] = time.monotonic() - clock
+    times["total_s"] = time.monotonic() - start
     return _metadata(inputs, head, release, modules_rel, times, cc, jobs)
 
 
