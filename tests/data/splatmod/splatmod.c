@@ -43,7 +43,7 @@ static int kfence_uaf(void)
 {
 	int i;
 
-	for (i = 0; i < 200000; i++) {
+	for (i = 0; i < 20000; i++) {
 		char *p = kmalloc(32, GFP_KERNEL);
 
 		if (!p)
@@ -54,9 +54,9 @@ static int kfence_uaf(void)
 			return 0;
 		}
 		kfree(p);
-		usleep_range(200, 500);
+		usleep_range(100, 200);
 	}
-	pr_info("splatmod: no kfence object (boot with kfence.sample_interval=1)\n");
+	pr_info("splatmod: no kfence object (set kfence sample_interval to 1 first)\n");
 	return 0;
 }
 
