@@ -33,8 +33,12 @@ def measure(spec: str, reps: int, accel: str) -> tuple[BootFigures, str]:
         plan = write_boot_plan(Path(tmp))
         for rep in range(reps):
             floors.append(floor_boot(kernel, chosen.name))
-            result = run_one(RunRequest(kernel=spec, out_dir=Path(tmp) / f"r{rep}",
-                                        plan=str(plan), accel=chosen.name), kernel=kernel)
+            result = run_one(
+                RunRequest(
+                    kernel=spec, out_dir=Path(tmp) / f"r{rep}", plan=str(plan), accel=chosen.name
+                ),
+                kernel=kernel,
+            )
             boot = result.steps[0]
             if boot.status != "pass":
                 raise InfraError(f"harness boot failed: {boot.message} ({result.console_log})")
@@ -49,10 +53,14 @@ def handle(ns: argparse.Namespace) -> int:
     figures, accel = measure(ns.kernel, ns.reps, ns.accel)
     med = statistics.median
     print(f"kernel {ns.kernel}, accel {accel.upper()}, {ns.reps} reps (medians)")
-    print(f"  floor   (bare QEMU + busybox initramfs -> init): {med(figures.floor_s):6.1f} s  "
-          f"{[round(x, 1) for x in figures.floor_s]}")
-    print(f"  harness (vng start -> agent's first step):       {med(figures.harness_s):6.1f} s  "
-          f"{[round(x, 1) for x in figures.harness_s]}")
+    print(
+        f"  floor   (bare QEMU + busybox initramfs -> init): {med(figures.floor_s):6.1f} s  "
+        f"{[round(x, 1) for x in figures.floor_s]}"
+    )
+    print(
+        f"  harness (vng start -> agent's first step):       {med(figures.harness_s):6.1f} s  "
+        f"{[round(x, 1) for x in figures.harness_s]}"
+    )
     print(f"  ratio harness/floor: {figures.ratio:.2f} (goal <= 2)")
     if figures.milestones:
         print("  where the last boot spent its time (guest clock, s since kernel start):")

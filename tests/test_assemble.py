@@ -3,14 +3,18 @@
 from harness.results.assemble import assemble, boot_step
 from harness.results.model import Splat
 
-PLAN = [{"id": f"s{i}", "kind": "fio", "target": {"name": "t"}, "workload": {"name": "w"}}
-        for i in range(3)]
+PLAN = [
+    {"id": f"s{i}", "kind": "fio", "target": {"name": "t"}, "workload": {"name": "w"}}
+    for i in range(3)
+]
 OOPS = Splat("oops", "BUG: kernel NULL pointer dereference", 10, "BUG: ...")
 
 
 def test_complete_run_keeps_agent_records() -> None:
-    records = [{"id": f"s{i}", "kind": "fio", "status": "pass", "metrics": {"read_iops": 1.0}}
-               for i in range(3)]
+    records = [
+        {"id": f"s{i}", "kind": "fio", "status": "pass", "metrics": {"read_iops": 1.0}}
+        for i in range(3)
+    ]
     steps = assemble(PLAN, records, "done", None, (), ())
     assert [s.status for s in steps] == ["pass"] * 3
     assert steps[0].metrics == {"read_iops": 1.0} and steps[0].target == "t"

@@ -17,8 +17,10 @@ DATA = Path(__file__).parent / "data" / "console"
 
 def script(tmp_path: Path, body: str) -> list[str]:
     path = tmp_path / "child.py"
-    path.write_text("import json, sys, time, subprocess\n"
-                    "def m(**e): print('@@HARNESS ' + json.dumps(e), flush=True)\n" + body)
+    path.write_text(
+        "import json, sys, time, subprocess\n"
+        "def m(**e): print('@@HARNESS ' + json.dumps(e), flush=True)\n" + body
+    )
     return [sys.executable, str(path)]
 
 
@@ -31,8 +33,11 @@ def alive(pid: int) -> bool:
 
 
 def test_done_marker_ends_the_run(tmp_path: Path) -> None:
-    argv = script(tmp_path, "m(event='begin', id='s1', timeout_s=5)\nprint('noise')\n"
-                  "m(event='end', id='s1', status='pass')\nm(event='done', rc=0)\n")
+    argv = script(
+        tmp_path,
+        "m(event='begin', id='s1', timeout_s=5)\nprint('noise')\n"
+        "m(event='end', id='s1', status='pass')\nm(event='done', rc=0)\n",
+    )
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20))
     assert out.reason == "done" and out.agent_rc == 0
     assert out.steps_begun == ("s1",) and out.steps_ended == {"s1": "pass"}
@@ -41,9 +46,12 @@ def test_done_marker_ends_the_run(tmp_path: Path) -> None:
 
 def test_step_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
-    argv = script(tmp_path, f"p = subprocess.Popen(['sleep', '300'])\n"
-                  f"open('{pidfile}', 'w').write(str(p.pid))\n"
-                  "m(event='begin', id='hang', timeout_s=1)\ntime.sleep(300)\n")
+    argv = script(
+        tmp_path,
+        f"p = subprocess.Popen(['sleep', '300'])\n"
+        f"open('{pidfile}', 'w').write(str(p.pid))\n"
+        "m(event='begin', id='hang', timeout_s=1)\ntime.sleep(300)\n",
+    )
     t0 = time.monotonic()
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, step_grace_s=1))
     assert out.reason == "step-timeout" and out.running_step == "hang"
@@ -66,9 +74,12 @@ def test_silence_watchdog(tmp_path: Path) -> None:
 
 def test_recorded_panic_is_fatal_and_attributed_to_its_step(tmp_path: Path) -> None:
     crash = next(p for p in sorted(DATA.glob("*.log")) if "sysrq" in p.name)
-    argv = script(tmp_path, "m(event='begin', id='crashing', timeout_s=600)\n"
-                  f"sys.stdout.write(open('{crash}').read()); sys.stdout.flush()\n"
-                  "time.sleep(300)\n")
+    argv = script(
+        tmp_path,
+        "m(event='begin', id='crashing', timeout_s=600)\n"
+        f"sys.stdout.write(open('{crash}').read()); sys.stdout.flush()\n"
+        "time.sleep(300)\n",
+    )
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20))
     assert out.reason == "panic"
     kinds = {s.kind for s in out.splats}

@@ -45,8 +45,10 @@ def test_kernels_group_split_packages_and_skip_flavours() -> None:
     kernels = debian.kernels_from_pkgnames(pkgnames())
     assert all("rt" not in abi and "cloud" not in abi for abi in kernels)
     split = kernels["7.3.4+deb13"]
-    assert split.packages == ("linux-binary-unsigned-7.3.4+deb13-amd64",
-                              "linux-modules-7.3.4+deb13-amd64")
+    assert split.packages == (
+        "linux-binary-unsigned-7.3.4+deb13-amd64",
+        "linux-modules-7.3.4+deb13-amd64",
+    )
     assert kernels["6.1.0-50"].packages == ("linux-image-6.1.0-50-amd64-unsigned",)
 
 

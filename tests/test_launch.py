@@ -7,14 +7,15 @@ import pytest
 
 from harness.errors import UserError
 from harness.vm.initramfs import qemu_floor_argv
-from harness.vm.launch import BootSpec, agent_argv, vng_argv
+from harness.vm.launch import GUEST_MODULE_BLACKLIST, BootSpec, agent_argv, vng_argv
 
 
 def spec(**kw: object) -> BootSpec:
     base = dict(
         image=Path("/k/vmlinuz-6.12"),
-        exec_argv=agent_argv("/usr/bin/python3", Path("/h/guest/agent.py"), Path("/o/p.json"),
-                             Path("/o")),
+        exec_argv=agent_argv(
+            "/usr/bin/python3", Path("/h/guest/agent.py"), Path("/o/p.json"), Path("/o")
+        ),
         rw_dirs=(Path("/o"),),
         qemu_args=("-device", "nvme,id=hc-nvme0,serial=HNVME0"),
         vng="/v/vng",
@@ -25,11 +26,30 @@ def spec(**kw: object) -> BootSpec:
 
 def test_vng_argv_tcg() -> None:
     assert vng_argv(spec()) == [
-        "/v/vng", "--run", "/k/vmlinuz-6.12", "--verbose", "--disable-monitor", "--force-9p",
-        "--disable-kvm", "--cpus", "2", "--memory", "2048M", "--rwdir=/o", "--cwd", "/",
-        "--append", "loglevel=7", "--append", "panic=-1",
-        "--append", "hung_task_timeout_secs=60",
-        "--exec", "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
+        "/v/vng",
+        "--run",
+        "/k/vmlinuz-6.12",
+        "--verbose",
+        "--disable-monitor",
+        "--force-9p",
+        "--disable-kvm",
+        "--cpus",
+        "2",
+        "--memory",
+        "2048M",
+        "--rwdir=/o",
+        "--cwd",
+        "/",
+        "--append",
+        "loglevel=7",
+        "--append",
+        "panic=-1",
+        "--append",
+        "hung_task_timeout_secs=60",
+        "--append",
+        "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
+        "--exec",
+        "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
         "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0",
     ]
 

@@ -15,11 +15,14 @@ def test_default_topology_fragments() -> None:
     assert t.qemu_argv(topo, images) == [
         "-drive",
         "file=/r/nvme0.raw,if=none,id=hd-nvme0,format=raw,cache=none,aio=threads,discard=unmap",
-        "-device", "nvme,id=hc-nvme0,drive=hd-nvme0,serial=HNVME0,max_ioqpairs=4",
+        "-device",
+        "nvme,id=hc-nvme0,drive=hd-nvme0,serial=HNVME0,max_ioqpairs=4",
         "-drive",
         "file=/r/scsi0.raw,if=none,id=hd-scsi0,format=raw,cache=none,aio=threads,discard=unmap",
-        "-device", "virtio-scsi-pci,id=hc-scsi0,num_queues=4",
-        "-device", "scsi-hd,drive=hd-scsi0,bus=hc-scsi0.0,serial=HSCSI0",
+        "-device",
+        "virtio-scsi-pci,id=hc-scsi0,num_queues=4",
+        "-device",
+        "scsi-hd,drive=hd-scsi0,bus=hc-scsi0.0,serial=HSCSI0",
     ]
     assert topo.plan_disks() == [
         {"name": "nvme0", "bus": "nvme", "serial": "HNVME0"},
@@ -31,7 +34,9 @@ def test_throttle_and_virtio_blk() -> None:
     disk = t.Disk("vblk0", "virtio-blk", queues=2, iops_limit=200, discard=False)
     assert t.drive_argv(disk, Path("/i"))[1].endswith("discard=ignore,throttling.iops-total=200")
     assert t.device_argv(disk) == [
-        "-device", "virtio-blk-pci,drive=hd-vblk0,serial=HVBLK0,num-queues=2"]
+        "-device",
+        "virtio-blk-pci,drive=hd-vblk0,serial=HVBLK0,num-queues=2",
+    ]
 
 
 def test_poll_queues_reach_the_kernel_command_line() -> None:
@@ -52,8 +57,10 @@ def write(tmp_path: Path, data: object) -> str:
         ({"disks": []}, "has no disks"),
         ({"disks": [{"name": "d0", "bus": "ide"}]}, "bus 'ide' must be one of"),
         ({"disks": [{"name": "d0", "bus": "nvme", "colour": 1}]}, "unknown keys"),
-        ({"disks": [{"name": "d0", "bus": "nvme", "aio": "native", "cache": "writeback"}]},
-         "aio 'native' needs cache"),
+        (
+            {"disks": [{"name": "d0", "bus": "nvme", "aio": "native", "cache": "writeback"}]},
+            "aio 'native' needs cache",
+        ),
         ({"disks": [{"name": "d0", "bus": "scsi", "poll_queues": 1}]}, "poll_queues needs"),
         ({"disks": [{"name": "a", "bus": "nvme"}, {"name": "a", "bus": "scsi"}]}, "repeats"),
         ({"disks": [{"bus": "nvme"}]}, "disks\\[0\\]"),

@@ -62,8 +62,12 @@ def test_junit_validates_and_reads_back(default_job: tuple[int, Path]) -> None:
     assert len(cases) == len(runs[0]["steps"])
     names = {c.name for c in cases}
     assert "boot" in names
-    assert {"fio/raw-nvme0/randread-4k", "fio/raw-scsi0/randread-4k",
-            "fio/loop-dio-on-xfs/randwrite-4k", "fio/loop-dio-off-xfs/randread-4k"} <= names
+    assert {
+        "fio/raw-nvme0/randread-4k",
+        "fio/raw-scsi0/randread-4k",
+        "fio/loop-dio-on-xfs/randwrite-4k",
+        "fio/loop-dio-off-xfs/randread-4k",
+    } <= names
     props = {p.name: p.value for p in suites[0].properties()}
     assert props["kernel.spec"] == KERNEL
     assert props["kernel.release"].startswith("6.12.")
@@ -105,8 +109,19 @@ def test_malformed_topology_file(tmp_path: Path, capsys) -> None:
 
 
 def test_kernel_that_panics_at_boot(tmp_path: Path, no_qemu_left) -> None:
-    rc = main(["run", "--kernel", KERNEL, "--append", "init=/nonexistent",
-               "--out", str(tmp_path), "--boot-timeout", "240"])
+    rc = main(
+        [
+            "run",
+            "--kernel",
+            KERNEL,
+            "--append",
+            "init=/nonexistent",
+            "--out",
+            str(tmp_path),
+            "--boot-timeout",
+            "240",
+        ]
+    )
     assert rc == 1  # the kernel failed, not the harness
     run = json.loads((tmp_path / "results.json").read_text())["runs"][0]
     assert run["stop_reason"] == "panic"
@@ -120,12 +135,29 @@ def test_kernel_that_panics_at_boot(tmp_path: Path, no_qemu_left) -> None:
 
 def test_guest_step_that_hangs_past_its_timeout(tmp_path: Path, no_qemu_left) -> None:
     plan = tmp_path / "hang.json"
-    plan.write_text(json.dumps({
-        "name": "hang", "runtime_s": 600, "size_mb": 64,
-        "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0"], "timeout_s": 5}],
-    }))
-    rc = main(["run", "--kernel", KERNEL, "--plan", str(plan), "--out", str(tmp_path / "o"),
-               "--step-grace", "5"])
+    plan.write_text(
+        json.dumps(
+            {
+                "name": "hang",
+                "runtime_s": 600,
+                "size_mb": 64,
+                "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0"], "timeout_s": 5}],
+            }
+        )
+    )
+    rc = main(
+        [
+            "run",
+            "--kernel",
+            KERNEL,
+            "--plan",
+            str(plan),
+            "--out",
+            str(tmp_path / "o"),
+            "--step-grace",
+            "5",
+        ]
+    )
     assert rc == 2
     run = json.loads((tmp_path / "o" / "results.json").read_text())["runs"][0]
     assert run["stop_reason"] == "step-timeout"

@@ -20,6 +20,7 @@ from harness.vm.splats import SplatScanner
 
 log = logging.getLogger(__name__)
 
+PROGRESS_EVERY_S = 60.0  # a long step reports that it is still running this often
 PANIC_DRAIN_S = 5.0  # after a fatal splat starts, read this long for the rest of the trace
 DONE_GRACE_S = 3.0  # after the agent's final marker, give the guest this long to power off
 
@@ -44,6 +45,8 @@ class _Tracker:
     order: list[str] = field(default_factory=list)
     step_at_line: list[tuple[int, str | None]] = field(default_factory=list)
     agent_rc: int | None = None
+    current_since: float = 0.0
+    last_note: float = 0.0
 
     def on_marker(self, event: dict, line_no: int, now: float, grace: float) -> None:
         if self.first_marker_s is None:
@@ -51,11 +54,13 @@ class _Tracker:
         kind = event.get("event")
         if kind == "begin":
             self.current = str(event.get("id"))
+            self.current_since = self.last_note = now
             self.order.append(self.current)
             timeout = float(event.get("timeout_s") or 0) or 3600.0
             self.current_deadline = now + timeout + grace
             self.step_at_line.append((line_no, self.current))
         elif kind == "end":
+            event["elapsed_s"] = now - self.current_since
             self.ended[str(event.get("id"))] = str(event.get("status"))
             self.current, self.current_deadline = None, None
             self.step_at_line.append((line_no + 1, None))
@@ -162,6 +167,11 @@ def supervise(
                 if done_at is not None and now - done_at > DONE_GRACE_S:
                     reason = "done"
                     break
+                if progress and tracker.current and now - tracker.last_note > PROGRESS_EVERY_S:
+                    tracker.last_note = now
+                    progress(
+                        f"still running {tracker.current} ({now - tracker.current_since:.0f}s)"
+                    )
                 if fatal_at is None and done_at is None:
                     stop = _deadline_reason(tracker, now, last_output, timeouts)
                     if stop:
@@ -194,5 +204,5 @@ def _describe(event: dict) -> str:
     if kind == "begin":
         return f"running {event.get('id')} (timeout {event.get('timeout_s')}s)"
     if kind == "end":
-        return f"{event.get('status')}: {event.get('id')}"
+        return f"{event.get('status')}: {event.get('id')} ({event.get('elapsed_s', 0):.1f}s)"
     return f"agent {kind} {event.get('rc', '')}".strip()

@@ -42,7 +42,37 @@ class BootSpec:
 
 # Words every harness boot appends: keep all console output, name the stack overflow, make
 # hung tasks visible fast enough for short checks, and never reboot into a loop.
-BASE_APPEND = ("loglevel=7", "panic=-1", "hung_task_timeout_secs=60")
+# Modules udev would load for emulated hardware no test touches (KVM inside TCG, the q35
+# SATA DVD, ICH9 watchdog/SMBus, CPU frequency drivers): under TCG each modprobe is slow and
+# udev settle waits for all of them, which is most of virtme-ng's boot time.
+GUEST_MODULE_BLACKLIST = (
+    "kvm",
+    "kvm_amd",
+    "kvm_intel",
+    "powernow_k8",
+    "acpi_cpufreq",
+    "ahci",
+    "libahci",
+    "sr_mod",
+    "cdrom",
+    "iTCO_wdt",
+    "iTCO_vendor_support",
+    "lpc_ich",
+    "i2c_i801",
+    "i2c_smbus",
+    "i6300esb",
+    "pcspkr",
+    "serio_raw",
+    "joydev",
+    "evdev",
+    "floppy",
+)
+BASE_APPEND = (
+    "loglevel=7",
+    "panic=-1",
+    "hung_task_timeout_secs=60",
+    "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
+)
 
 
 def _check_shell_safe(path: Path) -> None:
