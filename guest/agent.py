@@ -98,6 +98,7 @@ def _run(plan_path: str, results: str) -> int:
     os.makedirs(results, exist_ok=True)
     workdir = plan.get("workdir") or os.path.join(results, "work")
     os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)  # tools that drop files in the cwd (fio state files) drop them here
     found, problems = disks.find_disks(plan.get("disks", []))
     ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results)
     for problem in problems:

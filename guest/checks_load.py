@@ -32,6 +32,7 @@ def integrity_params(size_mb: int, bs: str = "16k") -> dict[str, Any]:
         "do_verify": 0,
         "randrepeat": 1,
         "verify_fatal": 1,
+        "verify_state_save": 0,  # else fio drops *-verify.state files into the cwd
         "group_reporting": 1,
     }
 
