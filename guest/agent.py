@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(plan_path: str, results: str) -> int:
     plan = load_plan(plan_path)
+    results = os.path.abspath(results)  # we chdir into workdir below
     os.makedirs(results, exist_ok=True)
-    workdir = plan.get("workdir") or os.path.join(results, "work")
+    workdir = os.path.abspath(plan.get("workdir") or os.path.join(results, "work"))
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)  # tools that drop files in the cwd (fio state files) drop them here
     found, problems = disks.find_disks(plan.get("disks", []))
