@@ -58,6 +58,17 @@ RECORDED = {
             "---[ end trace 0000000000000000 ]---",
         )
     ],
+    # dd writing into a frozen XFS on loop, hung_task_timeout_secs=5: reported every 5 s
+    "hung-task": [
+        (
+            "hung_task",
+            f"INFO: task dd:305 blocked for more than {secs} seconds.",
+            line,
+            f"INFO: task dd:305 blocked for more than {secs} seconds.",
+            "</TASK>",
+        )
+        for secs, line in ((5, 520), (10, 549), (15, 578), (20, 607))
+    ],
     # "BUG: kernel NULL pointer dereference" then "Oops: Oops: 0002 [#1]": one oops report
     "oops-null": [
         (
