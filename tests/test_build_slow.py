@@ -89,11 +89,12 @@ def test_series_variant_is_incremental(base_kernel: Kernel, probe_kernel: Kernel
     assert probe_kernel.provenance["tree_commit"] == base_kernel.provenance["tree_commit"]
     assert probe_kernel.provenance["series_sha256"]
     assert probe_kernel.provenance["variant_commit"] != base_kernel.provenance["variant_commit"]
-    meta_base = build(parse_build_spec(BASE)).metadata["durations"]
-    meta_probe = build(parse_build_spec(PROBE)).metadata["durations"]
-    assert isinstance(meta_base, dict) and isinstance(meta_probe, dict)
-    # Incremental: a fraction of the full build (the benchmark prints the exact ratio).
-    assert meta_probe["make_s"] < 0.5 * meta_base["make_s"], (meta_probe, meta_base)
+    # Incremental: the series variant compiled loop.c and little else (the benchmark
+    # prints the time ratio; the log shows what make actually rebuilt).
+    log = build(parse_build_spec(PROBE)).build_log.read_text()
+    compiled = [line.split()[-1] for line in log.splitlines() if line.strip().startswith("CC ")]
+    assert "drivers/block/loop.o" in compiled
+    assert len(compiled) < 15, compiled
 
 
 def test_guest_sees_the_series_only_in_the_series_variant(
