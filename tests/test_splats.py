@@ -69,6 +69,55 @@ RECORDED = {
         )
         for secs, line in ((5, 520), (10, 549), (15, 578), (20, 607))
     ],
+    # unbounded recursion: VMAP stack guard page, an Oops, then the panic it forces
+    "stack-overflow": [
+        (
+            "stack_overflow",
+            "BUG: TASK stack guard page was hit at 00000000a3b2eb04"
+            " (stack is 000000007a9523b9..00000000df3b55f8)",
+            504,
+            "BUG: TASK stack guard page was hit",
+            "---[ end trace 0000000000000000 ]---",
+        ),
+        (
+            "panic",
+            "Kernel panic - not syncing: Fatal exception in interrupt",
+            588,
+            "Kernel panic - not syncing: Fatal exception in interrupt",
+            "Kernel Offset:",
+        ),
+    ],
+    # STACK_END_MAGIC overwritten, then schedule(): SCHED_STACK_END_CHECK panics
+    "stack-end": [
+        (
+            "stack_overflow",
+            "Kernel panic - not syncing: corrupted stack end detected inside scheduler",
+            502,
+            "Kernel panic - not syncing: corrupted stack end detected inside scheduler",
+            "Kernel Offset:",
+        )
+    ],
+    # 8 s with preemption off, watchdog_thresh=1
+    "soft-lockup": [
+        (
+            "soft_lockup",
+            f"watchdog: BUG: soft lockup - CPU#0 stuck for {secs}s! [insmod:277]",
+            line,
+            "watchdog: BUG: soft lockup - CPU#0 stuck for",
+            "</TASK>",
+        )
+        for secs, line in ((3, 505), (6, 550))
+    ],
+    # 8 s in an RCU read-side section with preemption off, rcu_cpu_stall_timeout=3
+    "rcu-stall": [
+        (
+            "rcu_stall",
+            "rcu: INFO: rcu_preempt self-detected stall on CPU",
+            500,
+            "rcu: INFO: rcu_preempt self-detected stall on CPU",
+            "</TASK>",
+        )
+    ],
     # "BUG: kernel NULL pointer dereference" then "Oops: Oops: 0002 [#1]": one oops report
     "oops-null": [
         (
@@ -141,6 +190,28 @@ def test_fatal_is_set_when_the_panic_starts():
         scanner.feed(line)
     (panic,) = scanner.finish()
     assert panic.kind == "panic" and panic.line == 497
+
+
+@pytest.mark.parametrize(
+    ("name", "fatal"),
+    [
+        ("clean-boot", False),
+        ("warning", False),
+        ("bug", False),
+        ("oops-null", False),
+        ("hung-task", False),
+        ("soft-lockup", False),
+        ("rcu-stall", False),
+        ("sysrq-crash", True),
+        ("stack-overflow", True),
+        ("stack-end", True),
+    ],
+)
+def test_fatal_only_for_machine_stopping_splats(name, fatal):
+    scanner = SplatScanner()
+    for line in _lines(name):
+        scanner.feed(line)
+    assert scanner.fatal is fatal
 
 
 def test_warning_is_not_fatal_and_completes_while_streaming():
