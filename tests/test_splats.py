@@ -118,6 +118,16 @@ RECORDED = {
             "</TASK>",
         )
     ],
+    # use-after-free of a KFENCE-sampled kmalloc (sampling enabled late, interval 1 ms)
+    "kfence": [
+        (
+            "kfence",
+            "BUG: KFENCE: use-after-free read in splat_init [splatmod]",
+            510,
+            "==================================================================",
+            "==================================================================",
+        )
+    ],
     # "BUG: kernel NULL pointer dereference" then "Oops: Oops: 0002 [#1]": one oops report
     "oops-null": [
         (
@@ -202,6 +212,7 @@ def test_fatal_is_set_when_the_panic_starts():
         ("hung-task", False),
         ("soft-lockup", False),
         ("rcu-stall", False),
+        ("kfence", False),
         ("sysrq-crash", True),
         ("stack-overflow", True),
         ("stack-end", True),
