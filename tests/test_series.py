@@ -7,6 +7,7 @@ linux-source-6.12 (6.12.117), the file the stand-in series patches.
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,15 +71,29 @@ def test_missing_series_and_empty_dir(tmp_path: Path) -> None:
         load_series(str(tmp_path))
 
 
-def test_message_id_offline_names_the_file_alternative(
+def test_message_id_without_b4_names_the_file_alternative(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
     mid = "20251015110735.1361261-1-ming.lei@redhat.com"
     assert is_message_id(mid) and is_message_id(f"<{mid}>")
     assert not is_message_id("/tmp/x@y.mbox")
-    with pytest.raises(UserError, match=r"\+series=/path/to/file.mbox"):
+    with pytest.raises(UserError, match=r"pip install b4.*\+series=/path/to/file.mbox"):
         load_series(mid)
+
+
+def test_message_id_that_b4_cannot_fetch_names_the_file_alternative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offline here; online the id does not exist. Either way b4 fails and we say what to do.
+    b4 = Path(sys.executable).parent / "b4"
+    if not b4.exists():
+        pytest.skip("b4 not installed (./bootstrap.sh installs it)")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", f"{b4.parent}:{os.environ['PATH']}")
+    with pytest.raises(UserError, match=r"\+series=/path/to/file.mbox"):
+        load_series("no-such-thread.harness-test@localhost.invalid")
 
 
 def test_hunk_at_names_the_hunk() -> None:
