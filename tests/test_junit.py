@@ -155,8 +155,15 @@ def test_infra_error_without_steps_is_one_error_case():
 
 
 def test_validates_against_jenkins_schema():
-    text = junit_xml_text([_run(), _run(repetition=1), _run(steps=(), infra_error="boot")])
+    odd_times = (
+        StepResult("long", "fio", "pass", duration_s=12345.6789),
+        StepResult("clock-step", "fio", "pass", duration_s=-0.5),
+    )
+    runs = [_run(), _run(repetition=1), _run(steps=(), infra_error="boot")]
+    text = junit_xml_text([*runs, _run(steps=odd_times, splats=())])
     _validate(text)
+    times = [c.get("time") for c in ET.fromstring(text).iter("testcase")][-2:]
+    assert times == ["12345.679", "0.000"]
     root = ET.fromstring(text)
     assert "disabled" not in root.attrib
     assert all("disabled" not in s.attrib for s in root.iter("testsuite"))

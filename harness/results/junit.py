@@ -136,12 +136,13 @@ def _conform(root: ET.Element) -> None:
     _keep(root, _SUITES_ATTRS)
     for suite in root.iter("testsuite"):
         _keep(suite, _SUITE_ATTRS)
-        total = sum(float(c.get("time", "0")) for c in suite.iter("testcase"))
-        suite.set("time", f"{total:.3f}")
         for case in suite.iter("testcase"):
             _keep(case, _CASE_ATTRS)
             if "time" in case.attrib:
+                # SUREFIRE_TIME has no sign and no exponent: a clock step must not break it.
                 case.set("time", f"{max(float(case.get('time', '0')), 0.0):.3f}")
+        total = sum(float(c.get("time", "0")) for c in suite.iter("testcase"))
+        suite.set("time", f"{total:.3f}")
     total = sum(float(s.get("time", "0")) for s in root.iter("testsuite"))
     root.set("time", f"{total:.3f}")
 
