@@ -269,6 +269,22 @@ def test_glued_guest_output_still_starts_a_splat():
     assert (splat.kind, splat.title, splat.line) == ("panic", title, 1)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "WARNING: CPU: 1 PID: 281 at fs/xfs/xfs_aops.c:42 xfs_f+0x1c9/0xff0 [xfs]",
+        "WARNING: CPU: 1 UID: 0 PID: 281 at fs/xfs/xfs_aops.c:42 xfs_f+0x1c9/0xff0 [xfs]",
+        "WARNING: at fs/xfs/xfs_aops.c:42 xfs_f+0x1c9/0xff0 [xfs]",
+    ],
+)
+def test_warning_header_variants(header):
+    lines = ["[ 1.0] ------------[ cut here ]------------", f"[ 1.1] {header}", "[ 1.2] x"]
+    (warning,) = scan([*lines, "[ 1.3] ---[ end trace 0000000000000000 ]---", "[ 1.4] y"])
+    assert (warning.kind, warning.line) == ("warning", 1)
+    assert warning.title == "WARNING: at fs/xfs/xfs_aops.c:42 xfs_f [xfs]"
+    assert warning.excerpt.splitlines()[-1].endswith("---[ end trace 0000000000000000 ]---")
+
+
 def test_report_without_end_is_cut_at_max_lines():
     lines = ["[ 1.0] INFO: task dd:1 blocked for more than 5 seconds."]
     lines += [f"[ 1.1] filler {i}" for i in range(2 * MAX_EXCERPT_LINES)]

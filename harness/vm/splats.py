@@ -88,7 +88,7 @@ _RULES = (
         "trace",
     ),
     _rule("bug", r"^(kernel BUG at |BUG: )", "trace"),
-    _rule("warning", r"^WARNING: (CPU: \d+ PID: \d+ )?at ", "trace"),
+    _rule("warning", r"^WARNING: (CPU: \d+ (UID: \d+ )?PID: \d+ )?at ", "trace"),
 )
 
 # x86 follows "BUG: kernel NULL pointer dereference", "kernel BUG at" and "BUG: ... stack
