@@ -387,7 +387,18 @@ HARD_LOCKUP = """\
 [   50.8]  </TASK>
 [   50.9] Kernel panic - not syncing: Hard LOCKUP"""
 
+SCHED_ATOMIC = """\
+[    9.0] BUG: scheduling while atomic: kworker/0:1/12/0x00000002
+[    9.1] Modules linked in: loop
+[    9.2] CPU: 0 UID: 0 PID: 12 Comm: kworker/0:1 Not tainted 6.12.0 #1
+[    9.3] Call Trace:
+[    9.4]  <TASK>
+[    9.5]  __schedule_bug+0x5a/0x70
+[    9.6]  </TASK>
+[    9.7] loop0: detected capacity change from 0 to 8192"""
+
 SAMPLES = [
+    (SCHED_ATOMIC, "bug", "BUG: scheduling while atomic: kworker/0:1/12/0x00000002", 1, 7),
     (KASAN, "kasan", "BUG: KASAN: slab-use-after-free in lo_rw_aio_complete [loop]", 1, 15),
     (UBSAN_NEW, "ubsan", "UBSAN: array-index-out-of-bounds in drivers/block/loop.c:123:9", 1, 9),
     (UBSAN_OLD, "ubsan", "UBSAN: shift-out-of-bounds in fs/xfs/xfs_bmap.c:10:20", 1, 7),

@@ -87,7 +87,10 @@ _RULES = (
         r"^(Oops: |Internal error: Oops|Unable to handle kernel|general protection fault)",
         "trace",
     ),
-    _rule("bug", r"^(kernel BUG at |BUG: )", "trace"),
+    _rule("bug", r"^kernel BUG at ", "trace"),
+    # Other BUG reports (scheduling while atomic, sleeping in atomic context, bad page
+    # state, workqueue lockup) are a dump_stack() with no end marker.
+    _rule("bug", r"^BUG: ", "task"),
     _rule("warning", r"^WARNING: (CPU: \d+ (UID: \d+ )?PID: \d+ )?at ", "trace"),
 )
 
