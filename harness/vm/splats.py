@@ -6,8 +6,9 @@ runs (and asks `fatal` to know when to stop waiting); `harness parse-log` and te
 excerpt from its first line (including a "cut here" or "=====" line just before the header)
 to its end marker: "---[ end trace ...]---", "---[ end Kernel panic ...]---", the closing
 "=====" of a KASAN/KFENCE report, or, for reports that have no marker (hung task, lockups,
-RCU stalls, lockdep), the "</TASK>" that closes the call trace. A report that never ends is
-cut at MAX_EXCERPT_LINES, at the next splat, or at the end of the log.
+RCU stalls, lockdep, other "BUG:" reports), the "</TASK>" that closes the call trace. A
+report that never ends is cut at MAX_EXCERPT_LINES, at the next splat, or at the end of
+the log (a panic under panic=-1 prints no end marker: the log ends with the VM).
 """
 
 from __future__ import annotations
