@@ -114,7 +114,7 @@ def ensure_worktree(repo: Path, work: WorkDir, commit: str) -> None:
     """Create the private worktree on first use (detached; the user's branches untouched)."""
     if (work.src / ".git").exists():
         listed = git(repo, "worktree", "list", "--porcelain")
-        if f"worktree {work.src}\n" in listed:
+        if f"worktree {work.src.resolve()}\n" in listed:
             return
         raise UserError(
             f"{work.src} is a worktree of another repository: remove {work.root} and retry"
