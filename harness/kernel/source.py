@@ -65,10 +65,11 @@ def debian_source(package: str) -> SnapshotRepo:
     marker = root / "snapshot.json"
     if marker.is_file():
         data = json.loads(marker.read_text())
-        return SnapshotRepo(Path(data["tree"]), data["commit"], root.name)
+        return SnapshotRepo(root / data["tree"], data["commit"], root.name)
     tree = _unpack(package, version, root)
     commit = snapshot(tree, tree / ".git", f"snapshot of {root.name}", force_add=True)
-    marker.write_text(json.dumps({"tree": str(tree), "commit": commit}, indent=1) + "\n")
+    # the tree is stored relative so a moved cache stays valid
+    marker.write_text(json.dumps({"tree": tree.name, "commit": commit}, indent=1) + "\n")
     return SnapshotRepo(tree, commit, root.name)
 
 
