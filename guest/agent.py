@@ -51,6 +51,7 @@ def agent_info(ctx: Context, problems: list[str]) -> dict[str, Any]:
         "mode": ctx.mode,
         "workdir": ctx.workdir,
         "disks": ctx.disks,
+        "disk_queues": {name: disks.hw_queues(path) for name, path in ctx.disks.items()},
         "disk_problems": problems,
         "tools": {t: sh.which(t) for t in TOOLS},
         "nproc": os.cpu_count(),
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         format="agent %(levelname)s: %(message)s",
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
+    marker({"event": "start", "release": platform.release()})
     rc = 2
     try:
         rc = _run(args.plan, args.results)

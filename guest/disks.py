@@ -73,3 +73,12 @@ def find_disks(wanted: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]
         else:
             found[disk["name"]] = path
     return found, problems
+
+
+def hw_queues(dev_path: str) -> int | None:
+    """Number of blk-mq hardware queues of a whole disk (/sys/block/X/mq/N), None if unknown."""
+    mq = os.path.join("/sys/block", os.path.basename(os.path.realpath(dev_path)), "mq")
+    try:
+        return sum(1 for entry in os.listdir(mq) if entry.isdigit())
+    except OSError:
+        return None
