@@ -1,0 +1,52 @@
+"""Reports regenerated from real recorded TCG A/B results (tests/data/ab/, Debian 6.12).
+
+tcg-aa-results.json: the same kernel and topology on both sides, 3 reps each.
+tcg-throttled-results.json: the same base runs against a candidate whose NVMe disk QEMU
+throttled to 200 IOPS (topology difference allowed, so the comparison is invalid).
+"""
+
+import shutil
+from pathlib import Path
+
+import xmlschema
+
+from harness import ab
+from harness.cli import main
+
+DATA = Path(__file__).parent / "data" / "ab"
+SCHEMA = "/work/shared/schemas/jenkins-junit-10.xsd"
+
+
+def test_recorded_aa_is_clean():
+    req, c = ab.load_comparison([DATA / "tcg-aa-results.json"])
+    assert req is not None and req.reps == 3
+    assert c.valid and c.verdict == "ok"
+    assert {m.verdict for m in c.metrics} == {"unchanged"}
+    assert all(m.base.n == m.cand.n == 3 for m in c.metrics)
+
+
+def test_recorded_throttle_is_a_regression_and_invalid():
+    _, c = ab.load_comparison([DATA / "tcg-throttled-results.json"])
+    assert not c.valid and c.verdict == "regression"
+    iops = next(m for m in c.metrics if m.metric == "read_iops")
+    assert iops.change_pct < -90 and iops.verdict == "regression"
+    lat = next(m for m in c.metrics if m.metric == "read_clat_p50_us")
+    assert lat.change_pct > 100 and lat.verdict == "regression"
+
+
+def test_report_command_regenerates_everything(tmp_path):
+    for name, expected_rc in (("tcg-aa-results.json", 0), ("tcg-throttled-results.json", 1)):
+        out = tmp_path / name.removesuffix(".json")
+        assert main(["report", str(DATA / name), "--out", str(out)]) == expected_rc
+        for produced in ("junit.xml", "report.md", "report.html", "reproduce.sh", "results.json"):
+            assert (out / produced).stat().st_size > 0, produced
+        xmlschema.XMLSchema(SCHEMA).validate(str(out / "junit.xml"))
+        assert "--base debian:6.12.117+deb12" in (out / "reproduce.sh").read_text()
+
+
+def test_report_in_place_keeps_the_results_file(tmp_path):
+    copy = tmp_path / "results.json"
+    shutil.copy(DATA / "tcg-aa-results.json", copy)
+    before = copy.read_bytes()
+    assert main(["report", str(copy)]) == 0
+    assert copy.read_bytes() == before and (tmp_path / "report.html").exists()
