@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -134,7 +133,6 @@ def main() -> None:
         default=PROJECT_ROOT / "out" / f"bench-ab-{datetime.now():%Y%m%d-%H%M%S}",
     )
     args = p.parse_args()
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     from harness.pipeline import run_one
 
     ref = args.ref_iops or calibrate(args, run_one)
