@@ -63,6 +63,7 @@ class StackTracer:
     def __init__(self) -> None:
         self.dir = tracing_dir()
         self.reason = ""
+        self.was_on = False
         if not os.path.exists(STACK_SYSCTL):
             self.reason = "kernel has no ftrace stack tracer (CONFIG_STACK_TRACER off)"
         elif self.dir is None:
@@ -74,13 +75,19 @@ class StackTracer:
 
     def start(self) -> None:
         assert self.dir
+        # Booted with `stacktrace` (the host adds it when a plan traces stacks) the tracer
+        # is already on: leave it. Turning it on here live-patches every function entry
+        # with int3, which under multi-vCPU TCG can hit a stale int3 and oops the guest.
+        self.was_on = (sh.read_text(STACK_SYSCTL, "0") or "0").strip() == "1"
         sh.write_text(f"{self.dir}/stack_max_size", "0")
-        sh.write_text(STACK_SYSCTL, "1")
+        if not self.was_on:
+            sh.write_text(STACK_SYSCTL, "1")
 
     def stop(self) -> tuple[dict[str, float], dict[str, Any]]:
-        """Disable the tracer; return ({'stack_max_bytes': N}, {'stack_trace': frames})."""
+        """Read the deepest stack; return ({'stack_max_bytes': N}, {'stack_trace': frames})."""
         assert self.dir
-        sh.write_text(STACK_SYSCTL, "0")
+        if not self.was_on:
+            sh.write_text(STACK_SYSCTL, "0")
         max_size = int(sh.read_text(f"{self.dir}/stack_max_size", "0") or 0)
         trace = sh.read_text(f"{self.dir}/stack_trace", "") or ""
         return {"stack_max_bytes": float(max_size)}, {

@@ -50,6 +50,14 @@ class RunRequest:
     keep_images: bool = False
 
 
+def plan_append(plan: dict) -> tuple[str, ...]:
+    """Kernel command-line words a plan needs. A plan that measures stack depth gets the
+    ftrace stack tracer from boot (`stacktrace`): enabling it later live-patches every
+    function with int3 while other vCPUs run, which oopses guests under TCG."""
+    traced = plan.get("trace_stack") or any(s.get("check") == "stack" for s in plan["steps"])
+    return ("stacktrace",) if traced else ()
+
+
 def guest_python() -> str:
     """The interpreter the agent runs with: Debian's python3 is there in guest and host."""
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
@@ -88,7 +96,7 @@ def run_one(req: RunRequest, kernel: Kernel | None = None) -> RunResult:
             ),
             rw_dirs=(shared,),
             qemu_args=tuple(topo_mod.qemu_argv(topology, images)),
-            append=tuple(topology.kernel_append()) + req.append,
+            append=tuple(topology.kernel_append()) + plan_append(plan) + req.append,
             accel=chosen.name,
             cpus=topology.cpus,
             memory_mb=topology.memory_mb,
