@@ -84,3 +84,34 @@ def test_planted_throttle_is_flagged_in_the_right_direction(runs, tmp_path):
     results = _save(req, done, "throttled", tmp_path / "planted")
     assert main(["report", str(results)]) == 1
     assert "INVALID" in (tmp_path / "planted" / "report.md").read_text()
+
+
+def test_ab_command_end_to_end(tmp_path):
+    """`harness ab` itself, one rep per side (2 boots): every output, exit 0, no verdicts."""
+    out = tmp_path / "ab"
+    rc = main(
+        [
+            "ab",
+            "--base",
+            KERNEL,
+            "--candidate",
+            KERNEL,
+            "--reps",
+            "1",
+            "--accel",
+            "tcg",
+            "--plan",
+            str(DATA / "tiny-plan.json"),
+            "--topology",
+            str(DATA / "nvme.json"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    for name in ("junit.xml", "results.json", "report.md", "report.html", "reproduce.sh"):
+        assert (out / name).stat().st_size > 0, name
+    assert "not judged: fewer than 2 reps" in (out / "report.md").read_text()
+    script = (out / "reproduce.sh").read_text()
+    assert "--qemu-opts=-drive" in script and "--base debian:6.12." in script
+    assert not list(out.glob("runs/*/disks/*"))  # backing images cleaned up

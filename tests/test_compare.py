@@ -127,7 +127,9 @@ def test_splat_only_on_candidate_is_a_regression():
     cand[2] = run(2, BASE_IOPS[2], splats=(oops,))
     c = compare(side(BASE_IOPS), cand)
     s = next(s for s in c.statuses if s.step_id == SPLAT_STEP)
-    assert s.verdict == "regression" and "loop.c" in s.message
+    assert s.verdict == "regression" and "candidate warning: WARNING: CPU: 0" in s.message
+    fixed = next(s for s in compare(cand, side(BASE_IOPS)).statuses if s.step_id == SPLAT_STEP)
+    assert fixed.verdict == "fixed" and "base warning: WARNING" in fixed.message
 
 
 def test_environment_guard_refuses_then_allows_and_marks_invalid():

@@ -302,9 +302,10 @@ def compare_splats(base: Sequence[RunResult], cand: Sequence[RunResult]) -> Stat
 
     Takes all runs, including those with an infra error, because a panic may be both.
     """
-    b, _ = _splat_statuses(base)
-    c, titles = _splat_statuses(cand)
+    b, base_titles = _splat_statuses(base)
+    c, cand_titles = _splat_statuses(cand)
     verdict, why = _status_verdict(b, c)
+    titles = [f"candidate {t}" for t in cand_titles] + [f"base {t}" for t in base_titles]
     message = "; ".join([why, *dict.fromkeys(titles)]) if titles else why
     return StatusComparison(SPLAT_STEP, "splats", b, c, verdict, message)
 
