@@ -124,11 +124,15 @@ def test_kconfig_inputs_changed() -> None:
     assert kconfig_inputs_changed(["arch/x86/configs/tiny.config"])
 
 
-def test_first_errors_on_a_recorded_failed_build() -> None:
-    log = (DATA / "build" / "breaks-build.log").read_text()
+def test_first_errors_on_recorded_gcc_output() -> None:
+    # gcc 12 with the kernel's flags on loop.c + tests/data/series/breaks-build.mbox
+    log = (DATA / "build" / "loop-undeclared-gcc.log").read_text()
+    log += "make[4]: *** [scripts/Makefile.build:229: drivers/block/loop.o] Error 1\n"
     errors = first_errors(log)
-    assert errors and "harness_undeclared_symbol" in errors[0]
-    assert "loop.c" in errors[0]
+    assert len(errors) == 2
+    assert "loop.c:140:29: error:" in errors[0] and "harness_undeclared_symbol" in errors[0]
+    assert errors[1].startswith("make[4]: ***")
+    assert first_errors("  CC      init/main.o\n") == []
 
 
 def test_missing_tree_is_a_user_error(tmp_path: Path) -> None:
