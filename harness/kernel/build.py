@@ -38,7 +38,6 @@ from harness.kernel.kconfig import (
     config_hash,
     host_arch,
     load_fragments,
-    parse_config,
 )
 from harness.kernel.make import build_variant
 from harness.kernel.model import Kernel
