@@ -159,6 +159,13 @@ def report(args: argparse.Namespace, trials: list[dict]) -> None:
             f"{m.change_pct:+.1f}%" if m and m.change_pct is not None else "-" for _, m in hits
         )
         print(f"{pct:>7}%  {sum(f for f, _ in hits):>7}/{len(trials):<6}  {changes}")
+    aa_changes = []
+    for t in trials:
+        m = next(
+            (m for m in t["aa"].metrics if (m.step_id, m.metric) == (REF_STEP, REF_METRIC)), None
+        )
+        aa_changes.append(f"{m.change_pct:+.1f}%" if m and m.change_pct is not None else "-")
+    print(f"{'A/A':>8}  {'-':>7}        {' '.join(aa_changes)}  (noise: same kernel, no throttle)")
     reliable = smallest_reliable(args.slowdowns, trials)
     alarms = sum(len(t["aa"].regressions) for t in trials)
     judged = sum(len(t["aa"].metrics) + len(t["aa"].statuses) for t in trials)
