@@ -117,7 +117,9 @@ def test_kernel_that_panics_at_boot(tmp_path: Path, no_qemu_left) -> None:
             "--kernel",
             KERNEL,
             "--append",
-            "init=/nonexistent",
+            # virtme-ng appends its own init=, so break the initramfs instead: no usable
+            # rdinit and no root= make the kernel panic ("VFS: Unable to mount root fs").
+            "rdinit=/nonexistent",
             "--out",
             str(tmp_path),
             "--boot-timeout",
@@ -136,6 +138,9 @@ def test_kernel_that_panics_at_boot(tmp_path: Path, no_qemu_left) -> None:
 
 
 def test_guest_step_that_hangs_past_its_timeout(tmp_path: Path, no_qemu_left) -> None:
+    """fio told to run 600 s in a 5 s step: the agent's own alarm stops it, records an
+    error and goes on (the host-side deadline, step timeout + grace, is the backstop for a
+    guest that cannot stop itself; test_console.py exercises it on real processes)."""
     plan = tmp_path / "hang.json"
     plan.write_text(
         json.dumps(
@@ -143,7 +148,13 @@ def test_guest_step_that_hangs_past_its_timeout(tmp_path: Path, no_qemu_left) ->
                 "name": "hang",
                 "runtime_s": 600,
                 "size_mb": 64,
-                "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0"], "timeout_s": 5}],
+                "fio": [
+                    {
+                        "workloads": ["randread-4k", "randwrite-4k"],
+                        "targets": ["raw-nvme0"],
+                        "timeout_s": 5,
+                    }
+                ],
             }
         )
     )
@@ -157,12 +168,15 @@ def test_guest_step_that_hangs_past_its_timeout(tmp_path: Path, no_qemu_left) ->
             "--out",
             str(tmp_path / "o"),
             "--step-grace",
-            "5",
+            "30",
         ]
     )
-    assert rc == 2
+    assert rc == 1
     run = json.loads((tmp_path / "o" / "results.json").read_text())["runs"][0]
-    assert run["stop_reason"] == "step-timeout"
-    step = next(s for s in run["steps"] if s["id"] != "boot")
-    assert step["status"] == "error" and "exceeded its timeout" in step["message"]
-    assert "<error" in (tmp_path / "o" / "junit.xml").read_text()
+    assert run["stop_reason"] == "done"
+    hung = [s for s in run["steps"] if s["id"] != "boot"]
+    assert len(hung) == 2
+    for step in hung:
+        assert step["status"] == "error" and "timed out after 5s" in step["message"]
+        assert step["duration_s"] < 60
+    assert (tmp_path / "o" / "junit.xml").read_text().count("<error") == 2
