@@ -41,7 +41,8 @@ def test_throttle_and_virtio_blk() -> None:
 
 def test_poll_queues_reach_the_kernel_command_line() -> None:
     assert t.load("nvme-poll").kernel_append() == ["nvme.poll_queues=1"]
-    assert t.load("default").kernel_append() == []
+    assert t.load("default").kernel_append() == ["nvme.poll_queues=1"]
+    assert t.load("all-buses").kernel_append() == []
 
 
 def write(tmp_path: Path, data: object) -> str:
