@@ -56,7 +56,7 @@ def test_vng_argv_tcg() -> None:
 
 def test_kvm_and_append() -> None:
     argv = vng_argv(spec(accel="kvm", append=("nvme.poll_queues=1",)))
-    assert "--disable-kvm" not in argv
+    assert "--disable-kvm" not in argv and "tsc=reliable" not in argv
     assert argv[argv.index("nvme.poll_queues=1") - 1] == "--append"
 
 

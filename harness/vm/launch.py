@@ -75,6 +75,13 @@ BASE_APPEND = (
 )
 
 
+# Under a loaded TCG host the clocksource watchdog marks the emulated TSC unstable at random
+# times; the kernel then flips the sched_clock static key, live-patching code with int3
+# while the other vCPU runs it, which multi-threaded TCG can turn into an "Oops: int3" /
+# "Fatal exception in interrupt" panic. A TSC declared reliable is never flipped.
+TCG_APPEND = ("tsc=reliable",)
+
+
 def _check_shell_safe(path: Path) -> None:
     if any(c.isspace() for c in str(path)):
         raise UserError(f"path '{path}' contains white space: virtme-ng cannot pass it; move it")
@@ -92,7 +99,7 @@ def vng_argv(spec: BootSpec) -> list[str]:
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
     argv += [f"--rwdir={d}" for d in spec.rw_dirs]
     argv += ["--cwd", str(spec.cwd)]
-    for word in (*BASE_APPEND, *spec.append):
+    for word in (*BASE_APPEND, *(TCG_APPEND if spec.accel == "tcg" else ()), *spec.append):
         argv += ["--append", word]
     argv += ["--exec", shlex.join(spec.exec_argv)]
     if spec.qemu_args:
