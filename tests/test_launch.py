@@ -48,6 +48,8 @@ def test_vng_argv_tcg() -> None:
         "hung_task_timeout_secs=60",
         "--append",
         "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
+        "--append",
+        "tsc=reliable",
         "--exec",
         "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
         "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0",
