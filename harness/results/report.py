@@ -14,14 +14,16 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison, StatusComparison
 from harness.results.metrics import metric_spec
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,8 @@ def _plot_metric(ax: Axes, m: MetricComparison) -> None:
 def plot_step(metrics: Sequence[MetricComparison], *, cols: int = 4, dpi: int = 80) -> bytes:
     """PNG bytes: one panel per metric, bars = mean with bootstrap CI, dots = repetitions."""
     rows = (len(metrics) + cols - 1) // cols
+    from matplotlib.figure import Figure  # 2 s to import: only when plotting
+
     fig = Figure(figsize=(2.6 * min(cols, len(metrics)), 2.4 * rows), dpi=dpi)
     axes = fig.subplots(rows, min(cols, len(metrics)), squeeze=False)
     for i, ax in enumerate(axes.flat):

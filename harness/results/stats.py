@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 DEFAULT_SEED = 20251015  # the day V5 of the loop NOWAIT series was posted
 DEFAULT_RESAMPLES = 10_000
@@ -117,6 +116,8 @@ def welch_p(
         a, b = np.log(a), np.log(b)
     if a.var(ddof=1) == 0 and b.var(ddof=1) == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
+    from scipy import stats as sps  # 2 s to import: only when comparing
+
     result = sps.ttest_ind(a, b, equal_var=False)
     p = float(result.pvalue)
     return None if math.isnan(p) else p
@@ -128,6 +129,8 @@ def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
     out: list[float | None] = [None] * len(pvalues)
     if not present:
         return out
+    from scipy import stats as sps
+
     adjusted = sps.false_discovery_control([p for _, p in present], method="bh")
     for (i, _), q in zip(present, adjusted, strict=True):
         out[i] = float(q)
