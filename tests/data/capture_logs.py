@@ -29,8 +29,7 @@ from harness.proc import run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "console"
-DEFAULT_KERNEL = "/tmp/kprobe/x/boot/vmlinuz-6.12.111+deb12-amd64"
-RELEASE = "6.12.111+deb12-amd64"
+RELEASE = "6.12.111+deb12-amd64"  # the release the logs were recorded with
 HEADER_PKGS = (
     f"linux-headers-{RELEASE}",
     "linux-headers-6.12.111+deb12-common",
@@ -160,9 +159,13 @@ def capture(name: str, kernel: str, module: Path | None) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kernel", default=DEFAULT_KERNEL)
+    parser.add_argument("--kernel", help=f"a vmlinuz (default: Debian's {RELEASE}, fetched)")
     parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
     args = parser.parse_args()
+    if args.kernel is None:
+        from harness.kernel import debian
+
+        args.kernel = str(debian.fetch(RELEASE.removesuffix("-amd64")).image)
     OUT.mkdir(exist_ok=True)
     needs_module = any(SCENARIOS[n][2] for n in args.scenarios)
     module = build_module() if needs_module else None
