@@ -5,11 +5,14 @@ tracer), and proof that the static-extent-map hazard and the stack budget really
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 
 from harness.pipeline import RunRequest, run_one
+from harness.suite.checks import CHECKS
+from harness.suite.plans import PLANS
 from harness.suite.targets import TARGETS
 
 pytestmark = pytest.mark.slow
@@ -19,44 +22,43 @@ KERNEL = "debian:6.12"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
+    """The default `loop` plan (every check, the short workloads on every target) plus the
+    same static-map and nested targets without their documented expectations, which the
+    harness must fail. One boot."""
     out = tmp_path_factory.mktemp("loop-vm")
+    source = copy.deepcopy(PLANS["loop"])
+    source["name"] = "loop+strict"
+    source["targets"] = {
+        "dm-linear-strict": TARGETS["dm-linear-xfs"].spec,
+        "nested-tight": TARGETS["nested-loop-xfs"].spec,
+    }
+    source["checks"] += [
+        {"check": "reflink", "targets": ["dm-linear-strict"]},
+        {
+            "check": "stack",
+            "targets": ["nested-tight"],
+            "params": {"runtime_s": 5, "max_stack_bytes": 1024},
+        },
+    ]
     plan = out / "plan.json"
-    plan.write_text(
-        json.dumps(
-            {
-                "name": "loop-vm-checks",
-                "size_mb": 128,
-                # Same targets without the documented expectation: the harness must fail them.
-                "targets": {
-                    "dm-linear-strict": TARGETS["dm-linear-xfs"].spec,
-                    "nested-tight": TARGETS["nested-loop-xfs"].spec,
-                },
-                "fio": [
-                    {
-                        "workloads": ["randwrite-4k"],
-                        "targets": ["loop-dio-on-xfs"],
-                        "fio": {"runtime": 2},
-                    }
-                ],
-                "checks": [
-                    {
-                        "check": "reflink",
-                        "targets": ["dm-linear-xfs", "dm-linear-strict", "loop-dio-on-xfs"],
-                    },
-                    {"check": "sparse", "targets": ["dm-linear-xfs", "loop-dio-on-xfs"]},
-                    {"check": "integrity", "targets": ["dm-linear-xfs"], "params": {"size_mb": 32}},
-                    {"check": "truncate", "targets": ["loop-dio-on-xfs"]},
-                    {"check": "stack", "targets": ["nested-loop-xfs"], "params": {"runtime_s": 5}},
-                    {
-                        "check": "stack",
-                        "targets": ["nested-tight"],
-                        "params": {"runtime_s": 5, "max_stack_bytes": 1024},
-                    },
-                ],
-            }
-        )
-    )
+    plan.write_text(json.dumps(source))
     return run_one(RunRequest(kernel=KERNEL, out_dir=out / "run", plan=str(plan)))
+
+
+def test_every_check_and_target_reported(run) -> None:
+    ids = {s.id for s in run.steps}
+    for check in CHECKS.values():
+        for target in check.targets:
+            assert f"check/{check.name}/{target}" in ids
+    for target in TARGETS:
+        assert any(i.startswith(f"fio/{target}/") for i in ids), target
+    unexplained = [s for s in run.steps if s.status == "skip" and not s.message]
+    assert not unexplained
+    # a healthy kernel passes everything but the two deliberately strict cases
+    failed = {s.id for s in run.steps if s.failed}
+    assert failed == {"check/reflink/dm-linear-strict", "check/stack/nested-tight"}, [
+        (s.id, s.message) for s in run.steps if s.failed
+    ]
 
 
 def steps(result) -> dict:
@@ -95,7 +97,7 @@ def test_stack_depth_is_measured_and_budget_enforced(run) -> None:
 
 
 def test_mechanism_metrics_recorded(run) -> None:
-    fio = steps(run)["fio/loop-dio-on-xfs/randwrite-4k"]
+    fio = steps(run)["fio/loop-dio-on-xfs/ming-randwrite-sparse"]
     assert fio.status == "pass"
     assert fio.metrics["ctxsw_per_io"] > 0 and fio.metrics["write_iops"] > 0
     # Debian 6.12 has no IOCB_NOWAIT series: the counter is absent and said to be.
