@@ -170,7 +170,13 @@ def build_variant(inputs: Inputs, final: Path, jobs: int) -> BuildResult:
             return cached
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        meta = _build_locked(inputs, work, partial, jobs)
+        try:
+            meta = _build_locked(inputs, work, partial, jobs)
+        except BuildError:
+            raise  # keep the .partial dir: it holds the build.log the error names
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         (partial / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)
