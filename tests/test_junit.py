@@ -14,7 +14,7 @@ import xmlschema
 from harness.results.junit import class_name, junit_xml_text, suite_name, write_junit
 from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
 
-SCHEMA = Path("/work/shared/schemas/jenkins-junit-10.xsd")
+SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
 KINDS = (junitparser.Failure, junitparser.Error, junitparser.Skipped)
 
 HUNG = Splat(

@@ -17,7 +17,8 @@ from harness.results.compare import compare
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
 from harness.results.report import plot_step, render_html, render_junit, render_markdown
 
-SCHEMA = Path("/work/shared/schemas/jenkins-junit-10.xsd")  # Jenkins xUnit's junit-10
+# Jenkins xUnit's junit-10 schema
+SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
 ENV = Environment(accel="tcg", qemu_version="7.2.19", host_fs="ext4", cpus=2)
 STEPS = ("fio/raw-nvme0/randread-4k", "fio/loop-dio-on-xfs-nvme0/randwrite-4k")
 

@@ -14,7 +14,7 @@ from harness import ab
 from harness.cli import main
 
 DATA = Path(__file__).parent / "data" / "ab"
-SCHEMA = "/work/shared/schemas/jenkins-junit-10.xsd"
+SCHEMA = str(Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd")
 
 
 def test_recorded_aa_is_clean():

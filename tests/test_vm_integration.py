@@ -18,7 +18,7 @@ from harness.cli import main
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "jenkins-junit-10.xsd"
+SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
 KERNEL = "debian:6.12"
 
 
