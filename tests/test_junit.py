@@ -118,6 +118,8 @@ def test_suite_properties():
     suite = ET.fromstring(junit_xml_text([_run()])).find("testsuite")
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["kernel.release"] == "6.12.111+deb12-amd64"
+    assert props["metric.fio/raw-nvme0/randread-4k.read_iops"] == "1234.5"
+    assert props["metric.fio/raw-nvme0/randread-4k.read_clat_p99_us"] == "900"
     assert props["kernel.spec"] == "debian:6.12"
     assert props["kernel.provenance.package"] == "linux-image-6.12.111+deb12-amd64-unsigned"
     assert props["accel"] == "tcg" and props["accel_note"].startswith("KVM probe failed")

@@ -65,6 +65,15 @@ def suite_properties(run: RunResult) -> dict[str, str]:
     props.update(run.environment.properties())
     props.update(topology=run.topology, plan=run.plan, repetition=str(run.repetition))
     props.update(console_log=run.console_log, started=run.started)
+    # The Jenkins schema allows no <properties> inside <testcase>, so each step's metrics
+    # are also suite properties keyed by step id (and JSON in the testcase's system-out).
+    props.update(
+        {
+            f"metric.{step.id}.{name}": f"{value:.6g}"
+            for step in run.steps
+            for name, value in step.metrics.items()
+        }
+    )
     return {k: v for k, v in props.items() if v != ""}
 
 
