@@ -9,7 +9,6 @@ Kernel splats come from the kernel log lines that appeared during the run.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -42,16 +41,14 @@ def new_lines(before: list[str], after: list[str]) -> list[str]:
 
 
 def run_on_host(req: RunRequest, kernel: Kernel) -> RunResult:
-    from harness.pipeline import guest_python
+    from harness.pipeline import fresh_shared_dir, guest_python
 
     if req.scratch is None:
         raise UserError("host mode needs --scratch DIR: the only place the agent may write")
     proc.require_tool("losetup", "util-linux")
     workdir = req.scratch.resolve() / "harness-work"
     workdir.mkdir(parents=True, exist_ok=True)
-    shared = req.out_dir / "shared"
-    shutil.rmtree(shared, ignore_errors=True)
-    shared.mkdir(parents=True)
+    shared = fresh_shared_dir(req.out_dir)
     plan = plans.build_plan(
         req.plan, disks=[], mode="host", workdir=str(workdir), runtime_s=req.runtime_s
     )

@@ -25,6 +25,7 @@ def fake_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     repo = tmp_path / "linux"
     shutil.copytree(DATA / "faketree", repo)
+    (repo / "drivers/block").mkdir(parents=True, exist_ok=True)  # git keeps no empty dirs
     shutil.copy(SERIES / "loop.c-6.12.117", repo / "drivers/block/loop.c")
     for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "v6.12"], ["tag", "v6.12"]):
         subprocess.run(

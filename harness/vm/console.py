@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pexpect
 
@@ -104,6 +105,77 @@ def _deadline_reason(t: _Tracker, now: float, last_output: float, tm: Timeouts) 
     return None
 
 
+@dataclass
+class _Session:
+    """One console stream read once and fanned out: log file, splat scanner, markers."""
+
+    log_fh: TextIO
+    timeouts: Timeouts
+    progress: Callable[[str], None] | None
+    scanner: SplatScanner = field(default_factory=SplatScanner)
+    tracker: _Tracker = field(default_factory=lambda: _Tracker(started=time.monotonic()))
+    line_no: int = 0
+    fatal_at: float | None = None
+    done_at: float | None = None
+    last_output: float = field(default_factory=time.monotonic)
+
+    def line(self, text: str, now: float) -> None:
+        self.line_no += 1
+        self.last_output = now
+        self.log_fh.write(text + "\n")
+        self.log_fh.flush()
+        self.scanner.feed(text)
+        event = parse_marker(text)
+        if event:
+            self.tracker.on_marker(event, self.line_no, now, self.timeouts.step_grace_s)
+            if self.progress:
+                self.progress(_describe(event))
+            if event.get("event") == "done":
+                self.done_at = now
+        if self.scanner.fatal and self.fatal_at is None:
+            self.fatal_at = now
+
+    def tail(self, text: str) -> None:
+        """What was left unterminated when the stream ended."""
+        self.log_fh.write(text)
+        for extra in text.splitlines():
+            self.line_no += 1
+            self.scanner.feed(extra)
+
+    def stop_reason(self, now: float) -> str | None:
+        """Why to stop reading now, or None to go on."""
+        if self.fatal_at is not None:
+            return "panic" if now - self.fatal_at > PANIC_DRAIN_S else None
+        if self.done_at is not None:
+            return "done" if now - self.done_at > DONE_GRACE_S else None
+        t = self.tracker
+        if self.progress and t.current and now - t.last_note > PROGRESS_EVERY_S:
+            t.last_note = now
+            self.progress(f"still running {t.current} ({now - t.current_since:.0f}s)")
+        stop = _deadline_reason(t, now, self.last_output, self.timeouts)
+        if stop:
+            self.log_fh.write(f"@@HOST {stop}: stopping the VM\n")
+        return stop
+
+    def outcome(self, reason: str, exit_status: int | None) -> ConsoleOutcome:
+        if self.scanner.fatal and reason == "eof":
+            reason = "panic"
+        splats = tuple(self.scanner.finish())
+        t = self.tracker
+        return ConsoleOutcome(
+            reason=reason,
+            agent_rc=t.agent_rc,
+            steps_begun=tuple(t.order),
+            steps_ended=dict(t.ended),
+            running_step=t.current,
+            splats=splats,
+            splat_steps=tuple(t.step_for_line(s.line) for s in splats),
+            first_marker_s=t.first_marker_s,
+            duration_s=time.monotonic() - t.started,
+            exit_status=exit_status,
+        )
+
+
 def supervise(
     argv: Sequence[str],
     log_path: Path,
@@ -115,88 +187,31 @@ def supervise(
     """Run argv (vng ...) under a pty, read its console until the agent is done or a limit
     hits, kill the whole process group, and report what happened. console.log is always
     written, line by line, and closed in `finally`."""
-    scanner = SplatScanner()
-    tracker = _Tracker(started=time.monotonic())
-    reason, line_no, exit_status = "eof", 0, None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = pexpect.spawn(
-        argv[0],
-        list(argv[1:]),
-        encoding="utf-8",
-        codec_errors="replace",
-        env=env,
-        echo=False,
-        maxread=65536,
-        dimensions=(50, 500),
-    )
-    fatal_at: float | None = None
-    done_at: float | None = None
-    last_output = time.monotonic()
+        argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", env=env,
+        echo=False, maxread=65536, dimensions=(50, 500),
+    )  # fmt: skip
+    reason = "eof"
     try:
         with log_path.open("w", encoding="utf-8") as log_fh:
+            session = _Session(log_fh, timeouts, progress)
             while True:
                 idx = child.expect(["\r?\n", pexpect.EOF, pexpect.TIMEOUT], timeout=1.0)
-                now = time.monotonic()
                 if idx == 0:
-                    line = child.before.rstrip("\r")
-                    line_no += 1
-                    last_output = now
-                    log_fh.write(line + "\n")
-                    log_fh.flush()
-                    scanner.feed(line)
-                    event = parse_marker(line)
-                    if event:
-                        tracker.on_marker(event, line_no, now, timeouts.step_grace_s)
-                        if progress:
-                            progress(_describe(event))
-                        if event.get("event") == "done":
-                            done_at = now
-                    if scanner.fatal and fatal_at is None:
-                        fatal_at = now
+                    session.line(child.before.rstrip("\r"), time.monotonic())
                 elif idx == 1:
-                    if child.before:
-                        log_fh.write(child.before)
-                        for extra in child.before.splitlines():
-                            line_no += 1
-                            scanner.feed(extra)
-                    reason = "done" if tracker.agent_rc is not None else "eof"
+                    session.tail(child.before or "")
+                    reason = "done" if session.tracker.agent_rc is not None else "eof"
                     break
-                if fatal_at is not None and now - fatal_at > PANIC_DRAIN_S:
-                    reason = "panic"
+                stop = session.stop_reason(time.monotonic())
+                if stop:
+                    reason = stop
                     break
-                if done_at is not None and now - done_at > DONE_GRACE_S:
-                    reason = "done"
-                    break
-                if progress and tracker.current and now - tracker.last_note > PROGRESS_EVERY_S:
-                    tracker.last_note = now
-                    progress(
-                        f"still running {tracker.current} ({now - tracker.current_since:.0f}s)"
-                    )
-                if fatal_at is None and done_at is None:
-                    stop = _deadline_reason(tracker, now, last_output, timeouts)
-                    if stop:
-                        reason = stop
-                        log_fh.write(f"@@HOST {stop}: stopping the VM\n")
-                        break
     finally:
         kill_group(child.pid, grace_s=kill_grace_s)
         child.close(force=True)
-        exit_status = child.exitstatus
-    if scanner.fatal and reason == "eof":
-        reason = "panic"
-    splats = tuple(scanner.finish())
-    return ConsoleOutcome(
-        reason=reason,
-        agent_rc=tracker.agent_rc,
-        steps_begun=tuple(tracker.order),
-        steps_ended=dict(tracker.ended),
-        running_step=tracker.current,
-        splats=splats,
-        splat_steps=tuple(tracker.step_for_line(s.line) for s in splats),
-        first_marker_s=tracker.first_marker_s,
-        duration_s=time.monotonic() - tracker.started,
-        exit_status=exit_status,
-    )
+    return session.outcome(reason, child.exitstatus)
 
 
 def _describe(event: dict) -> str:
