@@ -30,9 +30,13 @@ def test_usage_errors(argv: list[str], needle: str, capsys, tmp_path: Path) -> N
 
 def run(*statuses: str, infra: str = "", reason: str = "done") -> RunResult:
     return RunResult(
-        kernel=KernelInfo("debian:6.12"), environment=Environment("tcg"), topology="default",
-        plan="quick", steps=tuple(StepResult(f"s{i}", "fio", s) for i, s in enumerate(statuses)),
-        infra_error=infra, stop_reason=reason,
+        kernel=KernelInfo("debian:6.12"),
+        environment=Environment("tcg"),
+        topology="default",
+        plan="quick",
+        steps=tuple(StepResult(f"s{i}", "fio", s) for i, s in enumerate(statuses)),
+        infra_error=infra,
+        stop_reason=reason,
     )
 
 

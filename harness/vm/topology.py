@@ -100,9 +100,7 @@ class Topology:
 
 BUILTIN = {
     # One poll queue on the NVMe so the polled io_uring rows run on raw NVMe by default.
-    "default": Topology(
-        "default", (Disk("nvme0", "nvme", poll_queues=1), Disk("scsi0", "scsi"))
-    ),
+    "default": Topology("default", (Disk("nvme0", "nvme", poll_queues=1), Disk("scsi0", "scsi"))),
     "nvme-poll": Topology("nvme-poll", (Disk("nvme0", "nvme", queues=4, poll_queues=1),)),
     "all-buses": Topology(
         "all-buses", (Disk("nvme0", "nvme"), Disk("scsi0", "scsi"), Disk("vblk0", "virtio-blk"))
