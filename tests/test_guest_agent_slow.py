@@ -108,7 +108,8 @@ def test_healthy_host_suite_passes_with_metrics(run_plan):
     trunc = rec["check/truncate/loop-dio-on-xfs"]["details"]
     assert {"read_past_end", "write_past_end", "shrink_device_size"} <= set(trunc)
     markers = [json.loads(x.split(" ", 1)[1]) for x in out.splitlines() if x.startswith("@@")]
-    assert markers[0]["event"] == "begin" and markers[-1] == {"event": "done", "rc": 0}
+    assert markers[0]["event"] == "start" and markers[1]["event"] == "begin"
+    assert markers[-1] == {"event": "done", "rc": 0}
     assert sum(m["event"] == "end" for m in markers) == len(rec)
 
 
@@ -196,6 +197,7 @@ def test_sigterm_mid_step_tears_everything_down(tmp_path):
     argv = [*AGENT, "--plan", str(tmp_path / "plan.json"), "--results", str(tmp_path)]
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
+        assert '"event": "start"' in child.stdout.readline()
         assert '"event": "begin"' in child.stdout.readline()
         deadline = time.monotonic() + 120
         while not list((tmp_path / "fio").glob("*")) and time.monotonic() < deadline:
