@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import time
 from typing import Any
 
 from guest import extents, sh
@@ -43,6 +44,19 @@ def losetup_argv(
     if sizelimit:
         argv += ["--sizelimit", str(sizelimit)]
     return argv + [path]
+
+
+def mkfs(fs: str, device: str, sector_size: int | None = None, tries: int = 20) -> None:
+    """mkfs, retried while the device is still busy: the previous target's teardown (umount,
+    loop detach) releases its exclusive claim on the disk asynchronously."""
+    for attempt in range(tries):
+        try:
+            sh.run(mkfs_argv(fs, device, sector_size), timeout=300)
+            return
+        except sh.CommandError as exc:
+            if "busy" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.5)
 
 
 def _mkdir(ctx: Context, *parts: str) -> str:
@@ -157,7 +171,7 @@ def _base_filesystem(
         # A loop with bigger sectors over the disk: the filesystem's device then really needs
         # that alignment for direct I/O (an fs sector size alone does not change it).
         device = attach_loop(device, stack, direct_io=True, block_size=spec["base_block_size"])
-    sh.run(mkfs_argv(fs, device, spec.get("fs_sector_size")), timeout=300)
+    mkfs(fs, device, spec.get("fs_sector_size"))
     mnt = _mkdir(ctx, "mnt", tag)
     mount(device, mnt, fs, stack)
     return mnt, device, raw
@@ -235,7 +249,7 @@ def _prepare_nested(
     make_file(outer_file, inner_mb * MIB, "sparse", stack)
     dio = bool(spec.get("direct_io", True))
     outer_loop = attach_loop(outer_file, stack, direct_io=dio)
-    sh.run(mkfs_argv(fs, outer_loop), timeout=300)
+    mkfs(fs, outer_loop)
     inner_mnt = _mkdir(ctx, "mnt", f"{name}-inner-{next(_counter)}")
     mount(outer_loop, inner_mnt, fs, stack)
     backing = os.path.join(inner_mnt, "backing.img")
