@@ -9,7 +9,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +103,3 @@ def vng_env(vng: str, base: dict[str, str]) -> dict[str, str]:
 def agent_argv(python: str, agent: Path, plan: Path, results: Path) -> tuple[str, ...]:
     """How the guest (or the host, in host mode) starts the agent."""
     return (python, str(agent), "--plan", str(plan), "--results", str(results))
-
-
-def quote_all(words: Sequence[str]) -> str:
-    return shlex.join(words)
