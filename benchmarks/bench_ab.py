@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import ab  # noqa: E402
 from harness.paths import PROJECT_ROOT  # noqa: E402
 from harness.results.compare import compare  # noqa: E402
 from harness.vm import topology as topo_mod  # noqa: E402
+from harness.workflows import ab  # noqa: E402
 
 REF_STEP = "fio/raw-nvme0/randread-4k"
 REF_METRIC = "read_iops"
@@ -133,7 +133,7 @@ def main() -> None:
         default=PROJECT_ROOT / "out" / f"bench-ab-{datetime.now():%Y%m%d-%H%M%S}",
     )
     args = p.parse_args()
-    from harness.pipeline import run_one
+    from harness.run.engine import run_one
 
     ref = args.ref_iops or calibrate(args, run_one)
     print(f"reference {REF_STEP} {REF_METRIC}: {ref:.0f}", flush=True)

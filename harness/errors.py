@@ -38,3 +38,15 @@ class BuildError(InfraError):
 
 class BootError(InfraError):
     """The VM did not come up or died before the agent finished."""
+
+
+class SeriesConflict(UserError):
+    """A series (or revert) does not apply to its base; `failure` says where it stopped."""
+
+    def __init__(self, message: str, failure: object | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+class FetchError(InfraError):
+    """A download (apt mirror, b4) failed after its retries."""

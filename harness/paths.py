@@ -1,17 +1,33 @@
-"""Where the harness keeps caches and runs."""
+"""Where the harness finds its own files (the guest agent, kconfig fragments) and keeps
+caches and runs — the same from a checkout and from an installed wheel."""
 
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-GUEST_DIR = PROJECT_ROOT / "guest"
-KCONFIG_DIR = PROJECT_ROOT / "kconfigs"
+import harness_guest
+import harness_kconfigs
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (editable install) or site-packages
+GUEST_DIR = Path(harness_guest.__file__).resolve().parent
+KCONFIG_DIR = Path(harness_kconfigs.__file__).resolve().parent
+
+
+def in_checkout() -> bool:
+    """True when running from a source checkout (pyproject.toml beside the package)."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
 
 
 def cache_dir() -> Path:
-    """The cache root: $HARNESS_CACHE_DIR, else .cache/ in the checkout (git-ignored)."""
+    """The cache root: $HARNESS_CACHE_DIR, else .cache/ in the checkout (git-ignored), else
+    ~/.cache/kernel-harness for an installed harness."""
     env = os.environ.get("HARNESS_CACHE_DIR")
-    root = Path(env) if env else PROJECT_ROOT / ".cache"
+    if env:
+        root = Path(env)
+    elif in_checkout():
+        root = PROJECT_ROOT / ".cache"
+    else:
+        root = Path.home() / ".cache" / "kernel-harness"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -21,3 +37,8 @@ def cache_subdir(name: str) -> Path:
     path = cache_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def default_out_root() -> Path:
+    """Where runs go without --out: out/ in the checkout, else out/ in the working directory."""
+    return PROJECT_ROOT / "out" if in_checkout() else Path.cwd() / "out"

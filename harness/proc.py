@@ -115,3 +115,23 @@ def run(
             f"{' '.join(argv[:3])}... exited {proc.returncode}{where}: " + " | ".join(tail)
         )
     return result
+
+
+def run_retrying(
+    argv: Sequence[str], *, attempts: int = 3, backoff_s: float = 30.0, **kwargs
+) -> subprocess.CompletedProcess[str]:
+    """run() for transient failures (an apt mirror mid-sync, a device still busy): up to
+    `attempts` tries, waiting backoff_s, 2*backoff_s, ... between them; the last failure
+    is raised with the number of tries in its message."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run(argv, **kwargs)
+        except MissingToolError:
+            raise
+        except InfraError as exc:
+            if attempt == attempts:
+                raise InfraError(f"{exc} (failed {attempts} times)") from exc
+            wait = backoff_s * attempt
+            log.warning("%s failed (%s); retrying in %.0fs", argv[0], exc, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")

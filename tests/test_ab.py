@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import ab
-from harness.cli import build_parser, main
-from harness.cli_ab import request_from_args
+from harness.cli.ab import request_from_args
+from harness.cli.main import build_parser, main
 from harness.errors import UserError
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
+from harness.workflows import ab
 
 ENV = Environment(accel="tcg", qemu_version="7.2.19", host_fs="ext4", cpus=2)
 STEP = "fio/raw-nvme0/randread-4k"
@@ -192,7 +192,7 @@ def test_progress_shows_running_done_and_left(tmp_path):
 
     from rich.console import Console
 
-    from harness.cli_ab import RichProgress
+    from harness.cli.progress import RichProgress
 
     console = Console(file=io.StringIO(), width=120)
     with RichProgress(console) as progress:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import ab
-from harness.cli import main
+from harness.cli.main import main
 from harness.results.compare import compare
 from harness.results.report import render_junit
+from harness.workflows import ab
 
 DATA = Path(__file__).parent / "data" / "ab"
 KERNEL = "debian:6.12"
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from harness.pipeline import run_one
+    from harness.run.engine import run_one
 
     out = tmp_path_factory.mktemp("ab-tcg")
     base = ab.Side(ab.BASE, KERNEL, str(DATA / "nvme.json"))

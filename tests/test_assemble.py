@@ -2,11 +2,9 @@
 
 from harness.results.assemble import assemble, boot_step
 from harness.results.model import Splat
+from harness.suite.plan import Step
 
-PLAN = [
-    {"id": f"s{i}", "kind": "fio", "target": {"name": "t"}, "workload": {"name": "w"}}
-    for i in range(3)
-]
+PLAN = [Step(f"s{i}", "fio", 60, {"name": "t"}, workload={"name": "w"}) for i in range(3)]
 OOPS = Splat("oops", "BUG: kernel NULL pointer dereference", 10, "BUG: ...")
 
 

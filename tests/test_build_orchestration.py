@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import BuildError, UserError
 from harness.kernel.build import build, kernel_from_spec, parse_build_spec
 

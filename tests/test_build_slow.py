@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import proc
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import UserError
 from harness.kernel.build import build, kernel_from_spec, parse_build_spec
 from harness.kernel.kconfig import parse_config

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.cli_run import exit_code, slug
-from harness.environment import fs_type_of
-from harness.hostrun import new_lines
+from harness.cli.main import main
+from harness.cli.run import exit_code, slug
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
+from harness.run.environment import fs_type_of
+from harness.run.host import new_lines
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def run_plan(tmp_path):
     def _run(source: dict, timeout: float = 600):
         path = tmp_path / "source.json"
         path.write_text(json.dumps(source))
-        plan = build_plan(str(path), disks=[], mode="host", workdir=str(work))
+        plan = build_plan(str(path), disks=[], mode="host", workdir=str(work)).to_dict()
         (tmp_path / "plan.json").write_text(json.dumps(plan))
         argv = [*AGENT, "--plan", str(tmp_path / "plan.json"), "--results", str(tmp_path)]
         res = proc.run(argv, timeout=timeout, check=False)
@@ -192,7 +192,7 @@ def test_sigterm_mid_step_tears_everything_down(tmp_path):
             }
         )
     )
-    plan = build_plan(str(src), disks=[], mode="host", workdir=str(work))
+    plan = build_plan(str(src), disks=[], mode="host", workdir=str(work)).to_dict()
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     argv = [*AGENT, "--plan", str(tmp_path / "plan.json"), "--results", str(tmp_path)]
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from harness.pipeline import RunRequest, run_one
+from harness.run.engine import run_one
+from harness.run.request import RunRequest
 from harness.suite.checks import CHECKS
 from harness.suite.plans import PLANS
 from harness.suite.targets import TARGETS

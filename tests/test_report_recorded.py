@@ -10,8 +10,8 @@ from pathlib import Path
 
 import xmlschema
 
-from harness import ab
-from harness.cli import main
+from harness.cli.main import main
+from harness.workflows import ab
 
 DATA = Path(__file__).parent / "data" / "ab"
 SCHEMA = str(Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd")

@@ -435,7 +435,7 @@ def test_oops_line_starts_its_own_report_after_a_hung_task():
 
 
 def test_parse_log_cli_prints_json_and_exit_codes(capsys, tmp_path):
-    from harness.cli import main
+    from harness.cli.main import main
 
     assert main(["parse-log", str(CONSOLE / "warning.log")]) == 1
     (splat,) = json.loads(capsys.readouterr().out)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.cli_suite import format_listing
+from harness.cli.list import format_listing
 from harness.errors import UserError
 from harness.suite import checks, plans, targets, workloads
 
@@ -17,7 +17,7 @@ DISKS = [
 def _plan(name: str, **kw) -> dict:
     return plans.build_plan(
         name, disks=kw.pop("disks", DISKS), mode=kw.pop("mode", "vm"), workdir="/run/harness", **kw
-    )
+    ).to_dict()
 
 
 def test_quick_plan_is_issue_2_default_job():

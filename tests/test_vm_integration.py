@@ -14,7 +14,7 @@ import junitparser
 import pytest
 import xmlschema
 
-from harness.cli import main
+from harness.cli.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,8 @@ staged modules, build.log and metadata.json into artifacts/<key>/.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
@@ -33,15 +29,14 @@ from harness.kernel.artifacts import (
     remove_artifacts,
 )
 from harness.kernel.buildspec import BuildSpec, is_build_spec, parse_build_spec
+from harness.kernel.inputs import Inputs
 from harness.kernel.kconfig import (
-    Fragment,
-    config_hash,
     host_arch,
     load_fragments,
 )
 from harness.kernel.make import build_variant
 from harness.kernel.model import Kernel
-from harness.kernel.series import Series, load_series
+from harness.kernel.series import load_series
 from harness.kernel.source import debian_source, directory_source
 
 __all__ = [
@@ -55,44 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything that decides a build's output; its hash is the cache key."""
-
-    spec: BuildSpec
-    repo: Path
-    commit: str
-    origin: str
-    series: Series | None
-    reverts: tuple[str, ...]
-    fragments: tuple[Fragment, ...]
-    arch: str
-    image_rel: str
-    compiler: str
-
-    @property
-    def config_hash(self) -> str:
-        return config_hash(self.fragments, self.arch)
-
-    @property
-    def config_label(self) -> str:
-        """Object-dir name per fragment set: tweaking a fragment stays incremental."""
-        names = [re.sub(r"[^A-Za-z0-9_.-]", "_", f.name)[-40:] for f in self.fragments]
-        return "+".join(names)
-
-    @property
-    def key(self) -> str:
-        data = {
-            "commit": self.commit,
-            "series": self.series.sha256 if self.series else None,
-            "reverts": list(self.reverts),
-            "config": self.config_hash,
-            "compiler": self.compiler,
-            "arch": self.arch,
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def compiler_version(cc: str = "gcc") -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
-from harness.errors import InfraError, UserError
+from harness.errors import FetchError, InfraError, UserError
 from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
@@ -134,7 +134,11 @@ class PrivateApt:
             "apt: updating package lists for %s",
             ", ".join(sorted({line.split()[2] for line in text.splitlines()})),
         )
-        proc.run(self.update_argv(), timeout=600)
+        try:
+            proc.run_retrying(self.update_argv(), timeout=600)
+        except InfraError as exc:
+            raise FetchError(f"apt-get update failed: {exc}; check the mirror in "
+                             "/etc/apt/sources.list and retry") from exc  # fmt: skip
         stamp.touch()
 
     def pkgnames(self) -> list[str]:
@@ -203,7 +207,12 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     meta_path = dest / "harness-kernel.json"
     if not meta_path.exists():
         log.info("debian: fetching %s", " ".join(kernel.packages))
-        proc.run(apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives")
+        try:
+            proc.run_retrying(
+                apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives"
+            )
+        except InfraError as exc:
+            raise FetchError(f"downloading {' '.join(kernel.packages)} failed: {exc}") from exc
         debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
         _extract(kernel, debs, dest)
         meta = {"packages": [d.name for d in debs], "abi": kernel.abi}

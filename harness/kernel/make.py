@@ -18,16 +18,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness import proc
 from harness.errors import BuildError, InfraError, UserError
 from harness.kernel import kconfig, tree
 from harness.kernel.artifacts import BuildResult, load_cached
+from harness.kernel.inputs import Inputs
 from harness.paths import cache_subdir
-
-if TYPE_CHECKING:
-    from harness.kernel.build import Inputs
 
 log = logging.getLogger(__name__)
 

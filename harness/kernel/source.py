@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
-from harness.errors import InfraError, UserError
+from harness.errors import FetchError, InfraError, UserError
 from harness.kernel.tree import snapshot
 from harness.paths import cache_subdir
 
@@ -77,7 +77,10 @@ def _unpack(package: str, version: str, root: Path) -> Path:
     """apt-get download + dpkg-deb -x + tar -x of the inner tarball; return the tree."""
     downloads = cache_subdir("kbuild/downloads")
     log.info("downloading %s %s", package, version)
-    proc.run(apt_download_argv(package, version), timeout=1800, cwd=downloads)
+    try:
+        proc.run_retrying(apt_download_argv(package, version), timeout=1800, cwd=downloads)
+    except InfraError as exc:
+        raise FetchError(f"downloading {package} {version} failed: {exc}") from exc
     debs = sorted(downloads.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
     if not debs:
         raise InfraError(f"apt-get download {package} left no .deb in {downloads}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
-from harness.errors import InfraError, UserError
+from harness.errors import InfraError, SeriesConflict, UserError
 from harness.kernel.series import (
     Series,
     analyse_apply_failure,
@@ -146,7 +146,7 @@ def checkout_variant(
         if result.returncode != 0:
             git(src, "revert", "--abort", check=False)
             git(src, "checkout", "--quiet", "--detach", "--force", commit)
-            raise UserError(
+            raise SeriesConflict(
                 f"revert of {rev[:12]} does not apply on {commit[:12]}: drop +revert={rev}"
             )
     if series is not None:
@@ -177,7 +177,9 @@ def apply_series(src: Path, series: Series, base: str) -> None:
     failure = analyse_apply_failure(label, current, check.stdout + check.stderr + output)
     git(src, "am", "--abort", check=False)
     git(src, "checkout", "--quiet", "--detach", "--force", base)
-    raise UserError(f"{failure} of {series.source}: rebase the series onto {base[:12]}")
+    raise SeriesConflict(
+        f"{failure} of {series.source}: rebase the series onto {base[:12]}", failure
+    )
 
 
 def snapshot(tree: Path, git_dir: Path, message: str, force_add: bool) -> str:

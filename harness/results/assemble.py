@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.results.model import Splat, StepResult, step_from_record
+from harness.suite.plan import Step
 
 BOOT_STEP = "boot"
 KERNEL_LOG_STEP = "kernel-log"  # host mode: splats in the host's kernel log during the run
@@ -72,7 +73,7 @@ def boot_step(
 
 
 def assemble(
-    planned: Iterable[dict[str, Any]],
+    planned: Iterable[Step],
     records: Iterable[dict[str, Any]],
     reason: str,
     running_step: str | None,
@@ -87,20 +88,14 @@ def assemble(
     steps = []
     cut_message = _CUT_SHORT.get(reason, reason)
     for item in planned:
-        sid = item["id"]
-        base = {"target": _name(item.get("target")), "workload": _name(item.get("workload"))}
+        sid = item.id
+        base = {"target": item.target_name, "workload": item.workload_name}
         if sid in by_id:
             step = step_from_record({**base, **by_id[sid]})
         elif sid == running_step:
-            step = StepResult(sid, item.get("kind", ""), "error", cut_message, **base)
+            step = StepResult(sid, item.kind, "error", cut_message, **base)
         else:
             why = f"never ran: the run ended early ({reason})" if reason != "done" else cut_message
-            step = StepResult(sid, item.get("kind", ""), "error", why, **base)
+            step = StepResult(sid, item.kind, "error", why, **base)
         steps.append(_with_splats(step, splats_for.get(sid, [])))
     return steps
-
-
-def _name(obj: Any) -> str:
-    if isinstance(obj, dict):
-        return str(obj.get("name", ""))
-    return str(obj or "")

@@ -22,14 +22,13 @@ illegal-character cleaning. The schema has no <properties> inside <testcase> (an
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from harness.results.files import atomic_write_text
 from harness.results.model import RunResult, Splat, StepResult
 
 # Attributes the schema allows; anything else junit-xml adds is dropped.
@@ -162,25 +161,22 @@ def _keep(element: ET.Element, allowed: Sequence[str]) -> None:
             del element.attrib[key]
 
 
-def junit_xml_text(runs: Sequence[RunResult]) -> str:
-    """The JUnit XML document (a string with an XML declaration) for `runs`."""
-    raw = to_xml_report_string([run_suite(run) for run in runs], prettyprint=False)
+def conformed_xml(suites: Sequence[TestSuite], name: str = "harness") -> str:
+    """junit-xml's document for `suites`, made valid under the Jenkins schema. Every JUnit
+    writer of the harness (runs, comparisons, bisect, backport) goes through this."""
+    raw = to_xml_report_string(list(suites), prettyprint=False)
     root = ET.fromstring(raw)
-    root.set("name", "harness")
+    root.set("name", name)
     _conform(root)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def junit_xml_text(runs: Sequence[RunResult]) -> str:
+    """The JUnit XML document (a string with an XML declaration) for `runs`."""
+    return conformed_xml([run_suite(run) for run in runs])
+
+
 def write_junit(path: Path, runs: Sequence[RunResult]) -> None:
-    """Write junit.xml for `runs` atomically (tmp file + rename in the same directory)."""
-    text = junit_xml_text(runs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write junit.xml for `runs` atomically."""
+    atomic_write_text(path, junit_xml_text(runs))

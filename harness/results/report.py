@@ -11,15 +11,16 @@ import base64
 import html
 import io
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from junit_xml import TestCase, TestSuite, to_xml_report_string
+from junit_xml import TestCase, TestSuite
 
 from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison, StatusComparison
+from harness.results.files import atomic_write_text
+from harness.results.junit import conformed_xml
 from harness.results.metrics import metric_spec
 
 if TYPE_CHECKING:
@@ -155,16 +156,7 @@ def render_junit(comparison: Comparison) -> str:
         suites.append(TestSuite(step_id, [_metric_case(m) for m in metrics], properties=props))
     checks = [_status_case(s) for s in comparison.statuses]
     suites.append(TestSuite("checks", checks, properties=dict(common)))
-    return _schema_clean(to_xml_report_string(suites, prettyprint=True))
-
-
-def _schema_clean(xml_text: str) -> str:
-    # junit-xml 1.9 writes disabled="..." on <testsuites> and <testsuite>; Jenkins'
-    # junit-10.xsd (which CI validates against) allows neither, so drop them.
-    root = ET.fromstring(xml_text)
-    for elem in root.iter():
-        elem.attrib.pop("disabled", None)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return conformed_xml(suites, name="harness ab")
 
 
 # --- plots -----------------------------------------------------------------------------
@@ -390,7 +382,7 @@ def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
         ("report.html", render_html),
     ):
         path = out_dir / name
-        path.write_text(render(comparison))
+        atomic_write_text(path, render(comparison))
         written.append(path)
     log.info("reports written to %s", out_dir)
     return written

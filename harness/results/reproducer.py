@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,8 +123,9 @@ def render_reproducer(harness_args: Sequence[str], comparison: Comparison) -> st
         'here=$(cd "$(dirname "$0")" && pwd)',
         'out=${1:-"$here/rerun-$(date +%Y%m%d-%H%M%S)"}',
         f"root=${{HARNESS_ROOT:-{shlex.quote(str(PROJECT_ROOT))}}}",
+        f"python=${{HARNESS_PYTHON:-{shlex.quote(sys.executable)}}}",
         'cd "$root"',
-        "exec .venv/bin/python -m harness " + shlex.join(harness_args) + ' --out "$out"',
+        'exec "$python" -m harness ' + shlex.join(harness_args) + ' --out "$out"',
         "",
     ]
     return "\n".join(lines)

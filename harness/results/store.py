@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.results.files import atomic_write_text
 from harness.results.model import RunResult
 
 log = logging.getLogger(__name__)
@@ -37,17 +36,7 @@ def save_runs(path: Path, runs: Sequence[RunResult], extra: dict[str, Any] | Non
     A crash mid-write leaves the previous file (or none), never a truncated one.
     """
     text = json.dumps(results_document(runs, extra), indent=2, sort_keys=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
     log.debug("wrote %d run(s) to %s", len(runs), path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.results.files import atomic_write_text
 from harness.results.model import RunResult, StepResult
 
 _HEADLINE = (
@@ -73,4 +74,4 @@ def markdown(runs: Sequence[RunResult]) -> str:
 
 
 def write_markdown(path: Path, runs: Sequence[RunResult]) -> None:
-    path.write_text(markdown(runs))
+    atomic_write_text(path, markdown(runs))

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.suite import checks, targets, workloads
+from harness.suite.plan import Plan, Step
 
 SHORT = ["randread-4k", "randwrite-4k"]
 _QUICK_TARGETS = ["raw-nvme0", "raw-scsi0", "file-xfs", "loop-dio-on-xfs", "loop-dio-off-xfs"]
@@ -191,8 +192,9 @@ def build_plan(
     workdir: str,
     runtime_s: int | None = None,
     size_mb: int | None = None,
-) -> dict[str, Any]:
-    """The plan.json dict (docs/CONTRACT.md) for a named plan or a plan file.
+) -> Plan:
+    """The typed Plan (plan.json is its to_dict(), docs/CONTRACT.md) for a named plan or a
+    plan file.
 
     `disks` are the {"name","bus","serial"} (or "path" in host mode) the topology attached;
     runtime_s/size_mb override the plan's own. Steps are ordered by target so that the
@@ -213,8 +215,11 @@ def build_plan(
     steps = fio_steps + _check_steps(source, table, ctx)
     if not steps:
         raise UserError(f"plan {name} has no steps: give it 'fio' groups or 'checks'")
-    return {
-        "version": 1, "name": name, "mode": mode, "workdir": workdir,
-        "disks": list(disks), "trace_stack": bool(source.get("trace_stack", False)),
-        "steps": steps,
-    }  # fmt: skip
+    return Plan(
+        name=name,
+        mode=mode,
+        workdir=workdir,
+        disks=tuple(disks),
+        steps=tuple(Step.from_dict(s) for s in steps),
+        trace_stack=bool(source.get("trace_stack", False)),
+    )

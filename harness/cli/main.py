@@ -1,31 +1,24 @@
 """Command line: the only place that prints summaries and turns outcomes into exit codes.
 
-Exit codes: 0 everything passed, 1 a test failed, 2 infrastructure or usage error.
-Each subcommand lives in a cli_*.py module at this level (the CLI edge): it turns the
-argparse Namespace into frozen request dataclasses at once and returns an exit code.
+Exit codes (harness.cli.exits): 0 everything passed, 1 a test failed, 2 infrastructure or
+usage error. Each command lives in harness/cli/<command>.py: it turns the argparse
+Namespace into frozen request dataclasses at once and returns an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
+from harness.cli import ab, bench, build, parse_log, report, run
+from harness.cli import list as list_cmd
+from harness.cli.exits import EXIT_INFRA
 from harness.errors import HarnessError, UserError
 
-EXIT_PASS, EXIT_FAIL, EXIT_INFRA = 0, 1, 2
-
-# Subcommand modules; each exposes add_parser(subparsers) which sets `func` on its parser.
-_SUBCOMMANDS = (
-    "harness.cli_run",
-    "harness.cli_build",
-    "harness.cli_suite",
-    "harness.cli_ab",
-    "harness.cli_bench",
-    "harness.cli_parselog",
-)
+# Every command module exposes add_parser(subparsers), which sets `func` on its parser.
+COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,19 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in COMMANDS:
         module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse argv, run the subcommand, return the exit code (never raises HarnessError)."""
+    """Parse argv, run the command, return the exit code (never raises HarnessError)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from harness.cli.exits import EXIT_FAIL, EXIT_PASS
 from harness.errors import UserError
 from harness.results.model import Splat
 from harness.vm.splats import scan
-
-EXIT_CLEAN, EXIT_SPLATS = 0, 1
 
 
 @dataclass(frozen=True)
@@ -58,4 +57,4 @@ def parse_log(request: ParseLogRequest, out: TextIO | None = None) -> int:
     splats = read_log_splats(request.path)
     json.dump([dataclasses.asdict(s) for s in splats], out, indent=2)
     out.write("\n")
-    return EXIT_SPLATS if splats else EXIT_CLEAN
+    return EXIT_FAIL if splats else EXIT_PASS

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
+from harness.errors import InfraError, UserError
 from harness.kernel.model import Kernel
+from harness.kernel.resolve import resolve_kernel
+from harness.run.engine import executor_for, require
+from harness.run.request import RunRequest
+from harness.vm import accel as accel_mod
 from harness.vm.initramfs import READY_MARKER, busybox_initramfs, qemu_floor_argv
 
 # Guest milestones virtme-ng prints, in boot order, with the kernel's own timestamps.
@@ -56,7 +61,8 @@ def floor_boot(kernel: Kernel, accel: str) -> float:
     out = proc.run(argv, timeout=300, check=False)
     elapsed = time.monotonic() - t0
     if READY_MARKER not in out.stdout:
-        raise RuntimeError(f"the floor boot never reached init: {out.stdout[-300:]}")
+        tail = " | ".join(out.stdout.strip().splitlines()[-3:])
+        raise InfraError(f"the bare-QEMU floor boot never reached busybox init: {tail}")
     return elapsed
 
 
@@ -73,3 +79,25 @@ def write_boot_plan(directory: Path) -> Path:
     path = directory / "boot-bench-plan.json"
     path.write_text(json.dumps(BOOT_PLAN))
     return path
+
+
+def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, str]:
+    """Boot `spec` reps times bare and through the harness; the harness runs' files stay
+    under `out` (every log an error names must still exist afterwards)."""
+    kernel = require(resolve_kernel(spec))
+    if kernel.is_host:
+        raise UserError("bench boot needs a kernel to boot, not 'host'")
+    chosen = accel_mod.choose(accel, kernel.image)
+    floors, harness_s, marks = [], [], {}
+    out.mkdir(parents=True, exist_ok=True)
+    plan = write_boot_plan(out)
+    for rep in range(reps):
+        floors.append(floor_boot(kernel, chosen.name))
+        req = RunRequest(kernel=spec, out_dir=out / f"r{rep}", plan=str(plan), accel=chosen.name)
+        result = executor_for(kernel).run(req, kernel)
+        boot = result.steps[0]
+        if boot.status != "pass":
+            raise InfraError(f"harness boot failed: {boot.message} ({result.console_log})")
+        harness_s.append(boot.duration_s)
+        marks = milestones(Path(result.console_log).read_text(errors="replace"))
+    return BootFigures(floors, harness_s, marks), chosen.name

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
+import time
 from pathlib import Path
 
-from harness.bench import BootFigures, floor_boot, milestones, write_boot_plan
-from harness.errors import InfraError, UserError
-from harness.kernel.spec import DEFAULT_KERNEL, resolve
-from harness.pipeline import RunRequest, run_one
-from harness.vm import accel as accel_mod
+from harness.errors import UserError
+from harness.kernel.spec import DEFAULT_KERNEL
+from harness.paths import default_out_root
+from harness.results.files import ensure_writable_dir
+from harness.workflows.bench import measure
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,37 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument("--out", type=Path, help="where the boots' logs go (default out/bench-TIME)")
     p.set_defaults(func=handle)
-
-
-def measure(spec: str, reps: int, accel: str) -> tuple[BootFigures, str]:
-    kernel = resolve(spec)
-    if kernel.is_host:
-        raise UserError("bench boot needs a kernel to boot, not 'host'")
-    chosen = accel_mod.choose(accel, kernel.image)
-    floors, harness_s, marks = [], [], {}
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        plan = write_boot_plan(Path(tmp))
-        for rep in range(reps):
-            floors.append(floor_boot(kernel, chosen.name))
-            result = run_one(
-                RunRequest(
-                    kernel=spec, out_dir=Path(tmp) / f"r{rep}", plan=str(plan), accel=chosen.name
-                ),
-                kernel=kernel,
-            )
-            boot = result.steps[0]
-            if boot.status != "pass":
-                raise InfraError(f"harness boot failed: {boot.message} ({result.console_log})")
-            harness_s.append(boot.duration_s)
-            marks = milestones(Path(result.console_log).read_text(errors="replace"))
-    return BootFigures(floors, harness_s, marks), chosen.name
 
 
 def handle(ns: argparse.Namespace) -> int:
     if ns.reps < 1:
         raise UserError("--reps must be at least 1")
-    figures, accel = measure(ns.kernel, ns.reps, ns.accel)
+    out = ns.out or default_out_root() / time.strftime("bench-%Y%m%d-%H%M%S")
+    figures, accel = measure(ns.kernel, ns.reps, ns.accel, ensure_writable_dir(out))
     med = statistics.median
     print(f"kernel {ns.kernel}, accel {accel.upper()}, {ns.reps} reps (medians)")
     print(

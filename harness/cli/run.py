@@ -7,16 +7,19 @@ import re
 import time
 from pathlib import Path
 
+from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.errors import UserError
+from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
-from harness.pipeline import RunRequest, run_one
+from harness.results.files import ensure_writable_dir
 from harness.results.junit import write_junit
 from harness.results.model import RunResult
 from harness.results.store import save_runs
 from harness.results.summary import write_markdown
+from harness.run.engine import executor_for, require
+from harness.run.request import RunRequest
+from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
-
-EXIT_PASS, EXIT_FAIL, EXIT_INFRA = 0, 1, 2
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,11 +54,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="added to each step's own timeout before the VM is stopped",
     )
     p.add_argument("--keep-images", action="store_true", help="keep the disks' backing images")
+    p.add_argument(
+        "--shard", metavar="I/N", help="run only shard I of N of the plan (see harness shard)"
+    )
     p.set_defaults(func=handle)
 
 
 def slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", spec).strip("_")[:80] or "kernel"
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'2/4' -> (2, 4); None stays None; anything else is a one-line usage error."""
+    if text is None:
+        return None
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+        raise UserError(f"--shard {text!r}: use I/N with 1 <= I <= N, e.g. --shard 1/2")
+    return int(index), int(count)
 
 
 def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
@@ -81,17 +97,19 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             timeouts=timeouts,
             scratch=ns.scratch,
             keep_images=ns.keep_images,
+            shard=parse_shard(ns.shard),
         )
         for i, k in enumerate(kernels)
     ]
 
 
 def exit_code(runs: list[RunResult]) -> int:
-    """2 if a run broke for infrastructure reasons, 1 if a case failed (a panic is a kernel
-    failure, not ours), else 0."""
-    if any(r.infra_error and not r.panicked for r in runs):
-        return EXIT_INFRA
-    return EXIT_FAIL if any(not r.passed for r in runs) else EXIT_PASS
+    """1 if the kernel or a test failed in any run (a verdict outranks a hiccup elsewhere),
+    2 if a run could not tell (infrastructure, emulator artefact), else 0."""
+    verdict = worst(classify(r) for r in runs)
+    if verdict.failed:
+        return EXIT_FAIL
+    return EXIT_PASS if verdict.judged else EXIT_INFRA
 
 
 def write_outputs(out: Path, runs: list[RunResult]) -> None:
@@ -104,10 +122,14 @@ def write_outputs(out: Path, runs: list[RunResult]) -> None:
 def handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
+    ensure_writable_dir(out)
+    # Every kernel is resolved before anything boots: a conflict or a failed build stops
+    # the command here, with its message, instead of in the middle of a run.
+    kernels = [require(resolve_kernel(req.kernel)) for req in requests]
     runs: list[RunResult] = []
     try:
-        for req in requests:
-            runs.append(run_one(req))
+        for req, kernel in zip(requests, kernels, strict=True):
+            runs.append(executor_for(kernel).run(req, kernel))
             write_outputs(out, runs)  # after every kernel: a later crash loses nothing
     finally:
         if runs:

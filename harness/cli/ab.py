@@ -1,4 +1,4 @@
-"""`harness ab` (interleaved base vs candidate comparison) and `harness report` (regenerate).
+"""`harness ab`: interleaved base vs candidate comparison, statistics, reports.
 
 Exit codes: 0 no regression, 1 a significant regression or a check regression,
 2 infrastructure trouble (a run failed to produce results) or a usage error.
@@ -7,70 +7,30 @@ Exit codes: 0 no regression, 1 a significant regression or a check regression,
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from harness import ab
+from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from harness.cli.progress import RichProgress
 from harness.errors import UserError
-from harness.paths import PROJECT_ROOT
+from harness.kernel.model import Kernel
+from harness.kernel.resolve import resolve_kernel
+from harness.paths import default_out_root
 from harness.results.compare import GUARDED_FIELDS, Comparison
+from harness.results.files import ensure_writable_dir
 from harness.results.model import RunResult
 from harness.results.report import fmt, fmt_pct, headline
+from harness.run.engine import executor_for, require
+from harness.run.request import RunRequest
+from harness.workflows import ab
 
-EXIT_CODES = {"ok": 0, "regression": 1, "incomplete": 2}
-
-
-class RichProgress:
-    """Shows which run is going, how many are left, and each finished run's outcome."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.bar.add_task("starting", total=None)
-        self.t0 = 0.0
-
-    def __enter__(self) -> RichProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def started(self, index: int, total: int, slot: ab.Slot) -> None:
-        self.t0 = time.monotonic()
-        desc = f"rep {slot.rep + 1}: {slot.side.label} {slot.side.describe()}"
-        self.bar.update(self.task, description=desc, total=total, completed=index)
-
-    def finished(self, index: int, total: int, slot: ab.Slot, result: RunResult) -> None:
-        took = time.monotonic() - self.t0
-        state = f"[red]infra error: {result.infra_error}" if result.infra_error else "done"
-        failed = sum(s.failed for s in result.steps)
-        steps = f"{len(result.steps)} steps, {failed} failed"
-        self.console.print(f"{slot.name}: {state} ({steps}, {took:.0f}s)", highlight=False)
-        self.bar.update(self.task, completed=index + 1)
+VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA}
 
 
 def _default_out() -> Path:
-    return PROJECT_ROOT / "out" / f"ab-{datetime.now():%Y%m%d-%H%M%S}"
+    return default_out_root() / f"ab-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _abs_if_file(name: str) -> str:
@@ -118,28 +78,32 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
     for err in comparison.infra_errors:
         console.print(f"  infra error: {err}", highlight=False)
     console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)
-    return EXIT_CODES[comparison.verdict]
+    return VERDICT_EXIT[comparison.verdict]
+
+
+def resolved_runner(req: ab.AbRequest):
+    """Resolve both sides' kernels before anything boots; a run_one over the resolved ones."""
+    kernels: dict[str, Kernel] = {}
+    for side in req.sides:
+        if side.kernel not in kernels:
+            kernels[side.kernel] = require(resolve_kernel(side.kernel))
+
+    def run_one(run_req: RunRequest) -> RunResult:
+        kernel = kernels[run_req.kernel]
+        return executor_for(kernel).run(run_req, kernel)
+
+    return run_one
 
 
 def _run_ab(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
-    from harness.pipeline import run_one  # imported here: the pipeline pulls in the VM layer
-
+    ensure_writable_dir(req.out_dir)
+    run_one = resolved_runner(req)
     console = Console(stderr=True)
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
     with RichProgress(console) as progress:
         comparison = ab.run_ab(req, run_one, progress=progress)
     return summarize(console, comparison, req.out_dir)
-
-
-def _run_report(ns: argparse.Namespace) -> int:
-    paths = [Path(p).resolve() for p in ns.results]
-    out_dir = Path(ns.out).resolve() if ns.out else paths[0].parent
-    req, comparison = ab.load_comparison(paths, allow_env_diff=ns.allow_env_diff or ())
-    if out_dir / "results.json" not in paths:
-        ab.save_pooled(out_dir, req, comparison)
-    ab.finish(req, comparison, out_dir)
-    return summarize(Console(stderr=True), comparison, out_dir)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -171,17 +135,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     p.add_argument("--out", help="output directory (default: out/ab-<time>)")
-    _allow(p)
+    allow_env_diff_option(p)
     p.set_defaults(func=_run_ab)
 
-    r = subparsers.add_parser("report", help="regenerate A/B reports from results.json files")
-    r.add_argument("results", nargs="+", help="results.json files (pooled per side)")
-    r.add_argument("--out", help="output directory (default: the first file's directory)")
-    _allow(r)
-    r.set_defaults(func=_run_report)
 
-
-def _allow(parser: argparse.ArgumentParser) -> None:
+def allow_env_diff_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-env-diff",
         action="append",

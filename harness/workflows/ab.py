@@ -1,6 +1,6 @@
 """Interleaved A/B runs: base, candidate, base, candidate ... so drift hits both sides alike.
 
-run_ab() drives repetitions through an injected `run_one` (harness.pipeline.run_one in
+run_ab() drives repetitions through an injected `run_one` (harness.run.engine.run_one in
 production), saves results.json after every run (an interrupted comparison keeps what it
 has), refuses early when the first pair shows an environment difference not allowed, and
 finally writes the comparison's reports and reproducer.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.errors import InfraError, UserError
+from harness.errors import UserError
 from harness.results import report, reproducer, store
 from harness.results.compare import (
     DEFAULT_ALPHA,
@@ -26,6 +26,7 @@ from harness.results.compare import (
     guard_environment,
 )
 from harness.results.model import RunResult
+from harness.run.request import RunRequest
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,8 @@ def schedule(sides: Sequence[Side], reps: int) -> list[Slot]:
     return [Slot(rep, side) for rep in range(reps) for side in sides]
 
 
-def run_request(req: AbRequest, slot: Slot) -> Any:
-    """The pipeline.RunRequest for one slot; its files go to OUT/runs/rep<N>-<label>/."""
-    try:
-        from harness.pipeline import RunRequest
-    except ModuleNotFoundError as exc:  # the pipeline is a separate piece of work
-        raise InfraError("harness.pipeline is not available: update the checkout") from exc
+def run_request(req: AbRequest, slot: Slot) -> RunRequest:
+    """The RunRequest for one slot; its files go to OUT/runs/rep<N>-<label>/."""
     return RunRequest(
         kernel=slot.side.kernel,
         out_dir=req.out_dir / "runs" / slot.name,
@@ -235,7 +232,7 @@ def run_ab(
 ) -> Comparison:
     """Run the interleaved comparison, write every output into req.out_dir, return it.
 
-    run_one gets make_request(req, slot) for each slot (by default a pipeline.RunRequest).
+    run_one gets make_request(req, slot) for each slot (by default a RunRequest).
 
     Raises UserError (after saving results.json) when the sides' environments differ in
     a field not in req.allow_env_diff.

@@ -1,0 +1,137 @@
+"""The VM executor: the plan's disks as QEMU images, the kernel booted under virtme-ng, the
+agent started over 9p, the console supervised."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from harness.kernel.model import Kernel
+from harness.paths import GUEST_DIR
+from harness.results.assemble import assemble, boot_step, read_records
+from harness.results.model import Environment, Splat, StepResult
+from harness.run.environment import collect
+from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
+from harness.run.request import RunRequest
+from harness.suite import plans
+from harness.suite.plan import Plan
+from harness.vm import accel as accel_mod
+from harness.vm import topology as topo_mod
+from harness.vm.accel import Accel
+from harness.vm.console import ConsoleOutcome
+from harness.vm.launch import BootSpec, agent_argv, find_vng, vng_argv, vng_env
+
+log = logging.getLogger(__name__)
+
+GUEST_WORKDIR = "/tmp/harness-work"  # a tmpfs overlay inside virtme-ng guests
+
+
+def boot_spec(
+    req: RunRequest,
+    kernel: Kernel,
+    topology: topo_mod.Topology,
+    plan: Plan,
+    accel: str,
+    shared: Path,
+    images: dict[str, Path],
+) -> BootSpec:
+    """What to boot: the kernel, the agent to exec, the disks and the command line."""
+    assert kernel.image is not None
+    return BootSpec(
+        image=kernel.image,
+        exec_argv=agent_argv(guest_python(), GUEST_DIR / "agent.py", shared / "plan.json", shared),
+        rw_dirs=(shared,),
+        qemu_args=tuple(topo_mod.qemu_argv(topology, images)),
+        append=tuple(topology.kernel_append()) + plan.boot_append + req.append,
+        accel=accel,
+        cpus=topology.cpus,
+        memory_mb=topology.memory_mb,
+        vng=find_vng(),
+    )
+
+
+def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
+    """The boot case, then one case per planned step."""
+    booted = outcome.first_marker_s is not None
+    boot_splats = [
+        s for s, sid in zip(outcome.splats, outcome.splat_steps, strict=True) if sid is None
+    ]
+    steps = [boot_step(outcome.reason, booted, boot_splats, outcome.first_marker_s or 0.0)]
+    return steps + assemble(
+        plan.steps,
+        read_records(shared / "steps.jsonl"),
+        outcome.reason,
+        outcome.running_step,
+        outcome.splats,
+        outcome.splat_steps,
+    )
+
+
+class VmExecutor(LocalExecutor):
+    """One boot per run; the disks live under OUT/disks and are removed on every way out."""
+
+    def __init__(self) -> None:
+        self.topology: topo_mod.Topology | None = None
+        self.accel: Accel | None = None
+        self.images: dict[str, Path] = {}
+
+    def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        self.topology = topo_mod.load(req.topology)
+        return plans.build_plan(
+            req.plan,
+            disks=self.topology.plan_disks(),
+            mode="vm",
+            workdir=GUEST_WORKDIR,
+            runtime_s=req.runtime_s,
+        )
+
+    def prepare(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> None:
+        assert self.topology is not None
+        self.accel = accel_mod.choose(req.accel, kernel.image)
+        self.images = topo_mod.create_images(self.topology, req.out_dir / "disks")
+
+    def launch(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> Launch:
+        assert self.topology is not None and self.accel is not None
+        spec = boot_spec(req, kernel, self.topology, plan, self.accel.name, shared, self.images)
+        argv = vng_argv(spec)
+        (req.out_dir / "vng-argv.json").write_text(json.dumps(argv, indent=1))
+        log.info(
+            "booting %s (%s, %s) under %s",
+            kernel.release, kernel.spec, self.topology.name, self.accel.name.upper(),
+        )  # fmt: skip
+        return Launch(
+            argv,
+            req.out_dir / "console.log",
+            env=vng_env(spec.vng, dict(os.environ)),
+            progress=lambda msg: log.info("[%s] %s", kernel.release, msg),
+        )
+
+    def collect(
+        self, plan: Plan, shared: Path, outcome: ConsoleOutcome
+    ) -> tuple[list[StepResult], tuple[Splat, ...]]:
+        return vm_steps(plan, shared, outcome), outcome.splats
+
+    def environment(self, req: RunRequest, shared: Path) -> tuple[Environment, str]:
+        assert self.topology is not None and self.accel is not None
+        env = collect(
+            self.accel.name, self.accel.note, req.out_dir, self.topology.cpus,
+            self.topology.memory_mb, agent_info(shared).get("fio_version", ""),
+        )  # fmt: skip
+        return env, self.topology.name
+
+    def teardown(self, req: RunRequest) -> None:
+        if not req.keep_images:
+            shutil.rmtree(req.out_dir / "disks", ignore_errors=True)
+
+    def stopped_message(self, outcome: ConsoleOutcome) -> str:
+        where = f" during {outcome.running_step}" if outcome.running_step else ""
+        if outcome.reason == "panic":
+            first = next((s for s in outcome.splats if s.kind == "panic"), None)
+            title = f": {first.title}" if first else ""
+            return f"kernel panic{where}{title}"
+        if outcome.reason == "eof" and outcome.first_marker_s is None:
+            return "the VM exited before the agent started (see console.log)"
+        return super().stopped_message(outcome)

@@ -1,0 +1,1 @@
+"""Workflows over the run engine: ab, bench (and bisect, backport, shard/merge)."""

@@ -1,0 +1,1 @@
+"""Kernel config fragments (*.config) for lean builds; shipped with the harness package."""
