@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +36,12 @@ class SnapshotRepo:
     origin: str  # human description: package_version or the directory
 
 
-def apt_show_argv(package: str) -> list[str]:
-    return ["apt-cache", "show", "--no-all-versions", package]
+def apt_show_argv(package: str, options: Sequence[str] = ()) -> list[str]:
+    return ["apt-cache", *options, "show", "--no-all-versions", package]
 
 
-def apt_download_argv(package: str, version: str) -> list[str]:
-    return ["apt-get", "download", f"{package}={version}"]
+def apt_download_argv(package: str, version: str, options: Sequence[str] = ()) -> list[str]:
+    return ["apt-get", *options, "download", f"{package}={version}"]
 
 
 def candidate_version(apt_show_output: str) -> str | None:
@@ -49,36 +50,55 @@ def candidate_version(apt_show_output: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _find_version(package: str) -> tuple[str, list[str]]:
+    """The candidate version and the apt options that reach it: the system's apt first,
+    else the harness's private apt (the same one debian:VERSION uses, with trixie-backports
+    and sid added), which is where newer linux-source packages such as 7.2 live."""
+    shown = proc.run(apt_show_argv(package), timeout=120, check=False)
+    version = candidate_version(shown.stdout)
+    if shown.returncode == 0 and version:
+        return version, []
+    from harness.kernel.debian import PrivateApt
+
+    apt = PrivateApt(cache_subdir("debian") / "apt")
+    apt.refresh()
+    options = apt.options()
+    shown = proc.run(apt_show_argv(package, options), timeout=120, check=False)
+    version = candidate_version(shown.stdout)
+    if shown.returncode != 0 or not version:
+        raise UserError(
+            f"Debian package {package} not known to apt (system or trixie-backports/sid): "
+            "see `apt-cache search linux-source` (run apt-get update if the lists are stale)"
+        )
+    return version, options
+
+
 def debian_source(package: str) -> SnapshotRepo:
     """Download, unpack and snapshot Debian's `package` (e.g. linux-source-6.12) once."""
     if not _PKG_RE.match(package):
         raise UserError(f"bad Debian package name {package!r}: e.g. src:debian:linux-source-6.12")
     proc.require_tool("apt-cache", "apt")
-    shown = proc.run(apt_show_argv(package), timeout=120, check=False)
-    version = candidate_version(shown.stdout)
-    if shown.returncode != 0 or not version:
-        raise UserError(
-            f"Debian package {package} not known to apt: see `apt-cache search linux-source` "
-            "(run apt-get update if the lists are stale)"
-        )
+    version, apt_options = _find_version(package)
     root = cache_subdir("kbuild/debian") / f"{package}_{version}"
     marker = root / "snapshot.json"
     if marker.is_file():
         data = json.loads(marker.read_text())
         return SnapshotRepo(root / data["tree"], data["commit"], root.name)
-    tree = _unpack(package, version, root)
+    tree = _unpack(package, version, root, apt_options)
     commit = snapshot(tree, tree / ".git", f"snapshot of {root.name}", force_add=True)
     # the tree is stored relative so a moved cache stays valid
     marker.write_text(json.dumps({"tree": tree.name, "commit": commit}, indent=1) + "\n")
     return SnapshotRepo(tree, commit, root.name)
 
 
-def _unpack(package: str, version: str, root: Path) -> Path:
+def _unpack(package: str, version: str, root: Path, apt_options: Sequence[str] = ()) -> Path:
     """apt-get download + dpkg-deb -x + tar -x of the inner tarball; return the tree."""
     downloads = cache_subdir("kbuild/downloads")
     log.info("downloading %s %s", package, version)
     try:
-        proc.run_retrying(apt_download_argv(package, version), timeout=1800, cwd=downloads)
+        proc.run_retrying(
+            apt_download_argv(package, version, apt_options), timeout=1800, cwd=downloads
+        )
     except InfraError as exc:
         raise FetchError(f"downloading {package} {version} failed: {exc}") from exc
     debs = sorted(downloads.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
