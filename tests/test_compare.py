@@ -144,7 +144,13 @@ def test_environment_guard_refuses_then_allows_and_marks_invalid():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("accel", "kvm"), ("qemu_version", "8.2.0"), ("host_fs", "xfs"), ("cpus", 4)],
+    [
+        ("accel", "kvm"),
+        ("measure", "cost"),
+        ("qemu_version", "8.2.0"),
+        ("host_fs", "xfs"),
+        ("cpus", 4),
+    ],
 )
 def test_environment_fields_are_guarded(field, value):
     env = dataclasses.replace(ENV, **{field: value})
@@ -182,3 +188,44 @@ def test_step_missing_on_candidate_is_flagged():
     c = compare(side(BASE_IOPS), cand)
     s = next(s for s in c.statuses if s.step_id == "check/sparse")
     assert s.verdict == "missing" and c.verdict == "regression"
+
+
+def test_cost_figures_are_never_compared_with_wall_figures():
+    cost = dataclasses.replace(ENV, measure="cost")
+    with pytest.raises(UserError, match="measure.*'wall'.*'cost'"):
+        compare(side(BASE_IOPS), side(BASE_IOPS, environment=cost))
+
+
+def test_primary_and_secondary_families_and_effect_next_to_every_verdict():
+    extra = {"read_clat_p99_us": 900.0, "ctxsw_per_io": 2.0, "mystery_units": 3.0}
+    c = compare(side(BASE_IOPS, extra=extra), side([v * 0.5 for v in BASE_IOPS], extra=extra))
+    fam = {m.metric: m.family for m in c.metrics}
+    assert fam == {
+        "read_iops": "primary",
+        "read_clat_p99_us": "primary",
+        "read_clat_p50_us": "secondary",
+        "ctxsw_per_io": "secondary",
+        "mystery_units": "",
+    }
+    iops = next(m for m in c.metrics if m.metric == "read_iops")
+    assert iops.effect.test == "paired-t" and iops.effect.n == 3
+    assert iops.effect.estimate == pytest.approx(-50.0)
+    assert iops.verdict == "regression"
+    assert all(m.effect is not None for m in c.metrics)
+
+
+def test_pairs_follow_repetitions_not_list_order():
+    # Host drift: rep 1 ran at half speed on both sides; the candidate is 20% slower in
+    # every pair. Pairing by repetition sees it even though the candidate list is shuffled.
+    base = (2000.0, 1000.0, 1800.0)
+    cand_by_rep = {0: 1600.0, 1: 800.0, 2: 1440.0}
+    cand = [run(r, cand_by_rep[r]) for r in (2, 0, 1)]
+    m = next(m for m in compare(side(base), cand).metrics if m.metric == "read_iops")
+    assert m.effect.estimate == pytest.approx(-20.0) and m.verdict == "regression"
+    assert stats_welch_misses(base, tuple(cand_by_rep.values()))
+
+
+def stats_welch_misses(base, cand):
+    from harness.results import stats
+
+    return stats.welch_p(base, cand, log_scale=True) > 0.05

@@ -183,3 +183,25 @@ def test_unknown_metric_never_fails_junit(regression):
 def test_dataclass_is_frozen(regression):
     with pytest.raises(dataclasses.FrozenInstanceError):
         regression.alpha = 0.1
+
+
+def test_markdown_shows_families_effects_and_the_method(regression):
+    md = render_markdown(regression)
+    assert "effect [95% CI]" in md and "paired-t n=3" in md
+    assert "| read_iops | primary |" in md and "| ctxsw_per_io | secondary |" in md
+    assert "| -30.0% [-30.0, -30.0] | paired-t n=3 |" in md  # the same jitter on both sides
+    assert "paired two-sided t-test" in md and "Benjamini-Hochberg on its own" in md
+    assert "Measure: wall" in md
+
+
+def test_cost_figures_are_labelled_everywhere():
+    cost = dataclasses.replace(ENV, measure="cost")
+
+    def costed(rs):
+        return [dataclasses.replace(r, environment=cost) for r in rs]
+
+    c = compare(costed(runs(1.0)), costed(runs(0.7)))
+    assert "[COST figures]" in render_markdown(c).splitlines()[2]
+    assert "Measure: cost - COST figures: QEMU instruction counting" in render_markdown(c)
+    assert "[COST figures]" in render_html(c) and "id='measure'" in render_html(c)
+    assert 'name="ab.measure" value="cost"' in render_junit(c)

@@ -93,3 +93,55 @@ def test_welch_log_scale_is_welch_on_logarithms():
     assert stats.welch_p(a, b) > 0.05 > stats.welch_p(a, b, log_scale=True)
     with pytest.raises(ValueError):
         stats.welch_p([0.0, 1.0], [1.0, 2.0], log_scale=True)
+
+
+def test_paired_t_matches_scipy_ttest_rel_and_its_interval():
+    base, cand = [27.7, 40.3, 33.1, 30.2], [7.1, 7.4, 7.3, 6.9]
+    mean, low, high, p = stats.paired_t(base, cand, log_scale=True)
+    ref = sps.ttest_rel(np.log(cand), np.log(base))
+    ci = ref.confidence_interval(0.95)
+    assert p == pytest.approx(ref.pvalue, rel=1e-12)
+    assert (low, high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert mean == pytest.approx(np.mean(np.log(cand) - np.log(base)))
+    lin = stats.paired_t([1.0, 2.0, 4.0], [2.0, 2.5, 6.0])
+    ref = sps.ttest_rel([2.0, 2.5, 6.0], [1.0, 2.0, 4.0])
+    assert lin[3] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert lin[1:3] == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
+
+
+def test_welch_t_interval_matches_scipy():
+    a, b = [1.0, 2.0, 3.0], [4.0, 5.0, 7.0]
+    diff, low, high, p = stats.welch_t(a, b)
+    ref = sps.ttest_ind(b, a, equal_var=False)
+    assert p == pytest.approx(ref.pvalue, rel=1e-12)
+    assert (low, high) == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
+    assert diff == pytest.approx(16.0 / 3.0 - 2.0)
+
+
+def test_pairing_sees_a_drop_that_drift_hides_from_welch():
+    # Host load drifts by 2x between repetitions; within each A/B pair the candidate is 20%
+    # slower. Welch on the pooled sides cannot tell; the paired log-ratios are constant-ish.
+    base = [10_000.0, 20_000.0, 14_000.0]
+    cand = [8_100.0, 15_800.0, 11_300.0]
+    assert stats.welch_p(base, cand, log_scale=True) > 0.3
+    e = stats.effect(base, cand, list(zip(base, cand, strict=True)))
+    assert e.test == "paired-t" and e.n == 3 and e.scale == "log"
+    assert e.p_value < 0.01
+    assert e.low < e.estimate < e.high < 0
+    assert e.estimate == pytest.approx(100 * (np.exp(np.mean(np.log(np.divide(cand, base)))) - 1))
+
+
+def test_effect_falls_back_to_welch_and_to_linear_scale():
+    e = stats.effect([1.0, 2.0, 3.0], [4.0, 5.0, 7.0], pairs=[(1.0, 4.0)])
+    assert e.test == "welch" and e.scale == "log"
+    z = stats.effect([0.0, 0.0, 1.0], [40.0, 42.0, 41.0], [(0.0, 40.0), (0.0, 42.0), (1.0, 41.0)])
+    assert z.scale == "linear" and z.estimate == pytest.approx((40.0 + 42.0 + 40.0) / 3)
+    assert stats.effect([1.0], [2.0]) is None
+
+
+def test_paired_degenerate_cases():
+    assert stats.paired_t([1.0, 2.0], [1.0, 2.0])[3] == 1.0
+    mean, low, high, p = stats.paired_t([1.0, 2.0], [2.0, 3.0])
+    assert (mean, low, high, p) == (1.0, 1.0, 1.0, 0.0)
+    with pytest.raises(ValueError):
+        stats.paired_t([1.0], [2.0])

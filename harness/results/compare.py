@@ -14,14 +14,21 @@ from dataclasses import dataclass
 
 from harness.errors import UserError
 from harness.results import stats
-from harness.results.metrics import beyond_minimum, is_worse, metric_spec
+from harness.results.metrics import (
+    PRIMARY,
+    SECONDARY,
+    beyond_minimum,
+    is_worse,
+    metric_spec,
+    primary_metrics,
+)
 from harness.results.model import RunResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHA = 0.05
 # Environment fields (plus the topology) that must match for numbers to be comparable.
-GUARDED_FIELDS = ("accel", "qemu_version", "host_fs", "cpus", "topology")
+GUARDED_FIELDS = ("accel", "measure", "qemu_version", "host_fs", "cpus", "topology")
 SPLAT_STEP = "kernel/splats"
 _OK = ("pass", "xfail")
 
@@ -38,7 +45,9 @@ class EnvDiff:
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric of one step. verdict: regression, improvement, unchanged, insufficient
-    (fewer than 2 repetitions on a side) or undirected (no known better direction)."""
+    (fewer than 2 repetitions on a side) or undirected (no known better direction).
+    p_value is the effect's test (paired t over interleaved pairs, else Welch); q_value its
+    Benjamini-Hochberg adjustment within the metric's family."""
 
     step_id: str
     metric: str
@@ -52,6 +61,8 @@ class MetricComparison:
     p_value: float | None
     q_value: float | None
     verdict: str
+    family: str = ""  # "primary" | "secondary" | "" (no direction: never tested)
+    effect: stats.Effect | None = None  # candidate vs base with its interval
 
     @property
     def name(self) -> str:
@@ -167,15 +178,22 @@ def _step_ids(base: Sequence[RunResult], cand: Sequence[RunResult]) -> list[str]
     return list(seen)
 
 
-def _metric_values(runs: Sequence[RunResult], step_id: str, metric: str) -> tuple[float, ...]:
-    out = []
+def _keyed_values(
+    runs: Sequence[RunResult], step_id: str, metric: str
+) -> dict[tuple[int, int], float]:
+    """{(repetition, occurrence): value}: the k-th run of repetition r on one side pairs
+    with the k-th run of repetition r on the other (pooled results files repeat r)."""
+    out: dict[tuple[int, int], float] = {}
+    seen: dict[int, int] = {}
     for run in runs:
         for step in run.steps:
             if step.id == step_id and step.status in _OK and metric in step.metrics:
                 value = step.metrics[metric]
                 if value is not None:
-                    out.append(float(value))
-    return tuple(out)
+                    k = seen.get(run.repetition, 0)
+                    seen[run.repetition] = k + 1
+                    out[(run.repetition, k)] = float(value)
+    return out
 
 
 def _metric_names(runs: Sequence[RunResult], step_id: str) -> list[str]:
@@ -189,27 +207,35 @@ def _metric_names(runs: Sequence[RunResult], step_id: str) -> list[str]:
 
 
 def _raw_metric(
-    step_id: str, metric: str, b: tuple[float, ...], c: tuple[float, ...]
+    step_id: str,
+    metric: str,
+    b: dict[tuple[int, int], float],
+    c: dict[tuple[int, int], float],
+    family: str,
 ) -> MetricComparison:
     """A MetricComparison before multiple-testing adjustment (q_value and verdict unset)."""
     spec = metric_spec(metric)
-    bs = stats.summarize(b) if b else None
-    cs = stats.summarize(c) if c else None
+    bv, cv = tuple(b.values()), tuple(c.values())
+    bs = stats.summarize(bv) if bv else None
+    cs = stats.summarize(cv) if cv else None
     change = stats.pct_change(bs.mean, cs.mean) if bs and cs else None
+    pairs = [(b[k], c[k]) for k in b if k in c]
+    eff = stats.effect(bv, cv, pairs)
     return MetricComparison(
         step_id=step_id,
         metric=metric,
         better=spec.better,
         min_change_pct=spec.min_change_pct,
-        base_values=b,
-        cand_values=c,
+        base_values=bv,
+        cand_values=cv,
         base=bs,
         cand=cs,
         change_pct=change,
-        # Ratio-scale metrics are compared multiplicatively; zeros (counters) stay linear.
-        p_value=stats.welch_p(b, c, log_scale=all(v > 0 for v in (*b, *c))),
+        p_value=eff.p_value if eff else None,
         q_value=None,
         verdict="",
+        family=family if spec.better is not None else "",
+        effect=eff,
     )
 
 
@@ -229,16 +255,23 @@ def _judge(m: MetricComparison, q: float | None, alpha: float) -> MetricComparis
 def compare_metrics(
     base: Sequence[RunResult], cand: Sequence[RunResult], *, alpha: float = DEFAULT_ALPHA
 ) -> tuple[MetricComparison, ...]:
-    """Every (step, metric) seen on either side, judged with BH-adjusted Welch p-values."""
+    """Every (step, metric) seen on either side, judged by paired tests with BH-adjusted
+    p-values, primary and secondary metrics adjusted as separate families."""
     raw = []
     for step_id in _step_ids(base, cand):
-        for metric in _metric_names((*base, *cand), step_id):
-            b = _metric_values(base, step_id, metric)
-            c = _metric_values(cand, step_id, metric)
-            raw.append(_raw_metric(step_id, metric, b, c))
-    # Only metrics that can be flagged enter the false-discovery adjustment.
-    directed = [m.p_value if m.better is not None else None for m in raw]
-    qs = stats.benjamini_hochberg(directed)
+        names = _metric_names((*base, *cand), step_id)
+        primary = primary_metrics(names)
+        for metric in names:
+            b = _keyed_values(base, step_id, metric)
+            c = _keyed_values(cand, step_id, metric)
+            family = PRIMARY if metric in primary else SECONDARY
+            raw.append(_raw_metric(step_id, metric, b, c, family))
+    qs: list[float | None] = [None] * len(raw)
+    for family in (PRIMARY, SECONDARY):
+        # Only metrics that can be flagged enter the false-discovery adjustment.
+        idx = [i for i, m in enumerate(raw) if m.family == family]
+        for i, q in zip(idx, stats.benjamini_hochberg([raw[i].p_value for i in idx]), strict=True):
+            qs[i] = q
     return tuple(_judge(m, q, alpha) for m, q in zip(raw, qs, strict=True))
 
 

@@ -7,6 +7,7 @@ A metric not listed here has no direction: it is reported but never flagged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 HIGHER, LOWER = "higher", "lower"
@@ -45,6 +46,12 @@ _KNOWN = (
     MetricSpec("nr_blocking_writes", LOWER, 5.0, 1.0, "writes", "loop writes blocking in wq"),
     # The series was reverted over stack depth; a few hundred bytes already matter.
     MetricSpec("stack_max_bytes", LOWER, 5.0, 256.0, "bytes", "deepest kernel stack seen"),
+    # Which path loop requests took: workqueue executions of loop's work function per
+    # request the step issued (about 1 on today's kernels for direct I/O; the NOWAIT
+    # series submits most inline). Lower means fewer hops through the worker.
+    MetricSpec(
+        "loop_wq_fraction", LOWER, 5.0, 0.05, "per request", "loop requests served by its wq"
+    ),
 )
 
 METRICS: dict[str, MetricSpec] = {m.name: m for m in _KNOWN}
@@ -56,6 +63,37 @@ def metric_spec(name: str) -> MetricSpec:
     if known is not None:
         return known
     return MetricSpec(name, None, description="no direction known: reported, never flagged")
+
+
+PRIMARY, SECONDARY = "primary", "secondary"
+
+MEASURES = {
+    "wall": "wall-clock figures (guest time is host time: host load moves them)",
+    "cost": "COST figures: QEMU instruction counting (-icount shift=0), guest time counts "
+    "instructions executed; IOPS, latency and CPU per I/O are in instruction-time, never "
+    "comparable with wall-clock figures",
+}
+
+
+def measure_label(measure: str) -> str:
+    """One line saying what kind of figures `measure` ("wall", "cost") produced."""
+    return f"Measure: {measure} - " + MEASURES.get(measure, "mixed: not comparable")
+
+
+def primary_metrics(names: Iterable[str]) -> frozenset[str]:
+    """A row's primary metrics: IOPS and p99 completion latency of each direction it did.
+
+    The agent reports a direction only when the workload issued I/O in it, so the
+    workload's own direction (read, write, or both for mixed jobs) is the one present.
+    """
+    names = set(names)
+    out = set()
+    for direction in ("read", "write"):
+        if f"{direction}_iops" in names:
+            out.add(f"{direction}_iops")
+            if f"{direction}_clat_p99_us" in names:
+                out.add(f"{direction}_clat_p99_us")
+    return frozenset(out)
 
 
 def is_worse(spec: MetricSpec, base_mean: float, cand_mean: float) -> bool | None:

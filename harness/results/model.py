@@ -66,6 +66,7 @@ class Environment:
     host_fs: str = ""
     cpus: int = 0
     memory_mb: int = 0
+    measure: str = "wall"  # "wall" | "cost" (QEMU -icount: guest time counts instructions)
 
     def properties(self) -> dict[str, str]:
         return {k: str(v) for k, v in dataclasses.asdict(self).items() if v not in ("", 0)}

@@ -21,6 +21,7 @@ from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison, StatusComparison
 from harness.results.files import atomic_write_text
 from harness.results.junit import conformed_xml
+from harness.results.metrics import measure_label as _measure_label
 from harness.results.metrics import metric_spec
 
 if TYPE_CHECKING:
@@ -51,12 +52,33 @@ def method_text(comparison: Comparison) -> str:
     )
 
 
+def measure_of(comparison: Comparison) -> str:
+    """'wall', 'cost', or both comma-joined when forced past the guard."""
+    runs = [*comparison.base_runs, *comparison.cand_runs]
+    return ", ".join(sorted({r.environment.measure for r in runs})) or "wall"
+
+
+def measure_label(comparison: Comparison) -> str:
+    return _measure_label(measure_of(comparison))
+
+
+def fmt_effect(m: MetricComparison) -> str:
+    """'-71.9% [-78.0, -64.1]' (ratio as a percent) or '+41 [38, 44]' (a difference)."""
+    e = m.effect
+    if e is None:
+        return "-"
+    if e.scale == "log":
+        return f"{e.estimate:+.1f}% [{e.low:+.1f}, {e.high:+.1f}]"
+    return f"{e.estimate:+.4g} [{e.low:+.4g}, {e.high:+.4g}]"
+
+
 def headline(comparison: Comparison) -> str:
     """One line: verdict, counts and validity."""
     c = comparison
     reps = f"{len(c.base_runs)} base / {len(c.cand_runs)} candidate runs"
+    cost = " [COST figures]" if measure_of(c) == "cost" else ""
     text = (
-        f"{c.verdict.upper()}: {len(c.regressions)} regression(s), "
+        f"{c.verdict.upper()}{cost}: {len(c.regressions)} regression(s), "
         f"{len(c.improvements)} improvement(s) over {len(c.metrics)} metrics and "
         f"{len(c.statuses)} checks ({reps})"
     )
@@ -93,6 +115,9 @@ def _metric_properties(m: MetricComparison) -> dict[str, str]:
     props.update(
         {
             "change_pct": fmt(m.change_pct),
+            "family": m.family or "none",
+            "effect": fmt_effect(m),
+            "test": m.effect.test if m.effect else "none",
             "p_value": fmt(m.p_value),
             "q_value": fmt(m.q_value),
             "verdict": m.verdict,
@@ -106,8 +131,8 @@ def _metric_case(m: MetricComparison) -> TestCase:
     case = TestCase(m.metric, classname=m.step_id, elapsed_sec=0.0, stdout=text)
     if m.verdict == "regression":
         case.add_failure_info(
-            message=f"{m.metric} {fmt_pct(m.change_pct)} ({m.better} is better), "
-            f"q={fmt(m.q_value)}, beyond the {fmt(m.min_change_pct)}% minimum",
+            message=f"{m.metric} {fmt_effect(m)} ({m.better} is better), "
+            f"q={fmt(m.q_value)} ({m.family}), beyond the {fmt(m.min_change_pct)}% minimum",
             failure_type="regression",
         )
     return case
@@ -132,6 +157,7 @@ def _common_properties(c: Comparison) -> dict[str, str]:
         "ab.valid": "true" if c.valid else "false",
         "ab.verdict": c.verdict,
         "ab.method": method_text(c),
+        "ab.measure": measure_of(c),
     }
     if not c.valid:
         props["ab.invalid_because"] = env_diff_text(c)
@@ -178,7 +204,7 @@ def _plot_metric(ax: Axes, m: MetricComparison) -> None:
     ax.tick_params(axis="y", labelsize=7)
     spec = metric_spec(m.metric)
     unit = f" [{spec.unit}]" if spec.unit else ""
-    title = f"{m.metric}{unit}\n{fmt_pct(m.change_pct)} {m.verdict}"
+    title = f"{m.metric}{unit}\n{fmt_effect(m)} {m.verdict}"
     ax.set_title(title, fontsize=8, color=_COLORS.get(m.verdict, "black"))
 
 
@@ -211,11 +237,13 @@ def _by_step(comparison: Comparison) -> dict[str, list[MetricComparison]]:
 
 _METRIC_HEAD = (
     "metric",
+    "family",
     "base mean",
     "base 95% CI",
     "cand mean",
     "cand 95% CI",
-    "change",
+    "effect [95% CI]",
+    "test",
     "q",
     "min",
     "verdict",
@@ -228,11 +256,13 @@ def _metric_row(m: MetricComparison) -> list[str]:
 
     return [
         m.metric,
+        m.family or "-",
         fmt(m.base.mean if m.base else None),
         ci(m.base),
         fmt(m.cand.mean if m.cand else None),
         ci(m.cand),
-        fmt_pct(m.change_pct),
+        fmt_effect(m),
+        f"{m.effect.test} n={m.effect.n}" if m.effect else "-",
         fmt(m.q_value, 2),
         f"{fmt(m.min_change_pct)}%" if m.better else "-",
         f"**{m.verdict}**" if m.verdict in _COLORS else m.verdict,
@@ -244,6 +274,9 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return [line(head), line(["---"] * len(head)), *(line(r) for r in rows), ""]
+
+
+_RUN_HEAD = ("side", "rep", "kernel", "release", "topology", "accel", "measure", "time", "status")
 
 
 def _run_rows(comparison: Comparison) -> list[list[str]]:
@@ -258,6 +291,7 @@ def _run_rows(comparison: Comparison) -> list[list[str]]:
                     r.kernel.release,
                     r.topology,
                     r.environment.accel,
+                    r.environment.measure,
                     f"{r.duration_s:.0f}s",
                     r.infra_error or "ok",
                 ]
@@ -284,10 +318,9 @@ def render_markdown(comparison: Comparison) -> str:
         ]
     for err in c.infra_errors:
         lines.append(f"- infrastructure error: {err}")
+    lines += [f"**{measure_label(c)}**", ""]
     lines += ["## Method", "", method_text(c), "", "## Runs", ""]
-    lines += _md_table(
-        ("side", "rep", "kernel", "release", "topology", "accel", "time", "status"), _run_rows(c)
-    )
+    lines += _md_table(_RUN_HEAD, _run_rows(c))
     lines += ["## Checks", ""]
     lines += _md_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c))
     lines += ["## Metrics", ""]
@@ -357,12 +390,10 @@ def render_html(comparison: Comparison) -> str:
             f"<p class='regression'>infrastructure error: {html.escape(e)}</p>"
             for e in c.infra_errors
         ),
+        f"<p id='measure'><b>{html.escape(measure_label(c))}</b></p>",
         f"<h2>Method</h2><p>{html.escape(method_text(c))}</p>",
         "<h2>Runs</h2>",
-        _html_table(
-            ("side", "rep", "kernel", "release", "topology", "accel", "time", "status"),
-            _run_rows(c),
-        ),
+        _html_table(_RUN_HEAD, _run_rows(c)),
         "<h2>Checks</h2>",
         _html_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c)),
         "<h2>Metrics</h2>",
