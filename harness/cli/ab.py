@@ -14,6 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.progress import RichProgress
+from harness.cli.run import measure_option
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
@@ -21,7 +22,7 @@ from harness.paths import default_out_root
 from harness.results.compare import GUARDED_FIELDS, Comparison
 from harness.results.files import ensure_writable_dir
 from harness.results.model import RunResult
-from harness.results.report import fmt, fmt_pct, headline
+from harness.results.report import fmt, fmt_effect, headline
 from harness.run.engine import executor_for, require
 from harness.run.request import RunRequest
 from harness.workflows import ab
@@ -60,6 +61,7 @@ def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
         runtime_s=ns.runtime,
         allow_env_diff=allow,
         alpha=ns.alpha,
+        measure=ns.measure,
     )
 
 
@@ -69,8 +71,8 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
     for item in comparison.regressions:
         if hasattr(item, "metric"):
             console.print(
-                f"  REGRESSION {item.step_id} {item.metric}: {fmt_pct(item.change_pct)} "
-                f"(q={fmt(item.q_value, 2)}, {item.better} is better)",
+                f"  REGRESSION {item.step_id} {item.metric}: {fmt_effect(item)} "
+                f"(q={fmt(item.q_value, 2)} {item.family}, {item.better} is better)",
                 highlight=False,
             )
         else:
@@ -134,6 +136,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
+    measure_option(p)
     p.add_argument("--out", help="output directory (default: out/ab-<time>)")
     allow_env_diff_option(p)
     p.set_defaults(func=_run_ab)

@@ -17,7 +17,7 @@ from harness.results.model import RunResult
 from harness.results.store import save_runs
 from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
-from harness.run.request import RunRequest
+from harness.run.request import MEASURES, RunRequest
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
 
@@ -37,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
+    measure_option(p)
     p.add_argument(
         "--append",
         action="append",
@@ -58,6 +59,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--shard", metavar="I/N", help="run only shard I of N of the plan (see harness shard)"
     )
     p.set_defaults(func=handle)
+
+
+def measure_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default="wall",
+        help="wall (default): wall-clock figures; cost: QEMU instruction counting (-icount), "
+        "figures independent of host load, TCG only and several times slower",
+    )
 
 
 def slug(spec: str) -> str:
@@ -98,6 +109,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             scratch=ns.scratch,
             keep_images=ns.keep_images,
             shard=parse_shard(ns.shard),
+            measure=ns.measure,
         )
         for i, k in enumerate(kernels)
     ]

@@ -11,6 +11,8 @@ from typing import Any
 from harness.errors import UserError
 from harness.vm.console import Timeouts
 
+MEASURES = ("wall", "cost")
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -28,8 +30,16 @@ class RunRequest:
     scratch: Path | None = None  # host mode: the only place the agent may write
     keep_images: bool = False
     shard: tuple[int, int] | None = None  # (index 1..count, count): run only that shard
+    measure: str = "wall"  # "wall" | "cost" (QEMU instruction counting, TCG only)
 
     def __post_init__(self) -> None:
+        if self.measure not in MEASURES:
+            raise UserError(f"--measure {self.measure!r}: use one of {', '.join(MEASURES)}")
+        if self.measure == "cost" and (self.kernel == "host" or self.accel == "kvm"):
+            raise UserError(
+                "--measure cost counts instructions under TCG (QEMU -icount): it needs a VM "
+                "kernel and --accel tcg or auto, not --kernel host or --accel kvm"
+            )
         if self.shard is not None:
             index, count = self.shard
             if count < 1 or not 1 <= index <= count:

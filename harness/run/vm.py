@@ -3,6 +3,7 @@ agent started over 9p, the console supervised."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ def boot_spec(
         cpus=topology.cpus,
         memory_mb=topology.memory_mb,
         vng=find_vng(),
+        measure=req.measure,
     )
 
 
@@ -90,7 +92,9 @@ class VmExecutor(LocalExecutor):
 
     def prepare(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> None:
         assert self.topology is not None
-        self.accel = accel_mod.choose(req.accel, kernel.image)
+        # icount is TCG only: cost mode never probes KVM
+        accel = "tcg" if req.measure == "cost" else req.accel
+        self.accel = accel_mod.choose(accel, kernel.image)
         self.images = topo_mod.create_images(self.topology, req.out_dir / "disks")
 
     def launch(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> Launch:
@@ -120,7 +124,7 @@ class VmExecutor(LocalExecutor):
             self.accel.name, self.accel.note, req.out_dir, self.topology.cpus,
             self.topology.memory_mb, agent_info(shared).get("fio_version", ""),
         )  # fmt: skip
-        return env, self.topology.name
+        return dataclasses.replace(env, measure=req.measure), self.topology.name
 
     def teardown(self, req: RunRequest) -> None:
         if not req.keep_images:

@@ -37,6 +37,7 @@ class BootSpec:
     memory_mb: int = 2048
     cwd: Path = Path("/")
     vng: str = "vng"
+    measure: str = "wall"  # "cost": instruction counting (COST_QEMU_ARGS), TCG only
 
 
 # Words every harness boot appends: keep all console output, name the stack overflow, make
@@ -68,6 +69,13 @@ BASE_APPEND = (
 TCG_APPEND = ("tsc=reliable",)
 
 
+# Cost mode: guest time advances by instructions executed (1 ns each: shift=0), never by
+# host time (sleep=off: an idle guest warps to its next timer; align=off: no throttling to
+# real time), so figures do not move with host load. icount needs single-threaded TCG;
+# virtme-ng passes no accelerator under --disable-kvm (QEMU would pick MTTCG), so say it.
+COST_QEMU_ARGS = ("-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off,align=off")
+
+
 def _check_shell_safe(path: Path) -> None:
     if any(c.isspace() for c in str(path)):
         raise UserError(f"path '{path}' contains white space: virtme-ng cannot pass it; move it")
@@ -80,7 +88,7 @@ def vng_argv(spec: BootSpec) -> list[str]:
     # --force-9p: Debian's only virtiofsd here is QEMU's old C one, which virtme-ng cannot
     # drive; it retries it for seconds on every boot before falling back to 9p anyway.
     argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor", "--force-9p"]
-    if spec.accel == "tcg":
+    if spec.accel == "tcg" or spec.measure == "cost":
         argv.append("--disable-kvm")
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
     argv += [f"--rwdir={d}" for d in spec.rw_dirs]
@@ -88,8 +96,9 @@ def vng_argv(spec: BootSpec) -> list[str]:
     for word in (*BASE_APPEND, *(TCG_APPEND if spec.accel == "tcg" else ()), *spec.append):
         argv += ["--append", word]
     argv += ["--exec", shlex.join(spec.exec_argv)]
-    if spec.qemu_args:
-        argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in spec.qemu_args))
+    qemu_args = (*spec.qemu_args, *(COST_QEMU_ARGS if spec.measure == "cost" else ()))
+    if qemu_args:
+        argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in qemu_args))
     return argv
 
 

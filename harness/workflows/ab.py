@@ -64,6 +64,7 @@ class AbRequest:
     runtime_s: int | None = None
     allow_env_diff: tuple[str, ...] = ()
     alpha: float = DEFAULT_ALPHA
+    measure: str = "wall"  # "cost": QEMU instruction counting on every run
 
     def __post_init__(self) -> None:
         if self.reps < 1:
@@ -124,6 +125,7 @@ def run_request(req: AbRequest, slot: Slot) -> RunRequest:
         repetition=slot.rep,
         append=slot.side.append,
         runtime_s=req.runtime_s,
+        measure=req.measure,
     )
 
 
@@ -199,6 +201,8 @@ def ab_argv(req: AbRequest) -> list[str]:
         argv += ["--allow-env-diff", name]
     if req.alpha != DEFAULT_ALPHA:
         argv += ["--alpha", str(req.alpha)]
+    if req.measure != "wall":
+        argv += ["--measure", req.measure]
     return argv
 
 
