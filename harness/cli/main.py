@@ -12,14 +12,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import ab, bench, build, parse_log, report, run
+from harness.cli import ab, bench, bisect, build, parse_log, report, run
 from harness.cli import backport as backport_cmd
 from harness.cli import list as list_cmd
 from harness.cli.exits import EXIT_INFRA
 from harness.errors import HarnessError, UserError
 
 # Every command module exposes add_parser(subparsers), which sets `func` on its parser.
-COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log)
+COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log, bisect)
 COMMANDS += (backport_cmd,)
 
 

@@ -58,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--shard", metavar="I/N", help="run only shard I of N of the plan (see harness shard)"
     )
+    p.add_argument(
+        "--bisect-exit",
+        action="store_true",
+        help="exit as git bisect run expects: 0 good, 1 bad, 125 skip (not a kernel verdict)",
+    )
     p.set_defaults(func=handle)
 
 
@@ -132,6 +137,14 @@ def write_outputs(out: Path, runs: list[RunResult]) -> None:
 
 
 def handle(ns: argparse.Namespace) -> int:
+    if getattr(ns, "bisect_exit", False):
+        from harness.cli.bisect import answer_git_bisect
+
+        return answer_git_bisect(lambda: _handle(ns))
+    return _handle(ns)
+
+
+def _handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
     ensure_writable_dir(out)
