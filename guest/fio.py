@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any
 
-from guest import metrics, probes, sh
+from guest import metrics, probes, sh, targets
 from guest.api import Context, Outcome, Prepared, Skip, StepFailure
 
 
@@ -53,6 +53,13 @@ def run_workload(
     os.makedirs(out_dir, exist_ok=True)
     output = os.path.join(out_dir, safe_name(step["id"]) + ".json")
     argv = fio_argv(workload.get("name", "job"), prepared.path, params, output)
+    if targets.needs_fill(workload, prepared):
+        # Reads of a sparse range measure the hole path: write it all once, before (and
+        # outside) the measured run and its counters.
+        size_mb = int(step["target"].get("size_mb", 256))
+        targets.fill(prepared, size_mb, output.removesuffix(".json") + ".fill.json", step["id"])
+    elif "sparse" in str(workload.get("name", "")):
+        targets.restore_sparse(prepared)
     tracer = probes.StackTracer() if trace_stack else None
     details: dict[str, Any] = {"fio_argv": argv, **prepared.extra}
     if tracer and tracer.available:

@@ -119,6 +119,91 @@ def make_file(path: str, size: int, alloc: str, stack: contextlib.ExitStack) -> 
         os.fsync(fh.fileno())
 
 
+# Target kinds whose unwritten ranges are holes (or unwritten extents): reads there measure
+# the hole path, not I/O through the stack. Raw disks are the disk itself.
+PRECONDITIONED_KINDS = ("file", "loop", "nested-loop", "dm-linear")
+_READ_MODES = ("read", "randread", "rw", "readwrite", "randrw", "trim")
+
+
+def needs_fill(workload: dict[str, Any], prepared: Prepared) -> bool:
+    """Whether `workload` reads, on a target whose range must hold written data first.
+
+    Sparse-specific workloads (their name says "sparse") keep their sparse file.
+    """
+    rw = str(workload.get("fio", {}).get("rw", "read"))
+    if "sparse" in str(workload.get("name", "")) or prepared.kind not in PRECONDITIONED_KINDS:
+        return False
+    return rw in _READ_MODES and rw != "trim"
+
+
+def fill_argv(path: str, size_mb: int, output: str) -> list[str]:
+    """One sequential direct write of `size_mb` MiB over `path` (fio JSON to `output`)."""
+    argv = ["fio", "--name=precondition", f"--filename={path}", "--rw=write", "--bs=1M"]
+    argv += ["--ioengine=libaio", "--iodepth=4", "--direct=1", f"--size={size_mb}M"]
+    return argv + ["--end_fsync=1", "--output-format=json", f"--output={output}"]
+
+
+def fill(prepared: Prepared, size_mb: int, output: str, step_id: str) -> dict[str, Any]:
+    """Write the whole range once per target; later steps reuse the record.
+
+    The record goes into prepared.extra["precondition"] (so every step's details carry it)
+    and says which step paid for it: that step's figures were taken after the fill.
+    """
+    done = prepared.extra.get("precondition")
+    if done and "sparse" not in done and done.get("filled_mb", 0) >= size_mb:
+        return done
+    started = time.monotonic()
+    sh.run(fill_argv(prepared.path, size_mb, output), timeout=max(120, size_mb * 2))
+    record = {
+        "filled_mb": size_mb,
+        "seconds": round(time.monotonic() - started, 3),
+        "by_step": step_id,
+        "how": "fio sequential write, 1 MiB direct, end_fsync",
+    }
+    prepared.extra["precondition"] = record
+    return record
+
+
+def restore_sparse(prepared: Prepared) -> dict[str, Any] | None:
+    """Punch the fill back out of a loop's backing file before a sparse-specific workload
+    (only when an earlier step on this same target filled it)."""
+    done = prepared.extra.get("precondition")
+    if not done or not prepared.backing_file or "sparse" in done:
+        return done
+    size = os.path.getsize(prepared.backing_file)
+    sh.run(["fallocate", "--punch-hole", "--offset", "0", "--length", str(size),
+            prepared.backing_file])  # fmt: skip
+    if prepared.device:
+        sh.run(["blockdev", "--flushbufs", prepared.device], check=False)
+    record = {**done, "sparse": "holes punched back for a sparse-specific workload"}
+    prepared.extra["precondition"] = record
+    return record
+
+
+def holes_in(path: str, length: int) -> list[tuple[int, int]]:
+    """(start, end) of every hole in [0, length) of a file, by SEEK_HOLE/SEEK_DATA."""
+    holes = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = 0
+        while pos < length:
+            try:
+                hole = os.lseek(fd, pos, os.SEEK_HOLE)
+            except OSError:
+                break
+            if hole >= length:
+                break
+            try:
+                data = os.lseek(fd, hole, os.SEEK_DATA)
+            except OSError:  # ENXIO: a hole to the end of the file
+                data = length
+            holes.append((hole, min(data, length)))
+            pos = data
+    finally:
+        os.close(fd)
+    return holes
+
+
 def _rmdir(path: str) -> None:
     with contextlib.suppress(OSError):
         os.rmdir(path)
