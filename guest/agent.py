@@ -19,8 +19,18 @@ import sys
 import traceback
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make `guest` importable from the checkout
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):
+    # Run as a script: this directory is the `guest` package, whatever it is called on disk
+    # (guest/ in a checkout, harness_guest/ in an installed wheel).
+    import importlib.util
+
+    _here = os.path.dirname(os.path.abspath(__file__))
+    _spec = importlib.util.spec_from_file_location(
+        "guest", os.path.join(_here, "__init__.py"), submodule_search_locations=[_here]
+    )
+    assert _spec is not None and _spec.loader is not None
+    sys.modules["guest"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["guest"])
 
 from guest import disks, runner, sh  # noqa: E402
 from guest.api import Context  # noqa: E402
