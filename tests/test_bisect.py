@@ -384,3 +384,34 @@ def test_git_bisect_answers_errors(error, code) -> None:
         raise error
 
     assert answer_git_bisect(fail) == code
+
+
+# --- the guest side of script: tests, run here as a plain process -----------------------------
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ("exit 0", "pass"), ("exit 1", "fail"), ("exit 125", "skip"), ("kill -9 $$", "error"),
+])  # fmt: skip
+def test_guest_runner_speaks_the_agent_contract(tmp_path: Path, body: str, status: str) -> None:
+    from harness.vm.markers import parse_marker
+    from harness.workflows.bisect_script import GUEST_RUNNER
+
+    script = tmp_path / "t.sh"
+    script.write_text(f"echo probing\n{body}\n")
+    argv = ["python3", str(GUEST_RUNNER), "--script", str(script), "--results", str(tmp_path),
+            "--id", "script/t", "--timeout", "30"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    events = [parse_marker(line) for line in out.splitlines()]
+    assert [e["event"] for e in events if e] == ["start", "begin", "end", "done"]
+    record = json.loads((tmp_path / "steps.jsonl").read_text())
+    assert (record["id"], record["status"]) == ("script/t", status)
+    assert "probing" in record["details"]["output"]
+
+
+def test_cli_refuses_bad_combinations(tmp_path: Path) -> None:
+    from harness.cli.main import main
+
+    assert main(["bisect", "--good", "git:/x@a", "--out", str(tmp_path)]) == 2
+    assert main(["bisect", "--kernels", "a,b", "--good", "x", "--test", "splat:any"]) == 2
+    assert main(["bisect", "--kernels", "a,b", "--test", "metric:s:m:-5%", "--runs", "1"]) == 2
+    assert main(["bisect", "--resume", str(tmp_path)]) == 2  # no state file there
