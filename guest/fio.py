@@ -69,6 +69,8 @@ def run_workload(
     # nr_blocking_writes is a gauge (writes blocked right now): its peak during the run matters
     gauge = probes.nr_blocking_writes_path(prepared.loop_dev)
     sampler = probes.GaugeSampler(gauge) if gauge else contextlib.nullcontext()
+    paths = probes.LoopPathCounter(prepared.loop_dev)
+    paths.start()
     before = probes.proc_stat()
     started = time.monotonic()
     try:
@@ -76,6 +78,7 @@ def run_workload(
             rc, out = sh.run(argv, timeout=max(60, step.get("timeout_s", 300) - 10), check=False)
     finally:
         after = probes.proc_stat()
+        details["loop_path"] = paths.stop()
         extra_metrics, extra_details = tracer.stop() if tracer and tracer.available else ({}, {})
     details["fio_wall_s"] = round(time.monotonic() - started, 3)
     details.update(extra_details)
@@ -100,6 +103,7 @@ def _outcome(
         raise StepFailure(f"fio exited {rc} without JSON ({exc}): {out.strip()[-400:]}") from None
     found, ios = metrics.fio_metrics(data)
     found.update(metrics.per_io_metrics(stat[0], stat[1], ios))
+    found.update(metrics.loop_path_metrics(details.get("loop_path", {}), ios))
     found.update(extra_metrics)
     details["fio_json"] = output
     details["fio_version"] = data.get("fio version", "")

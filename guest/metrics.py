@@ -125,3 +125,55 @@ def find_splats(lines: list[str], context: int = 20) -> list[str]:
         else:
             i += 1
     return excerpts
+
+
+# loop's work functions in 6.12: the per-cgroup worker and the root-cgroup one.
+LOOP_WORK_FUNCTIONS = ("loop_workfn", "loop_rootcg_workfn")
+
+
+def kallsyms_addresses(text: str, names: tuple[str, ...] = LOOP_WORK_FUNCTIONS) -> list[int]:
+    """Addresses of the named text symbols in /proc/kallsyms text (0 entries: hidden)."""
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2] in names and parts[1] in ("t", "T"):
+            addr = int(parts[0], 16)
+            if addr:
+                found.append(addr)
+    return found
+
+
+def function_filter(addresses: list[int]) -> str:
+    """An ftrace event filter matching workqueue_execute_start's `function` field."""
+    return " || ".join(f"function == 0x{a:x}" for a in addresses)
+
+
+def kernel_dev(major: int, minor: int) -> int:
+    """dev_t as the block tracepoints record it (MKDEV: 20 minor bits)."""
+    return (major << 20) | minor
+
+
+def trace_event_count(stats_texts: list[str]) -> int:
+    """Events an instance recorded: entries still in the per-CPU buffers plus overruns."""
+    total = 0
+    for text in stats_texts:
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("entries", "overrun"):
+                total += int(value.split()[0])
+    return total
+
+
+def wq_fraction(executions: int, requests: int) -> float | None:
+    """loop workqueue executions per request issued; None when nothing was issued."""
+    return round(executions / requests, 4) if requests > 0 else None
+
+
+def loop_path_metrics(counts: dict[str, Any], fio_ios: int) -> dict[str, float]:
+    """{'loop_wq_fraction': executions per request} from LoopPathCounter counts; requests
+    from block_rq_issue on the loop device when counted, else fio's I/O count."""
+    if "loop_wq_executions" not in counts:
+        return {}
+    requests = counts.get("loop_requests")
+    frac = wq_fraction(counts["loop_wq_executions"], fio_ios if requests is None else requests)
+    return {} if frac is None else {"loop_wq_fraction": frac}

@@ -165,3 +165,111 @@ def io_uring_usable() -> tuple[bool, str]:
     if disabled not in (None, "0"):
         return False, f"io_uring disabled (kernel.io_uring_disabled={disabled})"
     return True, ""
+
+
+_LOOP_ADDRS: list[int] = []
+
+
+def loop_work_addresses() -> list[int]:
+    """loop_workfn/loop_rootcg_workfn addresses (loop loaded first if it is a module)."""
+    if not _LOOP_ADDRS:
+        if not os.path.exists("/sys/module/loop"):
+            sh.run(["modprobe", "loop"], check=False)
+        _LOOP_ADDRS.extend(metrics.kallsyms_addresses(sh.read_text("/proc/kallsyms", "") or ""))
+    return list(_LOOP_ADDRS)
+
+
+def events_dir() -> str | None:
+    """The tracefs root with event tracing (mounting tracefs when it is not yet)."""
+    for d in TRACING_DIRS:
+        if os.path.exists(f"{d}/events/workqueue/workqueue_execute_start"):
+            return d
+    if os.path.isdir(TRACING_DIRS[0]) and not os.listdir(TRACING_DIRS[0]):
+        sh.run(["mount", "-t", "tracefs", "nodev", TRACING_DIRS[0]], check=False)
+        if os.path.exists(f"{TRACING_DIRS[0]}/events/workqueue/workqueue_execute_start"):
+            return TRACING_DIRS[0]
+    return None
+
+
+class TraceCount:
+    """One tracefs instance counting one event (with a filter) while a step runs."""
+
+    def __init__(self, root: str, name: str, event: str, filter_text: str) -> None:
+        self.dir = f"{root}/instances/{name}"
+        self.event = event
+        self.filter_text = filter_text
+
+    def start(self) -> None:
+        os.makedirs(self.dir, exist_ok=True)
+        sh.write_text(f"{self.dir}/buffer_size_kb", "4096")
+        sh.write_text(f"{self.dir}/events/{self.event}/filter", self.filter_text)
+        sh.write_text(f"{self.dir}/events/{self.event}/enable", "1")
+
+    def stop(self) -> int:
+        sh.write_text(f"{self.dir}/events/{self.event}/enable", "0")
+        cpus = sorted(os.listdir(f"{self.dir}/per_cpu"))
+        texts = [sh.read_text(f"{self.dir}/per_cpu/{c}/stats", "") or "" for c in cpus]
+        return metrics.trace_event_count(texts)
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            sh.write_text(f"{self.dir}/events/{self.event}/enable", "0")
+            os.rmdir(self.dir)
+
+
+class LoopPathCounter:
+    """Which path loop requests took during a step: executions of loop's work function
+    (workqueue:workqueue_execute_start filtered to loop_workfn/loop_rootcg_workfn by
+    address) per request issued (block:block_rq_issue on the loop device, else fio's I/O
+    count). `reason` says why it is unavailable (no event tracing, symbols hidden)."""
+
+    def __init__(self, loop_dev: str | None) -> None:
+        self.reason = ""
+        self.counters: dict[str, TraceCount] = {}
+        root = events_dir()
+        addrs = loop_work_addresses()
+        if root is None:
+            self.reason = "no workqueue tracepoints (CONFIG_EVENT_TRACING off or no tracefs)"
+            return
+        if not addrs:
+            self.reason = "loop work functions not in /proc/kallsyms (loop not loaded?)"
+            return
+        tag = f"harness-{os.getpid()}"
+        self.counters["wq"] = TraceCount(
+            root, f"{tag}-wq", "workqueue/workqueue_execute_start", metrics.function_filter(addrs)
+        )
+        if loop_dev and os.path.exists(f"{root}/events/block/block_rq_issue"):
+            rdev = os.stat(loop_dev).st_rdev
+            dev = metrics.kernel_dev(os.major(rdev), os.minor(rdev))
+            self.counters["rq"] = TraceCount(
+                root, f"{tag}-rq", "block/block_rq_issue", f"dev == {dev}"
+            )
+
+    @property
+    def available(self) -> bool:
+        return not self.reason
+
+    def start(self) -> None:
+        try:
+            for c in self.counters.values():
+                c.start()
+        except OSError as exc:
+            self.reason = f"tracefs instance setup failed: {exc}"
+            self.remove()
+
+    def stop(self) -> dict[str, Any]:
+        """The counts (loop_wq_executions, loop_requests or None) or the reason there are
+        none; removes the instances. metrics.loop_path_metrics turns them into the figure."""
+        if not self.available:
+            return {"unavailable": self.reason}
+        try:
+            counts = {k: c.stop() for k, c in self.counters.items()}
+        except OSError as exc:
+            return {"unavailable": f"reading tracefs counts failed: {exc}"}
+        finally:
+            self.remove()
+        return {"loop_wq_executions": counts["wq"], "loop_requests": counts.get("rq")}
+
+    def remove(self) -> None:
+        for c in self.counters.values():
+            c.remove()
