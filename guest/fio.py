@@ -69,7 +69,7 @@ def run_workload(
     # nr_blocking_writes is a gauge (writes blocked right now): its peak during the run matters
     gauge = probes.nr_blocking_writes_path(prepared.loop_dev)
     sampler = probes.GaugeSampler(gauge) if gauge else contextlib.nullcontext()
-    paths = probes.LoopPathCounter(prepared.loop_dev)
+    paths = probes.LoopPathCounter(prepared.loop_dev, prepared.backing_file)
     paths.start()
     before = probes.proc_stat()
     started = time.monotonic()

@@ -170,10 +170,20 @@ def wq_fraction(executions: int, requests: int) -> float | None:
 
 
 def loop_path_metrics(counts: dict[str, Any], fio_ios: int) -> dict[str, float]:
-    """{'loop_wq_fraction': executions per request} from LoopPathCounter counts; requests
-    from block_rq_issue on the loop device when counted, else fio's I/O count."""
+    """From LoopPathCounter counts: loop_wq_fraction, executions of loop's work function
+    per request (requests from block_rq_issue on the loop device when counted, else fio's
+    I/O count; the worker drains several queued requests per execution), and, for direct
+    I/O over iomap filesystems, loop_dio_worker_fraction: the share of loop's direct I/Os
+    to its backing file that loop's worker (a kworker) issued, not the caller's context."""
     if "loop_wq_executions" not in counts:
         return {}
     requests = counts.get("loop_requests")
+    out = {}
     frac = wq_fraction(counts["loop_wq_executions"], fio_ios if requests is None else requests)
-    return {} if frac is None else {"loop_wq_fraction": frac}
+    if frac is not None:
+        out["loop_wq_fraction"] = frac
+    if counts.get("loop_dio"):
+        out["loop_dio_worker_fraction"] = round(
+            counts["loop_dio_from_worker"] / counts["loop_dio"], 4
+        )
+    return out

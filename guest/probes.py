@@ -217,16 +217,36 @@ class TraceCount:
             os.rmdir(self.dir)
 
 
+DIO_EVENT = "iomap/iomap_dio_rw_begin"
+
+
+def dio_counters(root: str, backing_file: str) -> dict[str, TraceCount]:
+    """Direct I/Os loop issues to its backing file (iomap: XFS, ext4), all and those from
+    a kworker (loop's worker) rather than the caller's context; {} without the event."""
+    if not os.path.exists(f"{root}/events/{DIO_EVENT}"):
+        return {}
+    st = os.stat(backing_file)
+    dev = metrics.kernel_dev(os.major(st.st_dev), os.minor(st.st_dev))
+    match = f"ino == {st.st_ino} && dev == {dev}"
+    tag = f"harness-{os.getpid()}"
+    return {
+        "dio_all": TraceCount(root, f"{tag}-dio", DIO_EVENT, match),
+        "dio_wq": TraceCount(root, f"{tag}-diowq", DIO_EVENT, f'{match} && comm ~ "kworker*"'),
+    }
+
+
 class LoopPathCounter:
     """Which path loop requests took during a step: executions of loop's work function
     (workqueue:workqueue_execute_start filtered to loop_workfn/loop_rootcg_workfn by
     address) per request issued (block:block_rq_issue on the loop device, else fio's I/O
     count). `reason` says why it is unavailable (no event tracing, symbols hidden)."""
 
-    def __init__(self, loop_dev: str | None) -> None:
+    def __init__(self, loop_dev: str | None, backing_file: str | None = None) -> None:
         self.reason = ""
         self.counters: dict[str, TraceCount] = {}
         root = events_dir()
+        if root and loop_dev and backing_file:
+            self.counters.update(dio_counters(root, backing_file))
         addrs = loop_work_addresses()
         if root is None:
             self.reason = "no workqueue tracepoints (CONFIG_EVENT_TRACING off or no tracefs)"
@@ -268,7 +288,10 @@ class LoopPathCounter:
             return {"unavailable": f"reading tracefs counts failed: {exc}"}
         finally:
             self.remove()
-        return {"loop_wq_executions": counts["wq"], "loop_requests": counts.get("rq")}
+        out = {"loop_wq_executions": counts["wq"], "loop_requests": counts.get("rq")}
+        if "dio_all" in counts:
+            out.update(loop_dio=counts["dio_all"], loop_dio_from_worker=counts["dio_wq"])
+        return out
 
     def remove(self) -> None:
         for c in self.counters.values():

@@ -57,6 +57,8 @@ def test_fraction_prefers_counted_requests_over_fio_ios():
         "loop_wq_fraction": 0.0
     }
     assert metrics.loop_path_metrics({"unavailable": "no tracefs"}, 100) == {}
+    dio = {**counts, "loop_dio": 1000, "loop_dio_from_worker": 250}
+    assert metrics.loop_path_metrics(dio, 0)["loop_dio_worker_fraction"] == 0.25
     assert metrics.loop_path_metrics({"loop_wq_executions": 3, "loop_requests": 0}, 0) == {}
 
 
@@ -93,6 +95,11 @@ def test_host_loop_rows_count_workqueue_executions(tmp_path, host_left_clean):
     # Direct I/O loop requests all go through loop's worker on this kernel: at least one
     # execution per batch the worker drains (the host batches; a TCG guest rarely does).
     assert 0.02 < out.metrics["loop_wq_fraction"] <= 1.5
+    # ... and every direct I/O to the backing file comes from that worker (a kworker);
+    # with the NOWAIT series most would be issued in fio's own context instead.
+    if "loop_dio_worker_fraction" in out.metrics:  # iomap tracepoints (XFS direct I/O)
+        assert path["loop_dio"] >= ios
+        assert out.metrics["loop_dio_worker_fraction"] > 0.95
     assert not os.listdir(f"{probes.events_dir()}/instances") or all(
         not d.startswith(f"harness-{os.getpid()}")
         for d in os.listdir(f"{probes.events_dir()}/instances")
