@@ -1,47 +1,55 @@
-"""Benchmark: how small a planted slowdown the A/B verdict catches, and A/A false alarms.
+"""Benchmark: the smallest planted kernel slowdown the A/B verdict catches, and A/A alarms.
 
-    .venv/bin/python benchmarks/bench_ab.py [--plan quick] [--reps 3] [--slowdowns 50,25,10]
+    .venv/bin/python benchmarks/bench_ab.py [--measure wall,cost] [--reps 3]
+        [--slowdowns 50,25,10] [--trials 1] [--plan FILE]
 
-1. Calibrate: one boot of the kernel measures the reference IOPS (raw NVMe randread-4k).
-2. One interleaved schedule per trial runs, each repetition: the base, an identical A/A
-   side, and one side per planted slowdown s% whose NVMe disk QEMU throttles to
-   (1 - s/100) x the calibrated IOPS.
-3. Prints, per slowdown, whether the reference metric was flagged as a regression in each
-   trial; the smallest slowdown flagged in every trial (and every larger one); and the A/A
-   false-alarm count over the whole plan (all metrics and checks).
+The planted slowdown is a real change in the kernel's loop I/O path: the lean 6.12 build
+plus tests/data/series/slowdown.mbox, whose loop.harness_spin_us=N busy-waits N us in
+every request loop's worker handles (built incrementally, ~20 s). Every side boots that
+same image; only the command line differs, so nothing else can explain a difference.
 
-Long: (2 + len(slowdowns)) x reps x trials boots, minutes each under TCG. Not a test.
+Per measure mode (wall: wall-clock figures; cost: QEMU instruction counting):
+1. Calibrate: one boot without spin measures the reference loop row's IOPS; the per-request
+   time t = 1/IOPS gives, for a planted IOPS drop s, the spin t*s/(1-s) (the loop worker
+   serialises requests, so the spin adds to each one's service time).
+2. Each trial runs one interleaved schedule, every repetition: the base (spin 0), an
+   identical A/A side, and one side per planted slowdown.
+3. Prints per slowdown the measured change of the reference metric, whether it was flagged,
+   how many loop rows' IOPS were flagged and how many raw rows were (should be 0); the
+   smallest slowdown flagged in every trial; and the A/A false alarms (all metrics, checks).
+
+Long: (1 + (2 + len(slowdowns)) x reps x trials) boots per mode. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import dataclasses
+import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.paths import PROJECT_ROOT  # noqa: E402
-from harness.results.compare import compare  # noqa: E402
-from harness.vm import topology as topo_mod  # noqa: E402
+from harness.results.compare import Comparison, MetricComparison, compare  # noqa: E402
 from harness.workflows import ab  # noqa: E402
 
-REF_STEP = "fio/raw-nvme0/randread-4k"
+SERIES = PROJECT_ROOT / "tests" / "data" / "series" / "slowdown.mbox"
+KERNEL = f"src:debian:linux-source-6.12+series={SERIES}"
+PLAN = PROJECT_ROOT / "tests" / "data" / "ab" / "bench-plan.json"
+REF_STEP = "fio/loop-dio-on-xfs/randread-4k"
 REF_METRIC = "read_iops"
+PARAM = "loop.harness_spin_us"
 
 
-def throttled_topology(base: str, disk: str, iops: int, out: Path) -> str:
-    """Write a copy of topology `base` whose `disk` QEMU limits to `iops`; return its path."""
-    data = topo_mod.load(base).to_dict()
-    for d in data["disks"]:
-        if d["name"] == disk:
-            d["iops_limit"] = iops
-    data["name"] = f"{data['name']}-iops{iops}"
-    path = out / f"{data['name']}.json"
-    path.write_text(json.dumps(data, indent=1))
-    return str(path)
+def spin_for(ref_iops: float, pct: int) -> int:
+    """Spin (us per request) that lowers a serial worker's IOPS by pct percent."""
+    per_request_us = 1e6 / ref_iops
+    return max(1, round(per_request_us * pct / (100 - pct)))
 
 
 def reference(run) -> float | None:  # noqa: ANN001 - RunResult
@@ -51,49 +59,41 @@ def reference(run) -> float | None:  # noqa: ANN001 - RunResult
     return None
 
 
-def calibrate(args: argparse.Namespace, run_one) -> float:  # noqa: ANN001
-    side = ab.Side(ab.BASE, args.kernel, args.topology)
-    req = ab.AbRequest(
-        side,
-        ab.Side(ab.CANDIDATE, args.kernel),
-        args.out / "calibrate",
-        plan=args.plan,
-        reps=1,
-        accel=args.accel,
-        runtime_s=args.runtime,
-    )
-    result = run_one(ab.run_request(req, ab.Slot(0, side)))
+def request(args: argparse.Namespace, measure: str, out: Path, reps: int) -> ab.AbRequest:
+    base = ab.Side(ab.BASE, args.kernel)
+    return ab.AbRequest(
+        base, ab.Side(ab.CANDIDATE, args.kernel), out, plan=args.plan, reps=reps,
+        accel="tcg", runtime_s=args.runtime, measure=measure,
+    )  # fmt: skip
+
+
+def calibrate(args: argparse.Namespace, measure: str, run_one) -> float:  # noqa: ANN001
+    req = request(args, measure, args.out / measure / "calibrate", 1)
+    result = run_one(ab.run_request(req, ab.Slot(0, req.base)))
     value = reference(result)
     if not value:
         sys.exit(f"calibration run has no {REF_STEP} {REF_METRIC}: {result.infra_error}")
     return float(value)
 
 
-def one_trial(args, run_one, ref_iops: float, trial: int) -> dict:  # noqa: ANN001
-    out = args.out / f"trial{trial}"
-    out.mkdir(parents=True, exist_ok=True)
-    base = ab.Side(ab.BASE, args.kernel, args.topology)
-    sides = [base, ab.Side("aa", args.kernel, args.topology)]
-    for pct in args.slowdowns:
-        limit = max(1, round(ref_iops * (1 - pct / 100)))
-        path = throttled_topology(args.topology, args.disk, limit, out)
-        sides.append(ab.Side(f"slow{pct}", args.kernel, path))
-    req = ab.AbRequest(
-        base,
-        sides[1],
-        out,
-        plan=args.plan,
-        reps=args.reps,
-        accel=args.accel,
-        runtime_s=args.runtime,
-    )
+def iops_rows(c: Comparison, prefix: str) -> list[MetricComparison]:
+    return [
+        m
+        for m in c.metrics
+        if m.family == "primary" and m.metric.endswith("_iops") and prefix in m.step_id
+    ]
+
+
+def one_trial(args, measure: str, run_one, spins: dict[int, int], trial: int) -> dict:  # noqa: ANN001
+    out = args.out / measure / f"trial{trial}"
+    req = request(args, measure, out, args.reps)
+    sides = [req.base, ab.Side("aa", args.kernel)]
+    sides += [ab.Side(f"slow{p}", args.kernel, append=(f"{PARAM}={s}",)) for p, s in spins.items()]
 
     def progress(done):  # noqa: ANN001, ANN202
         slot, result = done[-1]
-        print(
-            f"  trial {trial} {slot.name}: ref {reference(result)} {result.infra_error or ''}",
-            flush=True,
-        )
+        print(f"  {measure} trial {trial} {slot.name}: ref {reference(result)} "
+              f"{result.infra_error or ''}", flush=True)  # fmt: skip
 
     done = ab.run_interleaved(
         ab.schedule(sides, args.reps),
@@ -102,81 +102,107 @@ def one_trial(args, run_one, ref_iops: float, trial: int) -> dict:  # noqa: ANN0
         after_each=progress,
     )
     base_runs = ab.runs_of(done, ab.BASE)
-    aa = compare(base_runs, ab.runs_of(done, "aa"))
-    flagged = {}
-    for pct in args.slowdowns:
-        c = compare(base_runs, ab.runs_of(done, f"slow{pct}"), allow_env_diff=["topology"])
-        m = next((m for m in c.metrics if (m.step_id, m.metric) == (REF_STEP, REF_METRIC)), None)
-        flagged[pct] = (m is not None and m.verdict == "regression", m)
-    return {"aa": aa, "flagged": flagged}
+    result = {"aa": compare(base_runs, ab.runs_of(done, "aa")), "slow": {}}
+    (out / "aa").mkdir(parents=True, exist_ok=True)
+    ab.save_pooled(out / "aa", req, result["aa"])  # `harness report` regenerates these
+    for pct, spin in spins.items():
+        c = compare(base_runs, ab.runs_of(done, f"slow{pct}"))
+        cand = ab.Side(ab.CANDIDATE, args.kernel, append=(f"{PARAM}={spin}",))
+        (out / f"slow{pct}").mkdir(parents=True, exist_ok=True)
+        ab.save_pooled(out / f"slow{pct}", dataclasses.replace(req, candidate=cand), c)
+        result["slow"][pct] = c
+    return result
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kernel", default="debian:6.12")
-    p.add_argument("--plan", default="quick", help="the default plan of `harness ab`")
-    p.add_argument("--topology", default="default")
-    p.add_argument("--disk", default="nvme0", help="disk to throttle (holds the reference)")
-    p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS)
-    p.add_argument(
-        "--slowdowns",
-        default="50,25,10",
-        type=lambda s: sorted({int(x) for x in s.split(",")}, reverse=True),
-    )
-    p.add_argument("--trials", type=int, default=1)
-    p.add_argument("--runtime", type=int, default=None)
-    p.add_argument("--accel", default="tcg")
-    p.add_argument("--ref-iops", type=float, help="skip calibration, use this reference")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=PROJECT_ROOT / "out" / f"bench-ab-{datetime.now():%Y%m%d-%H%M%S}",
-    )
-    args = p.parse_args()
-    from harness.run.engine import run_one
+@contextlib.contextmanager
+def host_load(n: int) -> Iterator[None]:
+    """n busy processes on the host while the trials run (the load wall mode suffers)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
 
-    ref = args.ref_iops or calibrate(args, run_one)
-    print(f"reference {REF_STEP} {REF_METRIC}: {ref:.0f}", flush=True)
-    trials = [one_trial(args, run_one, ref, t) for t in range(args.trials)]
-    report(args, trials)
+
+def ref_metric(c: Comparison) -> MetricComparison | None:
+    return next((m for m in c.metrics if (m.step_id, m.metric) == (REF_STEP, REF_METRIC)), None)
+
+
+def flagged(c: Comparison) -> bool:
+    m = ref_metric(c)
+    return m is not None and m.verdict == "regression"
 
 
 def smallest_reliable(slowdowns: list[int], trials: list[dict]) -> int | None:
     """The smallest slowdown flagged in every trial, with every larger one flagged too."""
     reliable = None
     for pct in slowdowns:  # largest first
-        if not all(t["flagged"][pct][0] for t in trials):
+        if not all(flagged(t["slow"][pct]) for t in trials):
             break
         reliable = pct
     return reliable
 
 
-def report(args: argparse.Namespace, trials: list[dict]) -> None:
-    print(f"\nslowdown  flagged/trials  measured change per trial (reps={args.reps})")
-    for pct in args.slowdowns:
-        hits = [t["flagged"][pct] for t in trials]
-        changes = " ".join(
-            f"{m.change_pct:+.1f}%" if m and m.change_pct is not None else "-" for _, m in hits
-        )
-        print(f"{pct:>7}%  {sum(f for f, _ in hits):>7}/{len(trials):<6}  {changes}")
-    aa_changes = []
-    for t in trials:
-        m = next(
-            (m for m in t["aa"].metrics if (m.step_id, m.metric) == (REF_STEP, REF_METRIC)), None
-        )
-        aa_changes.append(f"{m.change_pct:+.1f}%" if m and m.change_pct is not None else "-")
-    print(f"{'A/A':>8}  {'-':>7}        {' '.join(aa_changes)}  (noise: same kernel, no throttle)")
-    reliable = smallest_reliable(args.slowdowns, trials)
-    alarms = sum(len(t["aa"].regressions) for t in trials)
+def _row_counts(c: Comparison) -> str:
+    loop, raw = iops_rows(c, "/loop-"), iops_rows(c, "/raw-")
+    hit = sum(m.verdict == "regression" for m in loop)
+    false = sum(m.verdict != "unchanged" for m in raw)
+    return f"loop IOPS rows flagged {hit}/{len(loop)}, raw rows moved {false}/{len(raw)}"
+
+
+def report(args: argparse.Namespace, measure: str, spins: dict[int, int], trials: list) -> None:
+    print(f"\n[{measure}] reps={args.reps} trials={len(trials)} reference {REF_STEP}")
+    for pct, spin in spins.items():
+        for t in trials:
+            c = t["slow"][pct]
+            m = ref_metric(c)
+            eff = f"{m.effect.estimate:+.1f}% [{m.effect.low:+.1f}, {m.effect.high:+.1f}]" if (
+                m and m.effect) else "-"  # fmt: skip
+            print(f"  planted {pct:>3}% (spin {spin:>4} us): measured {eff}, "
+                  f"{'FLAGGED' if flagged(c) else 'missed'}; {_row_counts(c)}")  # fmt: skip
+    reliable = smallest_reliable(list(spins), trials)
+    alarms = sum(len(t["aa"].regressions) + len(t["aa"].improvements) for t in trials)
     judged = sum(len(t["aa"].metrics) + len(t["aa"].statuses) for t in trials)
+    print(f"  smallest planted slowdown flagged reliably: "
+          f"{f'{reliable}%' if reliable is not None else 'none of those tried'}")  # fmt: skip
+    load = f"; {args.load} busy host process(es) during the trials" if args.load else ""
     print(
-        "smallest planted slowdown flagged reliably: "
-        + (f"{reliable}%" if reliable is not None else "none of those tried")
+        f"  A/A false alarms: {alarms} of {judged} metrics+checks in {len(trials)} trial(s){load}"
     )
-    print(
-        f"A/A false alarms over plan {args.plan!r}: {alarms} of {judged} metrics+checks "
-        f"in {len(trials)} trial(s)"
-    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kernel", default=KERNEL, help="a kernel with loop.harness_spin_us")
+    p.add_argument("--plan", default=str(PLAN))
+    p.add_argument("--measure", default="wall,cost", help="comma-separated: wall, cost")
+    p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS)
+    p.add_argument("--slowdowns", default="50,25,10",
+                   type=lambda s: sorted({int(x) for x in s.split(",")}, reverse=True))  # fmt: skip
+    p.add_argument("--trials", type=int, default=1)
+    p.add_argument("--runtime", type=int, default=None)
+    p.add_argument("--ref-iops", type=float, help="skip calibration, use this reference")
+    p.add_argument("--load", type=int, default=0, help="busy host processes during trials")
+    default_out = PROJECT_ROOT / "out" / f"bench-ab-{datetime.now():%Y%m%d-%H%M%S}"
+    p.add_argument("--out", type=Path, default=default_out)
+    args = p.parse_args()
+    from harness.kernel.resolve import resolve_kernel
+    from harness.run.engine import executor_for, require
+
+    kernel = require(resolve_kernel(args.kernel))
+
+    def run_one(req):  # noqa: ANN001, ANN202
+        return executor_for(kernel).run(req, kernel)
+
+    for measure in args.measure.split(","):
+        ref = args.ref_iops or calibrate(args, measure, run_one)
+        spins = {pct: spin_for(ref, pct) for pct in args.slowdowns}
+        print(f"[{measure}] reference {REF_METRIC} {ref:.0f}: spins {spins}", flush=True)
+        with host_load(args.load):
+            trials = [one_trial(args, measure, run_one, spins, t) for t in range(args.trials)]
+        report(args, measure, spins, trials)
 
 
 if __name__ == "__main__":
