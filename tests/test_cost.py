@@ -87,3 +87,14 @@ def test_ab_request_passes_measure_to_every_run_and_the_reproducer(tmp_path):
     assert ab.ab_argv(req)[-2:] == ["--measure", "cost"]
     assert ab.AbRequest.from_dict(req.to_dict()) == req
     assert "--measure" not in ab.ab_argv(dataclasses.replace(req, measure="wall"))
+
+
+def test_run_report_labels_cost_figures():
+    from harness.results.model import Environment, KernelInfo, RunResult
+    from harness.results.summary import markdown
+
+    env = Environment(accel="tcg", measure="cost")
+    run = RunResult(KernelInfo("debian:6.12"), env, "default", "quick")
+    assert "Measure: cost - COST figures: QEMU instruction counting" in markdown([run])
+    wall = dataclasses.replace(run, environment=Environment(accel="tcg"))
+    assert "Measure: wall" in markdown([wall])

@@ -167,7 +167,8 @@ def _handle(ns: argparse.Namespace) -> int:
         status = "PASS" if run.passed else "FAIL"
         print(
             f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
-            f"{run.environment.accel.upper()}: "
+            f"{run.environment.accel.upper()}"
+            f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         )
         if run.infra_error:

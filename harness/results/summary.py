@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.results.files import atomic_write_text
+from harness.results.metrics import measure_label
 from harness.results.model import RunResult, StepResult
 
 _HEADLINE = (
@@ -36,6 +37,7 @@ def _run_section(run: RunResult) -> list[str]:
         f"## {run.kernel.release or run.kernel.spec} ({run.kernel.spec}) / {run.topology}",
         "",
         f"- accel: **{env.accel}** {('- ' + env.accel_note) if env.accel_note else ''}",
+        f"- {measure_label(env.measure)}",
         f"- QEMU {env.qemu_version or 'n/a'}, {env.fio_version or 'fio ?'}, "
         f"host fs {env.host_fs or '?'}, {env.cpus} vCPUs, {env.memory_mb} MiB",
         f"- plan `{run.plan}`, {run.duration_s:.0f} s, console log `{run.console_log}`",
