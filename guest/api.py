@@ -11,6 +11,10 @@ class Skip(Exception):
     """Raised by a target, workload or check that cannot run here; the message is the reason."""
 
 
+class DiskMissing(Exception):
+    """A disk the plan attached is not there (its driver is missing): the step is an error."""
+
+
 class StepFailure(Exception):
     """Raised by a check whose assertion failed; the message is what a developer acts on."""
 
@@ -52,4 +56,5 @@ class Context:
     mode: str  # "vm" | "host"
     disks: dict[str, str]  # plan disk name -> /dev path found by serial
     results: str = ""  # the shared results directory (fio JSON files are kept there)
+    disk_problems: dict[str, str] = field(default_factory=dict)  # plan disk name -> why absent
     cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from guest import sh
@@ -49,29 +50,84 @@ def serials_from_sysfs(root: str = "/sys/block") -> dict[str, str]:
     return found
 
 
-def find_disks(wanted: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """Resolve the plan's disks to /dev paths: (name -> path, problems).
+# The drivers each bus needs. udev used to load them from modalias; the harness boots
+# without udev where it can (it was most of a TCG boot), so the agent loads them itself.
+DRIVERS = {"nvme": ("nvme",), "scsi": ("virtio_scsi", "sd_mod"), "virtio-blk": ("virtio_blk",)}
+DISK_WAIT_S = 30.0  # probing after modprobe is asynchronous
 
-    A disk with "path" (host mode: a device the user named) is used as given after checking
-    it is a block device; the others are looked up by serial.
-    """
+
+def _builtin_modules(release: str) -> set[str]:
+    text = sh.read_text(f"/lib/modules/{release}/modules.builtin", "") or ""
+    return {os.path.basename(line).removesuffix(".ko").replace("-", "_") for line in text.split()}
+
+
+def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
+    """modprobe the drivers the plan's disks need; disk name -> problem for those whose driver
+    is neither loaded, built in nor loadable (the message names the module)."""
+    release = os.uname().release
+    builtin: set[str] | None = None
+    problems: dict[str, str] = {}
+    for disk in wanted:
+        if disk.get("path"):
+            continue
+        for module in DRIVERS.get(str(disk.get("bus", "")), ()):
+            if os.path.isdir(f"/sys/module/{module}"):
+                continue
+            builtin = _builtin_modules(release) if builtin is None else builtin
+            if module in builtin:
+                continue
+            rc, out = sh.run(["modprobe", module], check=False)
+            if rc != 0:
+                problems[disk["name"]] = (
+                    f"disk {disk['name']} ({disk.get('bus')}) needs driver {module}, which "
+                    f"kernel {release} lacks (not built in, modprobe: {out.strip()[-120:]}): "
+                    f"enable CONFIG for {module} or use another topology"
+                )
+    return problems
+
+
+def _lookup(by_serial_needed: bool) -> dict[str, str]:
     by_serial: dict[str, str] = {}
-    if any(not d.get("path") for d in wanted):
+    if by_serial_needed:
         by_serial = serials_from_sysfs()
         if sh.which("lsblk"):
             rc, out = sh.run(["lsblk", "-J", "-d", "-o", "NAME,SERIAL,MODEL"], check=False)
             if rc == 0:
                 by_serial.update(serials_from_lsblk(out))
+    return by_serial
+
+
+def find_disks(
+    wanted: list[dict[str, Any]], wait_s: float = DISK_WAIT_S
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Resolve the plan's disks to /dev paths: (name -> path, name -> problem).
+
+    A disk with "path" (host mode: a device the user named) is used as given after checking
+    it is a block device; the others are looked up by serial, waiting up to wait_s for
+    drivers loaded just now to finish probing.
+    """
+    problems = load_drivers(wanted)
+    needed = any(not d.get("path") for d in wanted)
+    deadline = time.monotonic() + wait_s
+    while True:
+        by_serial = _lookup(needed)
+        missing = [d for d in wanted if d["name"] not in problems and not d.get("path")
+                   and str(d.get("serial", "")) not in by_serial]  # fmt: skip
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     found: dict[str, str] = {}
-    problems: list[str] = []
     for disk in wanted:
+        name = disk["name"]
         path = disk.get("path") or by_serial.get(str(disk.get("serial", "")))
+        if name in problems:
+            continue
         if not path:
-            problems.append(f"disk {disk['name']} (serial {disk.get('serial')}) not found")
+            problems[name] = f"disk {name} (serial {disk.get('serial')}) not found"
         elif not os.path.exists(path):
-            problems.append(f"disk {disk['name']}: {path} does not exist")
+            problems[name] = f"disk {name}: {path} does not exist"
         else:
-            found[disk["name"]] = path
+            found[name] = path
     return found, problems
 
 

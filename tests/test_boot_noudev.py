@@ -1,0 +1,70 @@
+"""Boots without udev's coldplug (harness.vm.noudev): the guest gets a stand-in that only
+names the virtio ports, and the agent loads the drivers its disks need. A kernel that lacks
+one of them fails that disk's steps with an error naming the module, the others still run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.kernel import debian
+from harness.vm import noudev
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = {"name": "two-disks", "runtime_s": 2, "size_mb": 64,
+        "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "raw-scsi0"]}]}  # fmt: skip
+
+
+def test_wrap_argv_runs_the_namespace_helper() -> None:
+    argv = noudev.wrap_argv(["vng", "--run", "/k"], python="/py")
+    assert argv == ["unshare", "--mount", "--propagation", "private", "--",
+                    "/py", "-m", "harness.vm.noudev", "--", "vng", "--run", "/k"]  # fmt: skip
+    assert noudev.bind_argv(Path("/s.sh"), "/bin/udevadm") == [
+        "mount", "--bind", "/s.sh", "/bin/udevadm"
+    ]  # fmt: skip
+
+
+def test_standin_names_virtio_ports_and_answers_the_rest(tmp_path: Path) -> None:
+    script = noudev.STANDIN.read_text()
+    assert script.startswith("#!/bin/sh") and "/dev/virtio-ports" in script
+    done = subprocess.run(["sh", str(noudev.STANDIN), "trigger", "--action=add"], timeout=10)
+    assert done.returncode == 0  # udevadm trigger/settle: success, nothing done
+
+
+def _modules_without_nvme(kernel, dest: Path) -> Path:
+    """A copy (symlink tree) of the Debian kernel's modules without the nvme driver."""
+    release = kernel.release
+    tree = dest / "lib/modules" / release
+    tree.parent.mkdir(parents=True)
+    subprocess.run(["cp", "-as", str(kernel.modules_dir), str(tree)], check=True, timeout=300)
+    for ko in tree.glob("kernel/drivers/nvme/host/nvme.ko*"):
+        ko.unlink()
+    subprocess.run(["depmod", "-a", "-b", str(dest), release], check=True, timeout=600)
+    return tree
+
+
+@pytest.mark.slow
+def test_kernel_lacking_a_driver_names_the_module(tmp_path: Path, host_left_clean) -> None:
+    if not noudev.available():
+        pytest.skip("needs root and unshare(1): the stand-in is not used here")
+    kernel = debian.fetch("6.12")
+    assert kernel.modules_dir is not None and kernel.image is not None
+    modules = _modules_without_nvme(kernel, tmp_path / "mods")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    out = tmp_path / "out"
+    spec = f"image:{kernel.image},modules={modules}"
+    assert main(["run", "--kernel", spec, "--plan", str(plan), "--out", str(out)]) == 2
+    steps = {s["id"]: s for s in json.loads((out / "results.json").read_text())["runs"][0]["steps"]}
+    nvme = steps["fio/raw-nvme0/randread-4k"]
+    assert nvme["status"] == "error" and "needs driver nvme" in nvme["message"], nvme
+    assert steps["fio/raw-scsi0/randread-4k"]["status"] == "pass"
+    console = next(out.glob("*/console.log")).read_text(errors="replace")
+    assert "Starting systemd-udevd" not in console and "console fallback" not in console
+    assert "starting script" in console
+    shutil.rmtree(tmp_path / "mods", ignore_errors=True)
