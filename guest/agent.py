@@ -50,7 +50,7 @@ def marker(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def agent_info(ctx: Context, problems: list[str]) -> dict[str, Any]:
+def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
     fio_version = ""
     if sh.which("fio"):
         fio_version = sh.run(["fio", "--version"], check=False)[1].strip()
@@ -113,8 +113,9 @@ def _run(plan_path: str, results: str) -> int:
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)  # tools that drop files in the cwd (fio state files) drop them here
     found, problems = disks.find_disks(plan.get("disks", []))
-    ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results)
-    for problem in problems:
+    ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results,
+                  disk_problems=problems)  # fmt: skip
+    for problem in problems.values():
         log.warning("%s", problem)
     with open(os.path.join(results, "agent.json"), "w") as fh:
         json.dump(agent_info(ctx, problems), fh, indent=2)

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from guest import extents, sh
-from guest.api import Context, Prepared, Skip
+from guest.api import Context, DiskMissing, Prepared, Skip
 
 MIB = 1024 * 1024
 MIN_XFS_MB = 320  # mkfs.xfs >= 5.19 refuses filesystems below 300 MB
@@ -242,6 +242,8 @@ def _base_filesystem(
     disk = spec.get("disk")
     if disk and disk in ctx.disks:
         device = raw = ctx.disks[disk]
+    elif disk and disk in ctx.disk_problems:
+        raise DiskMissing(ctx.disk_problems[disk])
     elif disk and ctx.mode != "host":
         raise Skip(f"disk {disk} is not attached to this VM (topology lacks it)")
     else:
@@ -269,6 +271,8 @@ def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> 
     size_mb = int(spec.get("size_mb", 256))
     if kind == "raw":
         disk = spec.get("disk", "")
+        if disk in ctx.disk_problems:
+            raise DiskMissing(ctx.disk_problems[disk])
         if disk not in ctx.disks:
             hint = "name it on the command line" if ctx.mode == "host" else "add it to the topology"
             raise Skip(f"raw target needs disk {disk!r}, which is not attached: {hint}")
