@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from guest import checks, fio, metrics, probes, sh, targets
 from guest.api import Context, Outcome, Prepared, Skip, StepFailure
+from guest.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -159,15 +160,25 @@ def write_record(out: IO[str], record: dict[str, Any]) -> None:
 def run_steps(
     plan: dict[str, Any], ctx: Context, out: IO[str], marker: Callable[[dict], None]
 ) -> int:
-    """Run every step of the plan; return 0 (all pass/skip/xfail) or 1."""
+    """Run every step of the plan; return 0 (all pass/skip/xfail) or 1.
+
+    In a VM a watchdog thread asks the kernel for a blocked-task dump when a step passes
+    its timeout or the host asks (guest/watchdog.py)."""
     cache = TargetCache(ctx)
     rc = 0
     current = ""
+    watchdog = Watchdog(ctx.results, marker) if ctx.mode == "vm" and ctx.results else None
+    if watchdog:
+        watchdog.start()
     try:
         for step in plan["steps"]:
             current = step.get("id", "?")
             marker({"event": "begin", "id": current, "timeout_s": step.get("timeout_s", 300)})
+            if watchdog:
+                watchdog.arm(current, float(step.get("timeout_s", 300)))
             record = run_one(step, ctx, cache, plan)
+            if watchdog:
+                watchdog.disarm()
             write_record(out, record)
             marker({"event": "end", "id": current, "status": record["status"]})
             log.info("%s: %s %s", current, record["status"], record["message"][:200])
@@ -189,5 +200,7 @@ def run_steps(
             )
         raise
     finally:
+        if watchdog:
+            watchdog.stop()
         cache.release()
     return rc

@@ -1,22 +1,31 @@
-"""One verdict taxonomy. Exit codes, JUnit failure vs error, bisect good/bad/skip and the
-backport table's cells are all read from a Verdict, never decided twice.
+"""One verdict taxonomy. Exit codes, JUnit failure vs error, `ab`'s early stop, bisect
+good/bad/skip and the backport table's cells are all read from a Verdict, never decided
+twice. The executor stores judge(run) in RunResult.verdict (results.json); classify()
+reads it back (and judges runs written before verdicts were stored).
 
     pass               every step passed, the console stayed clean
-    kernel-failure     the kernel broke: panic, oops, BUG, hung task, lockup, RCU stall,
-                       or any other splat the console scan found
+    kernel-failure     the kernel broke: panic, oops, BUG, hung task, soft lockup, RCU
+                       stall, a blocked-task dump at a timeout, any other splat, or a guest
+                       that answered nothing twice in the same step
     test-failure       a check or fio step said fail on a kernel that stayed healthy
     infra-error        the run could not tell: QEMU died or would not start, the host ran
-                       out of space, a fetch failed, the guest went silent without kernel
-                       evidence
+                       out of space, a fetch failed, the guest went unresponsive without
+                       kernel evidence (retried once first)
     emulator-artefact  a splat with a known TCG signature that did not come back on retry
+                       (under KVM the same splat is a kernel failure)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from harness.results.assemble import HANG_SPLATS, hang_message
 from harness.results.model import RunResult, Splat
+from harness.vm.stacks import signature, tasks, top
 
 PASS = "pass"
 KERNEL_FAILURE = "kernel-failure"
@@ -28,16 +37,29 @@ KERNEL_VERDICTS = (PASS, KERNEL_FAILURE, TEST_FAILURE)  # the kernel was judged
 # Worst first: a kernel failure outranks everything, because hiding it behind a later
 # infrastructure error would report a broken kernel as "could not tell".
 _RANK = (KERNEL_FAILURE, TEST_FAILURE, INFRA_ERROR, EMULATOR_ARTEFACT, PASS)
+RETRY_SILENCE = "silence"
+EVIDENCE_CHARS = 6000
+
+# Known emulator artefacts: (name, splat kind, title pattern). Multi-threaded TCG can run a
+# stale translation of code the kernel is live-patching (text_poke_bp: static keys, jump
+# labels, alternatives, ftrace) on another vCPU, and the guest takes an int3 trap that no
+# patch site claims: "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI".
+TCG_ARTEFACTS = (("tcg-int3-text-patching", "oops", re.compile(r"^(Oops: )?int3: ")),)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A class with its evidence: where it happened and what showed it."""
+    """A class with its evidence: where it happened, what showed it, and what makes two
+    failures the same (signature: kind plus top frames)."""
 
     cls: str
     summary: str = ""
     step: str | None = None
     evidence: str = ""
+    signature: str = ""
+    retry: str = ""  # why one more attempt is due: "silence" or "emulator-artefact"
+    attempts: int = 1
+    artefacts: tuple[dict[str, str], ...] = ()  # emulator artefacts seen and retried
 
     @property
     def judged(self) -> bool:
@@ -48,31 +70,80 @@ class Verdict:
     def failed(self) -> bool:
         return self.cls in (KERNEL_FAILURE, TEST_FAILURE)
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"class": self.cls, "summary": self.summary, "step": self.step,
-                "evidence": self.evidence}  # fmt: skip
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["class"] = data.pop("cls")
+        data["artefacts"] = [dict(a) for a in self.artefacts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        known = {f.name for f in dataclasses.fields(cls)} - {"cls", "artefacts"}
+        values = {k: v for k, v in data.items() if k in known}
+        artefacts = tuple(dict(a) for a in data.get("artefacts", ()))
+        return cls(cls=data["class"], artefacts=artefacts, **values)
 
 
-def _splat_verdict(splat: Splat, step: str | None) -> Verdict:
+def _splats_with_steps(run: RunResult) -> list[tuple[Splat, str]]:
+    """Every kernel splat of the run in console order, with the step it hit ('boot' for
+    the boot case, '' for none)."""
+    owner = {(s.line, s.kind): step.id for step in run.steps for s in step.splats}
+    seen = list(run.splats) or [s for step in run.steps for s in step.splats]
+    return [(s, owner.get((s.line, s.kind), "")) for s in sorted(seen, key=lambda s: s.line)]
+
+
+def tcg_artefact(splat: Splat) -> str:
+    """The name of the known TCG artefact `splat` looks like, or ''."""
+    for name, kind, title in TCG_ARTEFACTS:
+        if splat.kind == kind and title.match(splat.title):
+            return name
+    return ""
+
+
+def _hang(step: str, hangs: Sequence[Splat]) -> Verdict:
+    summary = hang_message(step or "boot", hangs) or f"hang in {step or 'boot'}"
+    found = [t for s in hangs for t in tasks(s.excerpt)]
+    blocked = [t for t in found if t.state == "D"] or found
+    best = next((t for t in blocked if t.cause), blocked[0] if blocked else None)
+    sig = f"hang: {top(best.cause or best.frames)}" if best else "hang"
+    evidence = "\n\n".join(s.excerpt for s in hangs)[:EVIDENCE_CHARS]
+    return Verdict(KERNEL_FAILURE, summary, step or None, evidence, sig)
+
+
+def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
     where = f" in {step}" if step else ""
-    return Verdict(KERNEL_FAILURE, f"kernel {splat.kind}{where}: {splat.title}", step,
-                   splat.excerpt)  # fmt: skip
+    artefact = tcg_artefact(splat) if run.environment.accel == "tcg" else ""
+    if artefact:
+        return Verdict(EMULATOR_ARTEFACT,
+                       f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
+                       step or None, splat.excerpt[:EVIDENCE_CHARS], artefact,
+                       retry=EMULATOR_ARTEFACT)  # fmt: skip
+    if splat.kind in HANG_SPLATS:
+        steps = {st.id: st for st in run.steps}
+        hangs = steps[step].splats if step in steps else (splat,)
+        return _hang(step, [s for s in hangs if s.kind in HANG_SPLATS])
+    summary = f"kernel {splat.kind}{where}: {splat.title}"
+    sig = signature(splat.kind, splat.excerpt)
+    return Verdict(KERNEL_FAILURE, summary, step or None, splat.excerpt[:EVIDENCE_CHARS], sig)
 
 
-def classify(run: RunResult) -> Verdict:
-    """The class of one run, from its steps, splats and how it stopped."""
-    for step in run.steps:
-        if step.splats:
-            return _splat_verdict(step.splats[0], step.id)
-    if run.splats:
-        return _splat_verdict(run.splats[0], None)
-    if run.panicked:
-        return Verdict(KERNEL_FAILURE, run.infra_error or "kernel panic", None, run.console_log)
+def judge(run: RunResult) -> Verdict:
+    """The class of one run (one attempt), from its splats, steps and how it stopped."""
+    splats = _splats_with_steps(run)
+    if splats:
+        return _splat_verdict(run, *splats[0])
+    if run.stop_reason in ("panic", "oops", "hang"):
+        return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
+                       run.stop_reason)  # fmt: skip
     failed = [s for s in run.steps if s.status == "fail"]
     if failed:
         names = ", ".join(s.id for s in failed[:3]) + (" ..." if len(failed) > 3 else "")
         return Verdict(TEST_FAILURE, f"{len(failed)} step(s) failed: {names}", failed[0].id,
-                       failed[0].message)  # fmt: skip
+                       failed[0].message, f"fail: {failed[0].id}")  # fmt: skip
+    if run.stop_reason == "unresponsive":
+        step = next((s.id for s in run.steps if s.status == "error" and s.id != "boot"), None)
+        return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,
+                       run.console_log, f"unresponsive: {step}", retry=RETRY_SILENCE)  # fmt: skip
     if run.infra_error:
         return Verdict(INFRA_ERROR, run.infra_error, None, run.console_log)
     errors = [s for s in run.steps if s.status == "error"]
@@ -80,6 +151,38 @@ def classify(run: RunResult) -> Verdict:
         return Verdict(INFRA_ERROR, f"{errors[0].id}: {errors[0].message}", errors[0].id,
                        errors[0].message)  # fmt: skip
     return Verdict(PASS)
+
+
+def classify(run: RunResult) -> Verdict:
+    """The run's stored verdict, or its judgement when none was stored."""
+    return Verdict.from_dict(run.verdict) if run.verdict else judge(run)
+
+
+def with_verdict(run: RunResult, verdict: Verdict | None = None) -> RunResult:
+    """The run with its verdict stored (judged from the run itself when not given)."""
+    return dataclasses.replace(run, verdict=(verdict or judge(run)).to_dict())
+
+
+def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
+    """The verdict of a retried run: `first` asked for the retry (its log kept at
+    first_log), `second` is what the retry showed."""
+    if first.retry == RETRY_SILENCE:
+        if second.retry == RETRY_SILENCE and second.signature == first.signature:
+            return Verdict(KERNEL_FAILURE,
+                           f"guest unresponsive in {first.step or 'boot'} twice: no console "
+                           "output and no answer to a blocked-task dump request",
+                           first.step, second.evidence, first.signature, attempts=2)  # fmt: skip
+        return dataclasses.replace(second, attempts=2, retry="")
+    record = {"summary": first.summary, "signature": first.signature,
+              "excerpt": first.evidence, "console_log": first_log}  # fmt: skip
+    if second.retry == EMULATOR_ARTEFACT:
+        return Verdict(KERNEL_FAILURE, f"{second.summary} (came back on retry: not an artefact)",
+                       second.step, second.evidence, second.signature, attempts=2,
+                       artefacts=(record,))  # fmt: skip
+    if second.cls == PASS:
+        return dataclasses.replace(first, summary=f"{first.summary}; the retry passed",
+                                   retry="", attempts=2, artefacts=(record,))  # fmt: skip
+    return dataclasses.replace(second, attempts=2, artefacts=(record,))
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:

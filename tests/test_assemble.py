@@ -18,11 +18,51 @@ def test_complete_run_keeps_agent_records() -> None:
     assert steps[0].metrics == {"read_iops": 1.0} and steps[0].target == "t"
 
 
-def test_panic_marks_running_and_never_ran_steps() -> None:
+def test_kernel_stop_fails_its_step_and_later_steps_are_not_run() -> None:
+    records = [{"id": "s0", "kind": "fio", "status": "pass", "metrics": {"read_iops": 5.0}}]
+    for reason, word in (("panic", "panicked"), ("oops", "oopsed"), ("hang", "hung")):
+        steps = assemble(PLAN, records, reason, "s1", (OOPS,), ("s1",))
+        assert [s.status for s in steps] == ["pass", "fail", "skip"]
+        assert steps[0].metrics == {"read_iops": 5.0}  # finished steps keep their figures
+        assert steps[1].splats == (OOPS,) and steps[1].message.startswith("kernel oops in s1")
+        assert steps[2].message == f"not run: kernel {word} in s1"
+        assert steps[2].details == {"not_reached": "s1"}
+
+
+def test_fault_step_wins_over_the_step_running_at_the_stop() -> None:
     records = [{"id": "s0", "kind": "fio", "status": "pass"}]
-    steps = assemble(PLAN, records, "panic", "s1", (OOPS,), ("s1",))
+    steps = assemble(PLAN, records, "oops", "s2", (OOPS,), ("s1",), fault_step="s1")
+    assert [s.status for s in steps] == ["pass", "fail", "error"]
+
+
+def test_hang_message_names_the_blocked_task_and_its_frames() -> None:
+    dump = Splat("blocked_tasks", "sysrq: Show Blocked State (1 task blocked)", 20, "\n".join([
+        "[ 50.1] sysrq: Show Blocked State",
+        "[ 50.1] task:kworker/u8:3    state:D stack:0     pid:61    tgid:61    ppid:2",
+        "[ 50.1] Workqueue: loop0 loop_workfn",
+        "[ 50.1] Call Trace:",
+        "[ 50.1]  <TASK>",
+        "[ 50.1]  __schedule+0x3b0/0xbe0",
+        "[ 50.1]  schedule+0x27/0xa0",
+        "[ 50.1]  loop_harness_maybe_hang+0x8c/0xc0",
+        "[ 50.1]  ? __pfx_autoremove_wake_function+0x10/0x10",
+        "[ 50.1]  lo_rw_aio+0x2d5/0x360",
+        "[ 50.1]  loop_process_work+0x1a3/0x400",
+        "[ 50.1]  process_one_work+0x177/0x330",
+        "[ 50.1]  </TASK>",
+    ]))  # fmt: skip
+    steps = assemble(PLAN, [], "hang", "s0", (dump,), ("s0",))
+    assert steps[0].message == (
+        "hang in s0: kworker/u8:3 blocked in loop_harness_maybe_hang <- lo_rw_aio"
+        " <- loop_process_work"
+    )
+    assert [s.status for s in steps] == ["fail", "skip", "skip"]
+
+
+def test_infra_stop_leaves_never_ran_steps() -> None:
+    records = [{"id": "s0", "kind": "fio", "status": "pass"}]
+    steps = assemble(PLAN, records, "boot-timeout", "s1", (), ())
     assert [s.status for s in steps] == ["pass", "error", "error"]
-    assert steps[1].splats == (OOPS,) and "kernel oops during step" in steps[1].message
     assert steps[2].message.startswith("never ran")
 
 

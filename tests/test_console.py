@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from harness.vm.console import Timeouts, supervise
+from harness.vm.faults import FaultLimits
 
 DATA = Path(__file__).parent / "data" / "console"
 
@@ -91,3 +92,85 @@ def test_eof_before_the_agent(tmp_path: Path) -> None:
     argv = script(tmp_path, "print('qemu: could not open disk image', flush=True)\n")
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20))
     assert out.reason == "eof" and out.first_marker_s is None
+
+
+# --- kernel faults end the run fast (harness.vm.faults) -------------------------------
+
+FAST = FaultLimits(oops_grace_s=2.0, hang_grace_s=1.0, dump_drain_s=3.0)
+
+
+def _cat(path: Path) -> str:
+    return f"sys.stdout.write(open('{path}').read()); sys.stdout.flush()\n"
+
+
+def test_oops_in_a_step_ends_it_within_the_grace(tmp_path: Path) -> None:
+    argv = script(
+        tmp_path, "m(event='begin', id='loop', timeout_s=600)\n" + _cat(DATA / "oops-null.log")
+        + "time.sleep(300)\n"
+    )  # fmt: skip
+    t0 = time.monotonic()
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
+    assert out.reason == "oops" and out.fault_step == "loop" and out.fault_kind == "oops"
+    assert time.monotonic() - t0 < 15
+    assert "loop" in out.splat_steps
+
+
+def test_a_step_that_finishes_after_its_oops_stops_the_run_at_once(tmp_path: Path) -> None:
+    argv = script(
+        tmp_path, "m(event='begin', id='loop', timeout_s=600)\n" + _cat(DATA / "oops-null.log")
+        + "m(event='end', id='loop', status='pass')\nm(event='begin', id='next', timeout_s=9)\n"
+        "time.sleep(300)\n"
+    )  # fmt: skip
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
+    assert out.reason == "oops" and out.fault_step == "loop"
+    assert out.steps_ended == {"loop": "pass"}
+
+
+# SAMPLE: a sysrq-w dump in 6.12's format (sched_show_task), one loop worker in D state.
+BLOCKED_DUMP = """[  61.2] sysrq: Show Blocked State
+[  61.2] task:kworker/u8:3    state:D stack:0     pid:61    tgid:61    ppid:2      flags:0x00004000
+[  61.2] Workqueue: loop0 loop_workfn
+[  61.2] Call Trace:
+[  61.2]  <TASK>
+[  61.2]  __schedule+0x3b0/0xbe0
+[  61.2]  schedule+0x27/0xa0
+[  61.2]  loop_harness_maybe_hang+0x8c/0xc0
+[  61.2]  lo_rw_aio+0x2d5/0x360
+[  61.2]  loop_process_work+0x1a3/0x400
+[  61.2]  </TASK>
+"""
+
+
+def test_hung_task_asks_for_a_blocked_task_dump_before_stopping(tmp_path: Path) -> None:
+    request = tmp_path / "sysrq-request"
+    (tmp_path / "dump.log").write_text(BLOCKED_DUMP)
+    argv = script(
+        tmp_path, "m(event='begin', id='write', timeout_s=600)\n" + _cat(DATA / "hung-task.log")
+        + f"while not __import__('os').path.exists('{request}'): time.sleep(0.1)\n"
+        + _cat(tmp_path / "dump.log") + "time.sleep(300)\n"
+    )  # fmt: skip
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
+                    request_dump=lambda: request.write_text("w"))  # fmt: skip
+    assert out.reason == "hang" and out.fault_step == "write"
+    assert out.dump_requested and out.dump_answered
+    assert "blocked_tasks" in {s.kind for s in out.splats}
+
+
+def test_a_step_timeout_nobody_answers_is_unresponsive(tmp_path: Path) -> None:
+    argv = script(tmp_path, "m(event='begin', id='s', timeout_s=1)\ntime.sleep(300)\n")
+    timeouts = Timeouts(boot_s=20, step_grace_s=1, faults=FAST)
+    out = supervise(argv, tmp_path / "console.log", timeouts, request_dump=lambda: None)
+    assert out.reason == "unresponsive" and out.running_step == "s"
+    assert out.dump_requested and not out.dump_answered
+
+
+def test_an_agent_timeout_dump_with_nothing_blocked_lets_the_run_go_on(tmp_path: Path) -> None:
+    argv = script(
+        tmp_path,
+        "m(event='begin', id='slow', timeout_s=600)\n"
+        "m(event='blocked-dump', id='slow', why='timeout')\n"
+        "print('[  9.1] sysrq: Show Blocked State', flush=True)\ntime.sleep(2)\n"
+        "m(event='end', id='slow', status='error')\nm(event='done', rc=1)\n",
+    )
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
+    assert out.reason == "done" and out.splats == ()

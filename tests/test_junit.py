@@ -13,6 +13,7 @@ import xmlschema
 
 from harness.results.junit import class_name, junit_xml_text, suite_name, write_junit
 from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
+from harness.verdict import EMULATOR_ARTEFACT, KERNEL_FAILURE, Verdict
 
 SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
 KINDS = (junitparser.Failure, junitparser.Error, junitparser.Skipped)
@@ -137,14 +138,40 @@ def test_splat_outside_steps_gets_a_console_case():
     assert "hung_task" not in failure.text
 
 
-def test_boot_panic_is_one_error_case_with_the_excerpt():
-    run = _run(steps=(), splats=(PANIC,), infra_error="kernel panicked before the agent started")
+def test_boot_panic_is_one_failure_case_with_the_excerpt():
+    # A panic is the kernel's verdict, not the infrastructure's: <failure>, never <error>.
+    run = _run(steps=(), splats=(PANIC,), stop_reason="panic")
     text = junit_xml_text([run])
     _validate(text)
     (case,) = _cases(text).values()
-    error = case.find("error")
-    assert error.get("message") == "kernel panicked before the agent started"
-    assert PANIC.title in error.text and PANIC.excerpt in error.text
+    assert case.find("error") is None
+    failure = case.find("failure")
+    assert failure.get("message") == f"kernel panic: {PANIC.title}"
+    assert PANIC.excerpt in failure.text
+
+
+def test_guest_unresponsive_twice_fails_the_step_it_hung_in():
+    step = StepResult("fio/loop/randwrite", "fio", "error", "the guest stopped answering")
+    verdict = Verdict(KERNEL_FAILURE, "guest unresponsive in fio/loop/randwrite twice",
+                      "fio/loop/randwrite", attempts=2)  # fmt: skip
+    run = _run(steps=(step,), splats=(), stop_reason="unresponsive", verdict=verdict.to_dict())
+    case = _cases(junit_xml_text([run]))["fio/loop/randwrite"]
+    assert case.find("error") is None
+    assert case.find("failure").get("message") == verdict.summary
+
+
+def test_emulator_artefact_is_an_error_case_with_excerpt_and_log():
+    artefact = {"summary": "emulator artefact under TCG (tcg-int3-text-patching): Oops: int3",
+                "excerpt": "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI",
+                "console_log": "out/console.attempt1.log", "signature": "x"}  # fmt: skip
+    verdict = Verdict(EMULATOR_ARTEFACT, artefact["summary"] + "; the retry passed",
+                      artefacts=(artefact,), attempts=2)  # fmt: skip
+    run = _run(steps=_run().steps[:1], splats=(), verdict=verdict.to_dict())
+    text = junit_xml_text([run])
+    _validate(text)
+    error = _cases(text)["emulator-artefact"].find("error")
+    assert error.get("message") == artefact["summary"]
+    assert "out/console.attempt1.log" in error.text and "Oops: int3" in error.text
 
 
 def test_infra_error_without_steps_is_one_error_case():

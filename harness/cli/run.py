@@ -167,12 +167,17 @@ def _handle(ns: argparse.Namespace) -> int:
         status = "PASS" if run.passed else "FAIL"
         print(
             f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
-            f"{run.environment.accel.upper()}"
-            f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
+            f"{run.environment.accel.upper()}: "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         )
         if run.infra_error:
             print(f"  stopped: {run.infra_error}; console: {run.console_log}")
+        verdict = classify(run)
+        if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
+            print(f"  verdict: {verdict.cls}: {verdict.summary}")
+        for artefact in verdict.artefacts:
+            print(f"  emulator artefact retried: {artefact['summary']}; "
+                  f"console: {artefact['console_log']}")  # fmt: skip
         for step in run.steps:
             if step.failed:
                 print(f"  {step.status}: {step.id}: {step.message}")

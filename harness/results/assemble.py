@@ -3,6 +3,11 @@
 Pure: the agent's records are the results; the console outcome adds what the agent could
 not say itself — splats, the step a panic or timeout cut short, the steps that never ran.
 A case is never silently absent: every planned step appears exactly once.
+
+When the kernel stopped the run (panic, oops, hang), the step it hit fails with what the
+kernel said ("hang in STEP: fio blocked in A <- B <- C"), the steps it had finished keep
+their records and figures, and the steps after it are skipped "not run: kernel oopsed in
+STEP" (details.not_reached names the step), never "never ran".
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from harness.results.model import Splat, StepResult, step_from_record
 from harness.suite.plan import Step
+from harness.vm.stacks import blocked_summary, tasks
 
 BOOT_STEP = "boot"
 KERNEL_LOG_STEP = "kernel-log"  # host mode: splats in the host's kernel log during the run
@@ -26,7 +32,10 @@ _CUT_SHORT = {
     "total-timeout": "the run exceeded its total time limit; the VM was stopped",
     "eof": "the VM exited before the agent finished",
     "done": "the agent finished without recording this step",
+    "unresponsive": "the guest stopped answering (no console output, no blocked-task dump)",
 }
+KERNEL_STOPS = {"panic": "panicked", "oops": "oopsed", "hang": "hung"}
+HANG_SPLATS = ("hung_task", "blocked_tasks")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -72,6 +81,27 @@ def boot_step(
     return _with_splats(step, boot_splats)
 
 
+def hang_message(step_id: str, splats: Sequence[Splat]) -> str:
+    """'hang in STEP: fio blocked in A <- B <- C' from the step's hung-task reports and
+    blocked-task dumps ('' when they list no task)."""
+    found = [t for s in splats if s.kind in HANG_SPLATS for t in tasks(s.excerpt)]
+    summary = blocked_summary(found)
+    return f"hang in {step_id}: {summary}" if summary else ""
+
+
+def _faulted(step: StepResult, reason: str, splats: Sequence[Splat]) -> StepResult:
+    """The step the kernel stopped the run in: a failure carrying the kernel's word."""
+    first = next((s for s in splats if s.kind not in HANG_SPLATS), None)
+    if first is not None:
+        message = f"kernel {first.kind} in {step.id}: {first.title}"
+    else:
+        message = hang_message(step.id, splats) or f"kernel {KERNEL_STOPS[reason]} in {step.id}"
+    if step.message:
+        message += f" (step said: {step.message})"
+    return StepResult(**{**step.__dict__, "status": "fail", "message": message,
+                         "splats": tuple(splats)})  # fmt: skip
+
+
 def assemble(
     planned: Iterable[Step],
     records: Iterable[dict[str, Any]],
@@ -79,23 +109,39 @@ def assemble(
     running_step: str | None,
     splats: Sequence[Splat],
     splat_steps: Sequence[str | None],
+    fault_step: str | None = None,
 ) -> list[StepResult]:
-    """One StepResult per planned step, in plan order, with splats attached to their step."""
+    """One StepResult per planned step, in plan order, with splats attached to their step.
+
+    fault_step: the step a kernel stop (reason panic/oops/hang) hit; running_step if None."""
     by_id = {r["id"]: r for r in records}
     splats_for: dict[str | None, list[Splat]] = {}
     for splat, sid in zip(splats, splat_steps, strict=True):
         splats_for.setdefault(sid, []).append(splat)
     steps = []
     cut_message = _CUT_SHORT.get(reason, reason)
+    kernel_stop = reason in KERNEL_STOPS
+    fault = (fault_step or running_step) if kernel_stop else None
+    reached = fault is None
     for item in planned:
         sid = item.id
         base = {"target": item.target_name, "workload": item.workload_name}
         if sid in by_id:
             step = step_from_record({**base, **by_id[sid]})
+        elif sid == fault:
+            step = StepResult(sid, item.kind, "fail", "", **base)
         elif sid == running_step:
             step = StepResult(sid, item.kind, "error", cut_message, **base)
+        elif kernel_stop and reached:
+            why = f"not run: kernel {KERNEL_STOPS[reason]} in {fault or 'boot'}"
+            step = StepResult(sid, item.kind, "skip", why, **base,
+                              details={"not_reached": fault or "boot"})  # fmt: skip
         else:
             why = f"never ran: the run ended early ({reason})" if reason != "done" else cut_message
             step = StepResult(sid, item.kind, "error", why, **base)
-        steps.append(_with_splats(step, splats_for.get(sid, [])))
+        if sid == fault:
+            step, reached = _faulted(step, reason, splats_for.get(sid, [])), True
+        else:
+            step = _with_splats(step, splats_for.get(sid, []))
+        steps.append(step)
     return steps

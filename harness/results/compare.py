@@ -30,6 +30,7 @@ DEFAULT_ALPHA = 0.05
 # Environment fields (plus the topology) that must match for numbers to be comparable.
 GUARDED_FIELDS = ("accel", "measure", "qemu_version", "host_fs", "cpus", "topology")
 SPLAT_STEP = "kernel/splats"
+NOT_REACHED = "not-reached"  # a step after a kernel failure stopped the run
 _OK = ("pass", "xfail")
 
 
@@ -74,7 +75,8 @@ class StatusComparison:
     """One check (or a fio step's status, or the kernel splat scan) across repetitions.
 
     verdict: pass, regression (fails only on candidate), pre-existing (fails on both),
-    fixed (fails only on base), skipped, or missing (never ran on the candidate).
+    fixed (fails only on base), skipped, missing (never ran on the candidate), or
+    not-reached (the candidate's kernel failed in an earlier step and stopped the run).
     """
 
     step_id: str
@@ -167,6 +169,8 @@ def guard_environment(diffs: Sequence[EnvDiff], allowed: Iterable[str]) -> None:
 
 
 def _usable(runs: Sequence[RunResult]) -> list[RunResult]:
+    """Runs without an infrastructure stop. A run a kernel oops or hang stopped has none
+    (harness.run.executor): its finished steps count and the step it hit is a failure."""
     return [r for r in runs if not r.infra_error]
 
 
@@ -282,6 +286,9 @@ def _status_verdict(b: tuple[str, ...], c: tuple[str, ...]) -> tuple[str, str]:
     fb, fc = failed(b), failed(c)
     if not c and b:
         return "missing", "ran on base but never on the candidate"
+    if NOT_REACHED in c and not fc:
+        # A step after the candidate's kernel failure: that failure is the regression.
+        return NOT_REACHED, f"not reached on the candidate in {c.count(NOT_REACHED)}/{len(c)} reps"
     if fc and not fb:
         return "regression", f"fails on candidate in {fc}/{len(c)} reps, passes on base"
     if fc and fb:
@@ -298,8 +305,9 @@ def _statuses(runs: Sequence[RunResult], step_id: str) -> tuple[tuple[str, ...],
     for run in runs:
         for step in run.steps:
             if step.id == step_id:
-                statuses.append(step.status)
-                if step.failed and step.message:
+                reached = step.status != "skip" or "not_reached" not in step.details
+                statuses.append(step.status if reached else NOT_REACHED)
+                if (step.failed or not reached) and step.message:
                     messages.append(step.message)
     return tuple(statuses), messages[0] if messages else ""
 

@@ -2,12 +2,15 @@
 
 One <testsuite> per run (kernel x topology x repetition), one <testcase> per step.
 Status mapping: pass -> passed; fail -> <failure>; error -> <error>; skip -> <skipped>
-with the reason; xfail -> passed, its system-out saying it is an expected failure and why.
-A step with console splats attached fails with their excerpts (an error step stays an
-error and gets them too). An infrastructure error becomes an "infrastructure" error
-testcase carrying the splats not attached to any step (e.g. a panic at boot); without an
-infrastructure error such splats make a failing "console" testcase. Nothing that went
-wrong is silently absent.
+with the reason (a step after a kernel oops or hang: "not run: kernel oopsed in STEP");
+xfail -> passed, its system-out saying it is an expected failure and why. A step with
+console splats attached fails with their excerpts (an error step stays an error and gets
+them too). The run's verdict (harness.verdict) decides the rest: a kernel failure that
+names an errored step (a guest unresponsive twice) makes that step a <failure>; splats
+not attached to any step make a failing "console" testcase; an infrastructure verdict
+becomes an "infrastructure" <error> testcase; every emulator artefact (retried or not)
+an "emulator-artefact" <error> testcase with its excerpt and the console log it was in.
+Nothing that went wrong is silently absent.
 
 Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
 junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
@@ -30,6 +33,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from harness.results.files import atomic_write_text
 from harness.results.model import RunResult, Splat, StepResult
+from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, Verdict, classify
 
 # Attributes the schema allows; anything else junit-xml adds is dropped.
 _SUITES_ATTRS = ("name", "time", "tests", "failures", "errors")
@@ -64,6 +68,8 @@ def suite_properties(run: RunResult) -> dict[str, str]:
     props.update(run.environment.properties())
     props.update(topology=run.topology, plan=run.plan, repetition=str(run.repetition))
     props.update(console_log=run.console_log, started=run.started)
+    verdict = classify(run)
+    props.update({"verdict": verdict.cls, "verdict.summary": verdict.summary})
     # The Jenkins schema allows no <properties> inside <testcase>, so each step's metrics
     # are also suite properties keyed by step id (and JSON in the testcase's system-out).
     props.update(
@@ -86,7 +92,7 @@ def _splat_message(splats: Sequence[Splat]) -> str:
     return f"kernel {first.kind}: {first.title}{more}"
 
 
-def step_case(step: StepResult, classname: str) -> TestCase:
+def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) -> TestCase:
     """The testcase for one step (see the module docstring for the status mapping)."""
     out = {"target": step.target, "workload": step.workload, "metrics": step.metrics}
     if step.details:
@@ -96,7 +102,9 @@ def step_case(step: StepResult, classname: str) -> TestCase:
         stdout = f"XFAIL (expected failure): {step.message}\n{stdout}"
     case = TestCase(step.id, classname=classname, elapsed_sec=step.duration_s, stdout=stdout)
     message = step.message or f"step ended with status {step.status}"
-    if step.status == "error":
+    if step.status == "error" and verdict and verdict.failed and verdict.step == step.id:
+        case.add_failure_info(message=verdict.summary, output=step.message, failure_type="kernel")
+    elif step.status == "error":
         output = _splat_text(step.splats) if step.splats else step.message
         case.add_error_info(message=message, output=output, error_type="error")
     elif step.splats:
@@ -116,27 +124,47 @@ def step_case(step: StepResult, classname: str) -> TestCase:
 def run_suite(run: RunResult) -> TestSuite:
     """The testsuite for one run: its steps plus console/infrastructure cases when needed."""
     classname = class_name(run)
-    cases = [step_case(step, classname) for step in run.steps]
+    verdict = classify(run)
+    cases = [step_case(step, classname, verdict) for step in run.steps]
     attached = {(s.line, s.kind) for step in run.steps for s in step.splats}
     loose = [s for s in run.splats if (s.line, s.kind) not in attached]
-    if run.infra_error:
-        # One error case says what broke; a panic that broke it comes with its excerpt.
+    if verdict.cls == INFRA_ERROR:
+        # One error case says what broke, with any splat no step carries.
+        message = run.infra_error or verdict.summary
         case = TestCase("infrastructure", classname=classname, elapsed_sec=run.duration_s)
-        output = "\n\n".join(filter(None, [run.infra_error, _splat_text(loose)]))
-        case.add_error_info(message=run.infra_error, output=output, error_type="infra")
+        output = "\n\n".join(filter(None, [message, _splat_text(loose)]))
+        case.add_error_info(message=message, output=output, error_type="infra")
         cases.append(case)
-    elif loose:
+    elif loose and verdict.cls != EMULATOR_ARTEFACT:
         case = TestCase("console", classname=classname, stdout=run.console_log or None)
-        case.add_failure_info(
-            message=_splat_message(loose), output=_splat_text(loose), failure_type="splat"
-        )
+        output = "\n\n".join(filter(None, [run.infra_error, _splat_text(loose)]))
+        case.add_failure_info(message=_splat_message(loose), output=output, failure_type="splat")
         cases.append(case)
+    cases += artefact_cases(run, verdict, classname)
     return TestSuite(
         suite_name(run),
         cases,
         timestamp=run.started or None,
         properties=suite_properties(run),
     )
+
+
+def artefact_cases(run: RunResult, verdict: Verdict, classname: str) -> list[TestCase]:
+    """One "emulator-artefact" error case per artefact: retried ones from the verdict, and
+    the verdict itself when the run ended as one."""
+    found = list(verdict.artefacts)
+    if verdict.cls == EMULATOR_ARTEFACT and not found:
+        found.append({"summary": verdict.summary, "excerpt": verdict.evidence,
+                      "console_log": run.console_log})  # fmt: skip
+    cases = []
+    for i, artefact in enumerate(found):
+        name = "emulator-artefact" + (f" #{i + 1}" if i else "")
+        case = TestCase(name, classname=classname, stdout=artefact.get("console_log") or None)
+        output = f"console log: {artefact.get('console_log', '')}\n{artefact.get('excerpt', '')}"
+        case.add_error_info(message=artefact.get("summary", ""), output=output,
+                            error_type="emulator-artefact")  # fmt: skip
+        cases.append(case)
+    return cases
 
 
 def _conform(root: ET.Element) -> None:

@@ -66,6 +66,7 @@ class Environment:
     host_fs: str = ""
     cpus: int = 0
     memory_mb: int = 0
+    hung_task_timeout_s: int = 0  # the guest's hung_task_timeout_secs (0: not set by us)
     measure: str = "wall"  # "wall" | "cost" (QEMU -icount: guest time counts instructions)
 
     def properties(self) -> dict[str, str]:
@@ -87,7 +88,10 @@ class RunResult:
     repetition: int = 0
     started: str = ""
     duration_s: float = 0.0
-    stop_reason: str = ""  # how the VM run ended: done, panic, boot-timeout, step-timeout, ...
+    stop_reason: str = ""  # how the VM run ended: done, panic, oops, hang, step-timeout, ...
+    # harness.verdict.Verdict.to_dict(): the class (pass, kernel-failure, test-failure,
+    # infra-error, emulator-artefact) with its evidence; {} in results written before it.
+    verdict: dict[str, Any] = field(default_factory=dict)
 
     @property
     def panicked(self) -> bool:
@@ -123,6 +127,7 @@ class RunResult:
             started=data.get("started", ""),
             duration_s=data.get("duration_s", 0.0),
             stop_reason=data.get("stop_reason", ""),
+            verdict=data.get("verdict", {}),
         )
 
 

@@ -24,6 +24,7 @@ from harness.kernel.model import Kernel
 from harness.results.model import Environment, RunResult, Splat, StepResult
 from harness.run.request import RunRequest
 from harness.suite.plan import Plan
+from harness.verdict import after_retry, judge, with_verdict
 from harness.vm.console import ConsoleOutcome, supervise
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Launch:
     env: dict[str, str] | None = None
     kill_grace_s: float = 3.0
     progress: Callable[[str], None] | None = None
+    request_dump: Callable[[], None] | None = None  # ask the guest for a blocked-task dump
 
 
 def guest_python() -> str:
@@ -65,6 +67,18 @@ def agent_info(shared: Path) -> dict:
         return json.loads((shared / "agent.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+# Stops that are the kernel's doing (the verdict says so) or no stop at all.
+_NOT_INFRA = ("done", "panic", "oops", "hang")
+
+
+def keep_log(path: Path, tag: str) -> Path:
+    """Move a log aside as NAME.TAG.log so the next attempt does not overwrite it."""
+    kept = path.with_name(f"{path.stem}.{tag}{path.suffix}")
+    if path.exists():
+        path.replace(kept)
+    return kept
 
 
 class LocalExecutor(ABC):
@@ -102,6 +116,25 @@ class LocalExecutor(ABC):
         return f"run stopped ({outcome.reason}){where}"
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
+        """One run with its verdict stored, retried once when the verdict asks for it (a
+        guest that answered nothing; a known emulator artefact). The first attempt's
+        console log is kept next to the second's and named in the verdict."""
+        try:
+            first = self.attempt(req, kernel)
+        except KeyboardInterrupt as exc:
+            if getattr(exc, "result", None) is not None:
+                exc.result = with_verdict(exc.result)  # type: ignore[attr-defined]
+            raise
+        verdict = judge(first)
+        if not verdict.retry:
+            return with_verdict(first, verdict)
+        kept = keep_log(Path(first.console_log), "attempt1")
+        log.warning("%s; retrying once (first attempt's console: %s)", verdict.summary, kept)
+        second = self.attempt(req, kernel)
+        return with_verdict(second, after_retry(verdict, str(kept), judge(second)))
+
+    def attempt(self, req: RunRequest, kernel: Kernel) -> RunResult:
+        """One boot (or host run) of the plan, without a verdict."""
         plan = self.plan(req, kernel)
         if req.shard is not None:
             plan = plan.shard_of(*req.shard)
@@ -119,6 +152,7 @@ class LocalExecutor(ABC):
                 env=launch.env,
                 progress=launch.progress,
                 kill_grace_s=launch.kill_grace_s,
+                request_dump=launch.request_dump,
             )
         finally:
             self.teardown(req)
@@ -132,7 +166,7 @@ class LocalExecutor(ABC):
             steps=tuple(steps),
             splats=splats,
             console_log=str(launch.log_path),
-            infra_error="" if outcome.reason == "done" else self.stopped_message(outcome),
+            infra_error="" if outcome.reason in _NOT_INFRA else self.stopped_message(outcome),
             repetition=req.repetition,
             started=started,
             duration_s=time.monotonic() - t0,

@@ -23,7 +23,14 @@ from harness.vm import accel as accel_mod
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
 from harness.vm.console import ConsoleOutcome
-from harness.vm.launch import BootSpec, agent_argv, find_vng, vng_argv, vng_env
+from harness.vm.launch import (
+    HUNG_TASK_TIMEOUT_S,
+    BootSpec,
+    agent_argv,
+    find_vng,
+    vng_argv,
+    vng_env,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,19 @@ def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResu
         outcome.running_step,
         outcome.splats,
         outcome.splat_steps,
+        outcome.fault_step,
     )
+
+
+def dump_requester(shared: Path):
+    """Ask the agent's watchdog (guest/watchdog.py) for a sysrq-w dump: a file in the
+    shared directory, which the guest sees at once (9p without caching)."""
+
+    def request() -> None:
+        log.info("asking the guest kernel for its blocked tasks (sysrq-w)")
+        (shared / "sysrq-request").write_text("w\n")
+
+    return request
 
 
 class VmExecutor(LocalExecutor):
@@ -111,6 +130,7 @@ class VmExecutor(LocalExecutor):
             req.out_dir / "console.log",
             env=vng_env(spec.vng, dict(os.environ)),
             progress=lambda msg: log.info("[%s] %s", kernel.release, msg),
+            request_dump=dump_requester(shared),
         )
 
     def collect(
@@ -124,6 +144,7 @@ class VmExecutor(LocalExecutor):
             self.accel.name, self.accel.note, req.out_dir, self.topology.cpus,
             self.topology.memory_mb, agent_info(shared).get("fio_version", ""),
         )  # fmt: skip
+        env = dataclasses.replace(env, hung_task_timeout_s=HUNG_TASK_TIMEOUT_S)
         return dataclasses.replace(env, measure=req.measure), self.topology.name
 
     def teardown(self, req: RunRequest) -> None:
@@ -136,6 +157,11 @@ class VmExecutor(LocalExecutor):
             first = next((s for s in outcome.splats if s.kind == "panic"), None)
             title = f": {first.title}" if first else ""
             return f"kernel panic{where}{title}"
+        if outcome.reason == "unresponsive":
+            return (
+                f"the guest stopped answering{where}: no console output and no answer to a "
+                "blocked-task dump request"
+            )
         if outcome.reason == "eof" and outcome.first_marker_s is None:
             return "the VM exited before the agent started (see console.log)"
         return super().stopped_message(outcome)

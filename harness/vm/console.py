@@ -16,6 +16,7 @@ import pexpect
 
 from harness.proc import kill_group
 from harness.results.model import Splat
+from harness.vm.faults import FaultLimits, FaultWatch
 from harness.vm.markers import parse_marker
 from harness.vm.splats import SplatScanner
 
@@ -32,6 +33,11 @@ class Timeouts:
     silence_s: float = 600.0  # no console output at all for this long
     step_grace_s: float = 60.0  # added to each step's own timeout_s
     total_s: float = 4 * 3600.0
+    faults: FaultLimits = FaultLimits()  # how fast an oops or a hang ends the run
+
+    def __post_init__(self) -> None:
+        if isinstance(self.faults, dict):  # read back from a serialised RunRequest
+            object.__setattr__(self, "faults", FaultLimits(**self.faults))
 
 
 @dataclass
@@ -81,7 +87,9 @@ class _Tracker:
 class ConsoleOutcome:
     """How the VM run ended, as seen on the console."""
 
-    reason: str  # done | panic | boot-timeout | step-timeout | silence | total-timeout | eof
+    # done | panic | oops | hang | boot-timeout | step-timeout | silence | unresponsive |
+    # total-timeout | eof
+    reason: str
     agent_rc: int | None
     steps_begun: tuple[str, ...]
     steps_ended: dict[str, str]
@@ -91,6 +99,10 @@ class ConsoleOutcome:
     first_marker_s: float | None
     duration_s: float
     exit_status: int | None
+    fault_step: str | None = None  # the step an oops/hang/panic hit (None: boot)
+    fault_kind: str = ""  # the report that ended the run (oops, hung_task, blocked_tasks ...)
+    dump_requested: bool = False  # the host asked the guest for a blocked-task dump
+    dump_answered: bool = False  # ... and the kernel printed one
 
 
 def _deadline_reason(t: _Tracker, now: float, last_output: float, tm: Timeouts) -> str | None:
@@ -118,6 +130,8 @@ class _Session:
     fatal_at: float | None = None
     done_at: float | None = None
     last_output: float = field(default_factory=time.monotonic)
+    watch: FaultWatch = field(default_factory=lambda: FaultWatch(FaultLimits()))
+    fatal_step: str | None = None
 
     def line(self, text: str, now: float) -> None:
         self.line_no += 1
@@ -125,15 +139,18 @@ class _Session:
         self.log_fh.write(text + "\n")
         self.log_fh.flush()
         self.scanner.feed(text)
+        self.watch.feed(self.scanner, self.tracker.current, now)
         event = parse_marker(text)
         if event:
+            if event.get("event") == "blocked-dump" and event.get("why") == "timeout":
+                self.watch.agent_dumped(self.scanner, self.tracker.current, now)
             self.tracker.on_marker(event, self.line_no, now, self.timeouts.step_grace_s)
             if self.progress:
                 self.progress(_describe(event))
             if event.get("event") == "done":
                 self.done_at = now
         if self.scanner.fatal and self.fatal_at is None:
-            self.fatal_at = now
+            self.fatal_at, self.fatal_step = now, self.tracker.current
 
     def tail(self, text: str) -> None:
         """What was left unterminated when the stream ended."""
@@ -152,7 +169,8 @@ class _Session:
         if self.progress and t.current and now - t.last_note > PROGRESS_EVERY_S:
             t.last_note = now
             self.progress(f"still running {t.current} ({now - t.current_since:.0f}s)")
-        stop = _deadline_reason(t, now, self.last_output, self.timeouts)
+        deadline = _deadline_reason(t, now, self.last_output, self.timeouts)
+        stop = self.watch.check(self.scanner, t.current, deadline, now, self.last_output)
         if stop:
             self.log_fh.write(f"@@HOST {stop}: stopping the VM\n")
         return stop
@@ -162,6 +180,12 @@ class _Session:
             reason = "panic"
         splats = tuple(self.scanner.finish())
         t = self.tracker
+        w = self.watch
+        if reason in ("step-timeout", "silence") and w.dump_requested and not w.dump_answered:
+            reason = "unresponsive"  # not even the kernel answered a dump request
+        fault_step = self.fatal_step if reason == "panic" else w.step
+        if reason not in ("panic", "oops", "hang"):
+            fault_step = t.current
         return ConsoleOutcome(
             reason=reason,
             agent_rc=t.agent_rc,
@@ -173,6 +197,10 @@ class _Session:
             first_marker_s=t.first_marker_s,
             duration_s=time.monotonic() - t.started,
             exit_status=exit_status,
+            fault_step=fault_step,
+            fault_kind=w.kind or ("panic" if reason == "panic" else ""),
+            dump_requested=w.dump_requested,
+            dump_answered=w.dump_answered,
         )
 
 
@@ -183,10 +211,12 @@ def supervise(
     env: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     kill_grace_s: float = 3.0,
+    request_dump: Callable[[], None] | None = None,
 ) -> ConsoleOutcome:
     """Run argv (vng ...) under a pty, read its console until the agent is done or a limit
     hits, kill the whole process group, and report what happened. console.log is always
-    written, line by line, and closed in `finally`."""
+    written, line by line, and closed in `finally`. `request_dump` asks the guest for a
+    sysrq-w blocked-task dump (harness.vm.faults says when)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = pexpect.spawn(
         argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", env=env,
@@ -196,6 +226,7 @@ def supervise(
     try:
         with log_path.open("w", encoding="utf-8") as log_fh:
             session = _Session(log_fh, timeouts, progress)
+            session.watch = FaultWatch(timeouts.faults, request_dump)
             while True:
                 idx = child.expect(["\r?\n", pexpect.EOF, pexpect.TIMEOUT], timeout=1.0)
                 if idx == 0:

@@ -6,7 +6,9 @@ runs (and asks `fatal` to know when to stop waiting); `harness parse-log` and te
 excerpt from its first line (including a "cut here" or "=====" line just before the header)
 to its end marker: "---[ end trace ...]---", "---[ end Kernel panic ...]---", the closing
 "=====" of a KASAN/KFENCE report, or, for reports that have no marker (hung task, lockups,
-RCU stalls, lockdep, other "BUG:" reports), the "</TASK>" that closes the call trace. A
+RCU stalls, lockdep, other "BUG:" reports), the "</TASK>" that closes the call trace; a
+sysrq-w blocked-task dump ("sysrq: Show Blocked State", kind blocked_tasks) runs to the
+first line that is not part of a task's entry, and is dropped when it lists no task. A
 report that never ends is cut at MAX_EXCERPT_LINES, at the next splat, or at the end of
 the log (a panic under panic=-1 prints no end marker: the log ends with the VM).
 """
@@ -36,6 +38,15 @@ _END_PANIC = re.compile(r"^---\[ end Kernel panic")
 _REBOOTING = re.compile(r"^Rebooting in \d+ seconds")
 _TASK_END = re.compile(r"^\s*</TASK>")
 _CALL_TRACE = re.compile(r"^\s*Call Trace:")
+_DUMP_TASK = re.compile(r"^task:\S+\s+state:")
+
+# Kinds after which the kernel cannot be trusted to run the rest of a plan: the console
+# supervisor ends the step they hit (after a short grace) and stops the VM.
+STOPPING_KINDS = (
+    "oops", "bug", "stack_overflow", "hung_task", "soft_lockup", "hard_lockup", "rcu_stall",
+    "blocked_tasks",
+)  # fmt: skip
+HANG_KINDS = ("hung_task", "blocked_tasks")
 
 _LOCKDEP = (
     r"possible circular locking dependency detected|possible recursive locking detected"
@@ -81,6 +92,7 @@ _RULES = (
     _rule("hard_lockup", r"^((NMI )?watchdog: )?Watchdog detected hard LOCKUP", "task"),
     _rule("rcu_stall", r"^(rcu: )?INFO: rcu_\w+ (self-)?detected (expedited )?stall", "task"),
     _rule("hung_task", r"^INFO: task \S+ blocked for more than \d+ seconds", "task"),
+    _rule("blocked_tasks", r"^sysrq: Show Blocked State", "dump"),
     _rule("lockdep", rf"^(WARNING|INFO|BUG): ({_LOCKDEP})", "task"),
     _rule("oops", r"^BUG: (unable to handle|kernel NULL pointer dereference)", "trace"),
     _rule(
@@ -143,6 +155,8 @@ class _Open:
     lines: list[str]
     end: str  # the rule's end, except that an old-style UBSAN report ends at =====
     seen_call_trace: bool = False
+    tasks: int = 0  # blocked_tasks: "task:" entries so far
+    after_task_end: bool = False  # blocked_tasks: the last entry's </TASK> was seen
 
 
 class SplatScanner:
@@ -154,6 +168,9 @@ class SplatScanner:
         self._open: _Open | None = None
         self._done: list[Splat] = []
         self._fatal = False
+        self.started: list[str] = []  # the kind of every report begun, in order
+        self.dumps_seen = 0  # sysrq-w headers: the kernel answered a blocked-task request
+        self.blocked_seen = 0  # tasks listed in those dumps
 
     @property
     def fatal(self) -> bool:
@@ -173,6 +190,8 @@ class SplatScanner:
         rule = self._match(message)
         if rule is not None:
             self._start(rule, message, text)
+        elif self._open is not None and self._dump_over(message):
+            self._close()
         elif self._open is not None:
             self._continue(text, message)
         self._recent = (self._recent + [(self._lineno, text, message)])[-_PRELUDE_WINDOW:]
@@ -204,6 +223,23 @@ class SplatScanner:
                 break
         self._open = _Open(rule, _title(rule.kind, message), start, lines, end)
         self._fatal = self._fatal or rule.fatal
+        self.started.append(rule.kind)
+        if rule.kind == "blocked_tasks":
+            self.dumps_seen += 1
+
+    def _dump_over(self, message: str) -> bool:
+        """A blocked-task dump ends at the first line after a task's trace that does not
+        start the next task."""
+        current = self._open
+        assert current is not None
+        if current.end != "dump" or "@@HARNESS " in message:
+            return False  # agent markers may interleave with the kernel's console
+        if _DUMP_TASK.match(message):
+            current.tasks += 1
+            self.blocked_seen += 1
+            current.after_task_end = False
+            return False
+        return current.after_task_end or current.tasks == 0
 
     def _continue(self, text: str, message: str) -> None:
         current = self._open
@@ -227,20 +263,27 @@ class SplatScanner:
             return bool(_RULE.match(message))
         if end == "task":
             return current.seen_call_trace and bool(_TASK_END.match(message))
+        if end == "dump" and _TASK_END.match(message):
+            current.after_task_end = True
         return False
 
     def _close(self) -> None:
         current = self._open
         assert current is not None
+        self._open = None
+        if current.end == "dump" and current.tasks == 0:
+            return  # an empty dump: nothing was blocked
+        title = current.title
+        if current.end == "dump":
+            title += f" ({current.tasks} task{'s' if current.tasks > 1 else ''} blocked)"
         self._done.append(
             Splat(
                 kind=current.rule.kind,
-                title=current.title,
+                title=title,
                 line=current.start,
                 excerpt="\n".join(current.lines),
             )
         )
-        self._open = None
 
 
 def scan(lines: Iterable[str]) -> list[Splat]:

@@ -27,6 +27,7 @@ from harness.results.compare import (
 )
 from harness.results.model import RunResult
 from harness.run.request import RunRequest
+from harness.verdict import KERNEL_FAILURE, classify
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,22 @@ class Progress(Protocol):
 Done = list[tuple[Slot, RunResult]]
 
 
+def repeated_failure(results: Sequence[RunResult]) -> str:
+    """Why a side need not run again ('' when it must): its first two repetitions ended
+    with the same kernel failure in the same step (same splat kind and top frames)."""
+    if len(results) < 2:
+        return ""
+    first, second = (classify(r) for r in results[:2])
+    same = (first.step, first.signature) == (second.step, second.signature)
+    if first.cls == second.cls == KERNEL_FAILURE and first.signature and same:
+        where = first.step or "boot"
+        return (
+            f"stopped after 2 repetitions with the same kernel failure in {where} "
+            f"({first.signature})"
+        )
+    return ""
+
+
 def run_interleaved(
     slots: Sequence[Slot],
     request_for: Callable[[Slot], Any],
@@ -147,10 +164,22 @@ def run_interleaved(
     *,
     progress: Progress | None = None,
     after_each: Callable[[Done], None] | None = None,
+    stopped: dict[str, str] | None = None,
 ) -> Done:
-    """Run the slots in order through run_one; after_each sees everything done so far."""
+    """Run the slots in order through run_one; after_each sees everything done so far.
+
+    A side whose first two repetitions failed the same way in the same step is not run
+    again (a deterministic crash); `stopped` gets its label and why."""
     done: Done = []
+    stopped = {} if stopped is None else stopped
     for index, slot in enumerate(slots):
+        label = slot.side.label
+        why = stopped.get(label) or repeated_failure(runs_of(done, label))
+        if why:
+            if label not in stopped:
+                log.warning("%s: %s", label, why)
+                stopped[label] = why
+            continue
         if progress:
             progress.started(index, len(slots), slot)
         result = run_one(request_for(slot))
@@ -159,6 +188,8 @@ def run_interleaved(
             progress.finished(index, len(slots), slot, result)
         if result.infra_error:
             log.warning("%s: %s", slot.name, result.infra_error)
+        elif classify(result).failed:
+            log.warning("%s: %s", slot.name, classify(result).summary)
         if after_each:
             after_each(done)
     return done
@@ -168,10 +199,12 @@ def runs_of(done: Done, label: str) -> list[RunResult]:
     return [result for slot, result in done if slot.side.label == label]
 
 
-def save_results(req: AbRequest, done: Done) -> Path:
-    """results.json in req.out_dir: the runs plus which side each belongs to and the request."""
+def save_results(req: AbRequest, done: Done, stopped: dict[str, str] | None = None) -> Path:
+    """results.json in req.out_dir: the runs plus which side each belongs to and the request
+    (and which sides stopped repeating, and why)."""
     path = req.out_dir / "results.json"
-    extra = {RESULTS_KEY: {"request": req.to_dict(), "sides": [s.side.label for s, _ in done]}}
+    extra = {RESULTS_KEY: {"request": req.to_dict(), "sides": [s.side.label for s, _ in done],
+                           "stopped": dict(stopped or {})}}  # fmt: skip
     store.save_runs(path, [result for _, result in done], extra)
     return path
 
@@ -242,9 +275,10 @@ def run_ab(
     a field not in req.allow_env_diff.
     """
     req.out_dir.mkdir(parents=True, exist_ok=True)
+    stopped: dict[str, str] = {}
 
     def after_each(done: Done) -> None:
-        save_results(req, done)
+        save_results(req, done, stopped)
         guard_early(req, done)
 
     done = run_interleaved(
@@ -253,7 +287,9 @@ def run_ab(
         run_one,
         progress=progress,
         after_each=after_each,
+        stopped=stopped,
     )
+    save_results(req, done, stopped)
     comparison = compare(
         runs_of(done, req.base.label),
         runs_of(done, req.candidate.label),
@@ -263,7 +299,17 @@ def run_ab(
         cand_label=req.candidate.describe(),
     )
     finish(req, comparison, req.out_dir)
+    note_stopped(req.out_dir / "report.md", stopped)
     return comparison
+
+
+def note_stopped(report_md: Path, stopped: dict[str, str]) -> None:
+    """Say in report.md which sides stopped repeating a deterministic crash, and why."""
+    if stopped and report_md.exists():
+        lines = [f"- **{label}** {why}; the comparison uses the repetitions it has"
+                 for label, why in stopped.items()]  # fmt: skip
+        text = report_md.read_text().rstrip("\n") + "\n\n## Early stop\n\n" + "\n".join(lines)
+        report_md.write_text(text + "\n")
 
 
 @dataclass(frozen=True)

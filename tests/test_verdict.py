@@ -1,0 +1,164 @@
+"""The verdict taxonomy on runs built from recorded consoles (tests/data/console/): what is
+a kernel failure, a test failure, an infrastructure error, an emulator artefact; how a
+retry combines; when two failures are "the same"; how ab and compare read it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from harness.cli.run import exit_code
+from harness.results.compare import compare
+from harness.results.model import Environment, KernelInfo, RunResult, StepResult
+from harness.verdict import (
+    EMULATOR_ARTEFACT,
+    INFRA_ERROR,
+    KERNEL_FAILURE,
+    PASS,
+    TEST_FAILURE,
+    Verdict,
+    after_retry,
+    classify,
+    judge,
+    with_verdict,
+)
+from harness.vm.splats import scan
+from harness.workflows.ab import Side, Slot, repeated_failure, run_interleaved
+
+CONSOLE = Path(__file__).parent / "data" / "console"
+FIO = "fio/raw-nvme0/randread-4k"
+LOOP = "fio/loop-dio-on-xfs-nvme0/randwrite-4k"
+LAST = "fio/loop-dio-on-xfs-nvme0/randread-4k"
+
+
+def splats_of(name: str):
+    return tuple(scan((CONSOLE / f"{name}.log").read_text().split("\n")))
+
+
+def run(accel="tcg", steps=None, splats=(), **kw) -> RunResult:
+    steps = steps or (StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),)
+    return RunResult(KernelInfo("k"), Environment(accel=accel), "default", "p", tuple(steps),
+                     tuple(splats), console_log="out/console.log", **kw)  # fmt: skip
+
+
+def faulted(name: str, accel: str = "tcg", reason: str = "oops") -> RunResult:
+    found = splats_of(name)
+    steps = (
+        StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),
+        StepResult(LOOP, "fio", "fail", "kernel ...", splats=found),
+        StepResult(LAST, "fio", "skip", f"not run: kernel oopsed in {LOOP}",
+                   details={"not_reached": LOOP}),
+    )  # fmt: skip
+    return run(accel, steps, found, stop_reason=reason)
+
+
+def test_clean_run_passes_and_exits_0():
+    assert judge(run()).cls == PASS and exit_code([with_verdict(run())]) == 0
+
+
+def test_oops_in_a_step_is_a_kernel_failure_with_its_excerpt_and_frames():
+    verdict = judge(faulted("oops-null"))
+    assert verdict.cls == KERNEL_FAILURE and verdict.step == LOOP
+    assert verdict.summary.startswith(f"kernel oops in {LOOP}: BUG: kernel NULL pointer")
+    assert "Call Trace" in verdict.evidence
+    assert verdict.signature.startswith("oops: ") and " <- " in verdict.signature
+    assert exit_code([faulted("oops-null")]) == 1
+
+
+def test_hung_task_names_the_blocked_task_and_where():
+    verdict = judge(faulted("hung-task", reason="hang"))
+    assert verdict.cls == KERNEL_FAILURE
+    assert verdict.summary == (
+        f"hang in {LOOP}: dd blocked in percpu_rwsem_wait <- __percpu_down_read <- mnt_want_write"
+    )
+    assert verdict.signature == "hang: percpu_rwsem_wait <- __percpu_down_read <- mnt_want_write"
+
+
+def test_step_failure_on_a_clean_kernel_is_a_test_failure():
+    steps = (StepResult("check/sparse", "check", "fail", "blocks leaked"),)
+    assert judge(run(steps=steps)).cls == TEST_FAILURE
+
+
+def test_unresponsive_guest_is_infra_and_asks_for_a_retry():
+    steps = (StepResult(LOOP, "fio", "error", "the guest stopped answering"),)
+    verdict = judge(run(steps=steps, stop_reason="unresponsive", infra_error="stopped answering"))
+    assert verdict.cls == INFRA_ERROR and verdict.retry == "silence" and verdict.step == LOOP
+    assert exit_code([run(steps=steps, stop_reason="unresponsive", infra_error="x")]) == 2
+
+
+def test_the_same_silence_twice_is_a_kernel_failure():
+    steps = (StepResult(LOOP, "fio", "error", "the guest stopped answering"),)
+    silent = judge(run(steps=steps, stop_reason="unresponsive", infra_error="x"))
+    twice = after_retry(silent, "out/console.attempt1.log", silent)
+    assert twice.cls == KERNEL_FAILURE and twice.attempts == 2 and "twice" in twice.summary
+    assert after_retry(silent, "log", judge(run())).cls == PASS
+
+
+def test_tcg_int3_oops_is_an_emulator_artefact_retried_once():
+    found = splats_of("tcg-int3")
+    assert [s.kind for s in found] == ["oops", "panic"]
+    first = judge(run(splats=found, stop_reason="panic"))
+    assert first.cls == EMULATOR_ARTEFACT and first.retry == EMULATOR_ARTEFACT
+    assert first.signature == "tcg-int3-text-patching"
+    retried = after_retry(first, "out/console.attempt1.log", judge(run()))
+    assert retried.cls == EMULATOR_ARTEFACT and retried.attempts == 2
+    (artefact,) = retried.artefacts
+    assert artefact["console_log"] == "out/console.attempt1.log"
+    assert "Oops: int3" in artefact["excerpt"]
+    assert exit_code([with_verdict(run(), retried)]) == 2  # counted, never hidden
+
+
+def test_int3_oops_that_comes_back_is_a_kernel_failure():
+    first = judge(run(splats=splats_of("tcg-int3"), stop_reason="panic"))
+    again = after_retry(first, "log", first)
+    assert again.cls == KERNEL_FAILURE and "came back on retry" in again.summary
+
+
+def test_the_same_int3_oops_under_kvm_is_a_kernel_failure():
+    verdict = judge(run("kvm", splats=splats_of("kvm-int3"), stop_reason="panic"))
+    assert verdict.cls == KERNEL_FAILURE and not verdict.retry
+
+
+def test_verdict_round_trips_through_results_json():
+    stored = with_verdict(faulted("oops-null"))
+    back = RunResult.from_dict(stored.to_dict())
+    assert back.verdict["class"] == KERNEL_FAILURE
+    assert classify(back) == judge(faulted("oops-null"))
+    assert Verdict.from_dict(Verdict(PASS).to_dict()) == Verdict(PASS)
+
+
+def test_compare_keeps_rows_before_the_fault_and_marks_later_ones_not_reached():
+    base = [run(steps=(StepResult(FIO, "fio", "pass", metrics={"read_iops": v}),
+                       StepResult(LOOP, "fio", "pass"), StepResult(LAST, "fio", "pass")),
+                repetition=i) for i, v in enumerate((1000.0, 1010.0))]  # fmt: skip
+    cand = [dataclasses.replace(faulted("oops-null"), repetition=i) for i in range(2)]
+    c = compare(base, cand)
+    iops = next(m for m in c.metrics if m.step_id == FIO and m.metric == "read_iops")
+    assert iops.cand_values == (1000.0, 1000.0)  # the raw row that passed is compared
+    by_step = {s.step_id: s for s in c.statuses}
+    assert by_step[LOOP].verdict == "regression"
+    assert by_step[LAST].verdict == "not-reached" and "never" not in by_step[LAST].message
+    assert c.verdict == "regression"
+
+
+def test_ab_stops_a_side_after_two_identical_kernel_failures():
+    base, cand = Side("base", "b"), Side("candidate", "c")
+    slots = [Slot(rep, side) for rep in range(4) for side in (base, cand)]
+    ran: list[str] = []
+
+    def run_one(slot: Slot) -> RunResult:
+        ran.append(slot.name)
+        return with_verdict(faulted("oops-null") if slot.side is cand else run())
+
+    stopped: dict[str, str] = {}
+    done = run_interleaved(slots, lambda s: s, run_one, stopped=stopped)
+    assert ran == ["rep0-base", "rep0-candidate", "rep1-base", "rep1-candidate",
+                   "rep2-base", "rep3-base"]  # fmt: skip
+    assert len(done) == 6 and list(stopped) == ["candidate"]
+    assert stopped["candidate"].startswith(f"stopped after 2 repetitions with the same kernel "
+                                           f"failure in {LOOP}")  # fmt: skip
+
+
+def test_different_failures_do_not_stop_a_side():
+    assert repeated_failure([faulted("oops-null"), faulted("hung-task", reason="hang")]) == ""
+    assert repeated_failure([faulted("oops-null")]) == ""
