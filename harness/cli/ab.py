@@ -19,10 +19,13 @@ from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
 from harness.paths import default_out_root
-from harness.results.compare import GUARDED_FIELDS, Comparison
+from harness.results import outlock
+from harness.results.compare import GUARDED_FIELDS, Comparison, compare
 from harness.results.files import ensure_writable_dir
+from harness.results.junit import write_junit
 from harness.results.model import RunResult
 from harness.results.report import fmt, fmt_effect, headline
+from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
 from harness.run.request import RunRequest
 from harness.workflows import ab
@@ -97,14 +100,55 @@ def resolved_runner(req: ab.AbRequest):
     return run_one
 
 
+def save_interrupted(req: ab.AbRequest, done: ab.Done) -> None:
+    """After SIGINT/SIGTERM/SIGHUP: results.json, junit.xml and the reports for the runs
+    done (the cut-short one included); a comparison when both sides have a run."""
+    if not done:
+        return
+    ab.save_results(req, done)
+    base, cand = ab.runs_of(done, req.base.label), ab.runs_of(done, req.candidate.label)
+    try:
+        comparison = compare(
+            base,
+            cand,
+            allow_env_diff=req.allow_env_diff,
+            alpha=req.alpha,
+            base_label=req.base.describe(),
+            cand_label=req.candidate.describe(),
+        )
+        ab.finish(req, comparison, req.out_dir)
+    except UserError:  # one side never ran: per-run JUnit and summary instead
+        runs = [result for _, result in done]
+        write_junit(req.out_dir / "junit.xml", runs)
+        write_markdown(req.out_dir / "report.md", runs)
+
+
 def _run_ab(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
     run_one = resolved_runner(req)
     console = Console(stderr=True)
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
-    with RichProgress(console) as progress:
-        comparison = ab.run_ab(req, run_one, progress=progress)
+    done: ab.Done = []
+    slots: list[ab.Slot] = []
+
+    def recorded(run_req: RunRequest) -> RunResult:  # remembers what ran, for an interrupt
+        result = run_one(run_req)
+        done.append((slots[-1], result))
+        return result
+
+    def make_request(r: ab.AbRequest, slot: ab.Slot) -> RunRequest:
+        slots.append(slot)
+        return ab.run_request(r, slot)
+
+    with outlock.hold(req.out_dir), RichProgress(console) as progress:
+        try:
+            comparison = ab.run_ab(req, recorded, progress=progress, make_request=make_request)
+        except KeyboardInterrupt as exc:  # harness.signals
+            if getattr(exc, "result", None) is not None:
+                done.append((slots[-1], exc.result))  # type: ignore[attr-defined]
+            save_interrupted(req, done)
+            raise
     return summarize(console, comparison, req.out_dir)
 
 

@@ -12,14 +12,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import ab, bench, bisect, build, parse_log, report, run
+from harness import signals
+from harness.cli import ab, bench, bisect, build, export, merge, parse_log, report, run, shard
 from harness.cli import backport as backport_cmd
 from harness.cli import list as list_cmd
 from harness.cli.exits import EXIT_INFRA
 from harness.errors import HarnessError, UserError
+from harness.results.files import describe_os_error
 
 # Every command module exposes add_parser(subparsers), which sets `func` on its parser.
-COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log, bisect)
+COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log, bisect, shard, merge, export)
 COMMANDS += (backport_cmd,)
 
 
@@ -40,8 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse argv, run the command, return the exit code (never raises HarnessError)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Parse argv, run the command, return the exit code (never raises HarnessError).
+
+    SIGINT, SIGTERM and SIGHUP stop the command cleanly (harness.signals): results so far
+    are written and the exit code is 2, like any run that could not tell."""
+    with signals.handling():
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         parser = build_parser()
         if not argv:
@@ -59,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_INFRA
-    except KeyboardInterrupt:
-        print("harness: interrupted; children killed, partial results kept", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(
+            f"harness: {signals.reason_of(exc)}: children stopped, results so far written",
+            file=sys.stderr,
+        )
+        return EXIT_INFRA
+    except OSError as exc:  # the host failed under us (a full disk mid-log): one line, no trace
+        print(f"harness: error: {describe_os_error(exc)}", file=sys.stderr)
         return EXIT_INFRA

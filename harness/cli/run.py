@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
-from harness.errors import UserError
+from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
+from harness.results import outlock
 from harness.results.files import ensure_writable_dir
 from harness.results.junit import write_junit
 from harness.results.model import RunResult
@@ -20,6 +23,7 @@ from harness.run.engine import executor_for, require
 from harness.run.request import MEASURES, RunRequest
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
+from harness.workflows.shard import write_shard_record
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--shard", metavar="I/N", help="run only shard I of N of the plan (see harness shard)"
     )
+    remote_options(p)
     p.add_argument(
         "--bisect-exit",
         action="store_true",
@@ -76,6 +81,58 @@ def measure_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def remote_options(p: argparse.ArgumentParser) -> None:
+    """--host and its SSH options (harness.run.remote), and --request (what a host is sent)."""
+    p.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="[USER@]HOST[:PORT]",
+        help="run on this host over SSH, repeatable: a pool, one shard per host",
+    )
+    p.add_argument("--ssh-key", type=Path, metavar="PATH", help="default: the SSH agent")
+    p.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar="PATH",
+        help="host keys to check (default ~/.ssh/known_hosts)",
+    )
+    p.add_argument(
+        "--insecure-host-key",
+        action="store_true",
+        help="accept any host key (recorded in the results)",
+    )
+    p.add_argument("--remote-cache", metavar="DIR", help="HARNESS_CACHE_DIR on the hosts")
+    p.add_argument(
+        "--request",
+        type=Path,
+        metavar="FILE",
+        help="run one request.json (RunRequest.to_dict; what remote hosts get)",
+    )
+
+
+def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
+    """The pool executor when --host is given (connected and prepared by its first run)."""
+    if not getattr(ns, "host", None):
+        return None
+    from harness.run.remote import Host, RemoteExecutor, RemoteOptions
+
+    return RemoteExecutor(RemoteOptions(
+        hosts=tuple(Host.parse(h) for h in ns.host), ssh_key=ns.ssh_key,
+        known_hosts=ns.known_hosts, insecure_host_key=ns.insecure_host_key,
+        remote_cache=ns.remote_cache,
+    ))  # fmt: skip
+
+
+def request_from_file(path: Path, out: Path | None) -> RunRequest:
+    try:
+        req = RunRequest.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"--request {path}: not a request.json ({exc})") from exc
+    out = out or req.out_dir.parent
+    return replace(req, out_dir=out.resolve() / f"0-{slug(req.kernel)}")
+
+
 def slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", spec).strip("_")[:80] or "kernel"
 
@@ -92,6 +149,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
     """Namespace -> frozen RunRequests (one per kernel); nothing below sees the Namespace."""
+    if getattr(ns, "request", None):
+        return [request_from_file(ns.request, ns.out)]
     kernels = ns.kernel or [DEFAULT_KERNEL]
     out = ns.out or Path("out") / time.strftime("run-%Y%m%d-%H%M%S")
     if ns.runtime is not None and ns.runtime <= 0:
@@ -130,10 +189,18 @@ def exit_code(runs: list[RunResult]) -> int:
 
 
 def write_outputs(out: Path, runs: list[RunResult]) -> None:
+    """results.json, junit.xml and report.md; each is tried even when one fails (a full
+    disk may still take the smaller ones), then the first failure is raised."""
     out.mkdir(parents=True, exist_ok=True)
-    save_runs(out / "results.json", runs)
-    write_junit(out / "junit.xml", runs)
-    write_markdown(out / "report.md", runs)
+    first: InfraError | None = None
+    for write, name in ((save_runs, "results.json"), (write_junit, "junit.xml"),
+                        (write_markdown, "report.md")):  # fmt: skip
+        try:
+            write(out / name, runs)
+        except InfraError as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def handle(ns: argparse.Namespace) -> int:
@@ -151,14 +218,21 @@ def _handle(ns: argparse.Namespace) -> int:
     # Every kernel is resolved before anything boots: a conflict or a failed build stops
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]
+    write_shard_record(out, requests, kernels)  # what `harness merge` reads
+    remote = remote_executor(ns)
     runs: list[RunResult] = []
-    try:
-        for req, kernel in zip(requests, kernels, strict=True):
-            runs.append(executor_for(kernel).run(req, kernel))
-            write_outputs(out, runs)  # after every kernel: a later crash loses nothing
-    finally:
-        if runs:
-            write_outputs(out, runs)
+    with outlock.hold(out):
+        try:
+            for req, kernel in zip(requests, kernels, strict=True):
+                runs.append((remote or executor_for(kernel)).run(req, kernel))
+                write_outputs(out, runs)  # after every kernel: a later crash loses nothing
+        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
+            if getattr(exc, "result", None) is not None:
+                runs.append(exc.result)  # type: ignore[attr-defined]
+            raise
+        finally:
+            if runs:
+                write_outputs(out, runs)
     for run in runs:
         counts = {
             s: sum(1 for x in run.steps if x.status == s)
@@ -167,7 +241,8 @@ def _handle(ns: argparse.Namespace) -> int:
         status = "PASS" if run.passed else "FAIL"
         print(
             f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
-            f"{run.environment.accel.upper()}: "
+            f"{run.environment.accel.upper()}"
+            f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         )
         if run.infra_error:

@@ -43,6 +43,15 @@ def _error(path: Path, exc: OSError) -> InfraError:
     return InfraError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a host I/O failure that escaped as a bare OSError (e.g. console.log
+    filling the disk), naming the file and the fix where it can."""
+    where = exc.filename or "a file the harness writes"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device holding {where}: free space or use --out"
+    return f"host I/O error on {where}: {exc.strerror or exc}"
+
+
 def ensure_writable_dir(path: Path) -> Path:
     """Create `path` if needed and prove it takes files; UserError naming the fix if not."""
     try:

@@ -142,6 +142,7 @@ class LocalExecutor(ABC):
         plan.write(shared / "plan.json")
         started = datetime.now(UTC).isoformat(timespec="seconds")
         t0 = time.monotonic()
+        interrupted: KeyboardInterrupt | None = None
         try:
             self.prepare(req, kernel, plan, shared)
             launch = self.launch(req, kernel, plan, shared)
@@ -154,11 +155,16 @@ class LocalExecutor(ABC):
                 kill_grace_s=launch.kill_grace_s,
                 request_dump=launch.request_dump,
             )
+        except KeyboardInterrupt as exc:  # harness.signals: supervise says what ran, if it ran
+            outcome = getattr(exc, "outcome", None)
+            if outcome is None:
+                raise
+            interrupted = exc
         finally:
             self.teardown(req)
         steps, splats = self.collect(plan, shared, outcome)
         environment, topology = self.environment(req, shared)
-        return RunResult(
+        result = RunResult(
             kernel=kernel.info(),
             environment=environment,
             topology=topology,
@@ -172,3 +178,7 @@ class LocalExecutor(ABC):
             duration_s=time.monotonic() - t0,
             stop_reason=outcome.reason,
         )
+        if interrupted is not None:  # the caller writes this run's results, then stops
+            interrupted.result = result  # type: ignore[attr-defined]
+            raise interrupted
+        return result

@@ -16,6 +16,7 @@ import pexpect
 
 from harness.proc import kill_group
 from harness.results.model import Splat
+from harness.signals import reason_of
 from harness.vm.faults import FaultLimits, FaultWatch
 from harness.vm.markers import parse_marker
 from harness.vm.splats import SplatScanner
@@ -223,6 +224,7 @@ def supervise(
         echo=False, maxread=65536, dimensions=(50, 500),
     )  # fmt: skip
     reason = "eof"
+    interrupted: KeyboardInterrupt | None = None
     try:
         with log_path.open("w", encoding="utf-8") as log_fh:
             session = _Session(log_fh, timeouts, progress)
@@ -239,10 +241,16 @@ def supervise(
                 if stop:
                     reason = stop
                     break
+    except KeyboardInterrupt as exc:  # SIGINT/SIGTERM/SIGHUP (harness.signals): say what ran
+        interrupted, reason = exc, reason_of(exc)
     finally:
         kill_group(child.pid, grace_s=kill_grace_s)
         child.close(force=True)
-    return session.outcome(reason, child.exitstatus)
+    outcome = session.outcome(reason, child.exitstatus)
+    if interrupted is not None:
+        interrupted.outcome = outcome  # type: ignore[attr-defined]
+        raise interrupted
+    return outcome
 
 
 def _describe(event: dict) -> str:
