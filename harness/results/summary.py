@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.results.files import atomic_write_text
 from harness.results.metrics import measure_label
 from harness.results.model import RunResult, StepResult
+from harness.verdict import classify
 
 _HEADLINE = (
     "read_iops",
@@ -45,6 +46,15 @@ def _run_section(run: RunResult) -> list[str]:
     ]
     if run.infra_error:
         lines.append(f"- **run stopped: {run.infra_error}**")
+    verdict = classify(run)
+    attempts = f" ({verdict.attempts} attempts)" if verdict.attempts > 1 else ""
+    lines.append(f"- verdict: **{verdict.cls}**{attempts}"
+                 + (f": {verdict.summary}" if verdict.summary else ""))  # fmt: skip
+    if env.hung_task_timeout_s:
+        lines.append(f"- guest hung_task_timeout_secs={env.hung_task_timeout_s}")
+    for artefact in verdict.artefacts:
+        lines.append(f"- emulator artefact (retried): {artefact.get('summary', '')}; "
+                     f"console log `{artefact.get('console_log', '')}`")  # fmt: skip
     lines += ["", "| step | status | figures / message |", "|---|---|---|"]
     for step in run.steps:
         text = step.message if step.status != "pass" else _figures(step)
