@@ -68,6 +68,15 @@ def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _uptime() -> float:
+    """Seconds since the kernel started (the boot benchmark splits the boot with it)."""
+    try:
+        with open("/proc/uptime") as fh:
+            return float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         format="agent %(levelname)s: %(message)s",
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
-    marker({"event": "start", "release": platform.release()})
+    marker({"event": "start", "release": platform.release(), "uptime_s": _uptime()})
     rc = 2
     try:
         rc = _run(args.plan, args.results)

@@ -34,6 +34,9 @@ def test_exit_codes_are_defined_once() -> None:
     """Only harness/cli/exits.py assigns EXIT_* names; nothing below the CLI calls sys.exit."""
     for path in (ROOT / "harness").rglob("*.py"):
         tree = ast.parse(path.read_text())
+        # an `if __name__ == "__main__":` block is a program's edge of its own
+        tree.body = [n for n in tree.body if not (isinstance(n, ast.If)
+                     and "__main__" in ast.unparse(n.test))]  # fmt: skip
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign):
                 names = [t.id for t in node.targets if isinstance(t, ast.Name)]

@@ -11,13 +11,18 @@ from harness.errors import UserError
 from harness.kernel.spec import DEFAULT_KERNEL
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
-from harness.workflows.bench import measure
+from harness.workflows.bench import BootFigures, measure
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmarks that print figures")
     p.add_argument("what", choices=("boot",), help="boot: harness boot vs bare QEMU floor")
-    p.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC")
+    p.add_argument(
+        "--kernel",
+        action="append",
+        metavar="SPEC",
+        help=f"kernel to boot, repeatable (default {DEFAULT_KERNEL})",
+    )
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     p.add_argument("--out", type=Path, help="where the boots' logs go (default out/bench-TIME)")
@@ -27,10 +32,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def handle(ns: argparse.Namespace) -> int:
     if ns.reps < 1:
         raise UserError("--reps must be at least 1")
-    out = ns.out or default_out_root() / time.strftime("bench-%Y%m%d-%H%M%S")
-    figures, accel = measure(ns.kernel, ns.reps, ns.accel, ensure_writable_dir(out))
+    out = ensure_writable_dir(ns.out or default_out_root() / time.strftime("bench-%Y%m%d-%H%M%S"))
+    for index, spec in enumerate(ns.kernel or [DEFAULT_KERNEL]):
+        figures, accel = measure(spec, ns.reps, ns.accel, out / f"k{index}")
+        print_figures(spec, accel, ns.reps, figures)
+    print(f"logs: {out}")
+    return 0
+
+
+def print_figures(spec: str, accel: str, reps: int, figures: BootFigures) -> None:
     med = statistics.median
-    print(f"kernel {ns.kernel}, accel {accel.upper()}, {ns.reps} reps (medians)")
+    print(f"kernel {spec}, accel {accel.upper()}, {reps} reps (medians)")
     print(
         f"  floor   (bare QEMU + busybox initramfs -> init): {med(figures.floor_s):6.1f} s  "
         f"{[round(x, 1) for x in figures.floor_s]}"
@@ -40,8 +52,9 @@ def handle(ns: argparse.Namespace) -> int:
         f"{[round(x, 1) for x in figures.harness_s]}"
     )
     print(f"  ratio harness/floor: {figures.ratio:.2f} (goal <= 2)")
+    for name, seconds in figures.stage_medians().items():
+        print(f"    {name:<14} {seconds:6.1f} s")
     if figures.milestones:
-        print("  where the last boot spent its time (guest clock, s since kernel start):")
+        print("  milestones of the last boot (guest clock, s since kernel start):")
         for name, stamp in figures.milestones.items():
             print(f"    {name:<11} {stamp:6.1f}")
-    return 0

@@ -28,6 +28,8 @@ MILESTONES = {
     "script": re.compile(r"virtme-ng-init: starting script"),
 }
 _STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]")
+_START = re.compile(r'^@@HARNESS .*"event": "start"')
+STAGES = ("qemu+firmware", "kernel", "init+udev", "agent start")
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,39 @@ class BootFigures:
     floor_s: list[float]
     harness_s: list[float]
     milestones: dict[str, float]  # kernel timestamp of each milestone in the last boot
+    stages: tuple[dict[str, float], ...] = ()  # per rep: where the boot's time went
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.harness_s) / statistics.median(self.floor_s)
+
+    def stage_medians(self) -> dict[str, float]:
+        return {n: statistics.median(s[n] for s in self.stages) for n in STAGES
+                if all(n in s for s in self.stages) and self.stages}  # fmt: skip
+
+
+def agent_uptime(console_text: str) -> float | None:
+    """The guest's uptime when the agent printed its start marker (None when absent)."""
+    for line in console_text.splitlines():
+        if _START.match(line):
+            event = json.loads(line.split(" ", 1)[1])
+            up = event.get("uptime_s")
+            return float(up) if isinstance(up, int | float) and up >= 0 else None
+    return None
+
+
+def stages(harness_s: float, marks: dict[str, float], uptime: float | None) -> dict[str, float]:
+    """Split one boot (host: vng start -> first marker) into QEMU start + firmware (everything
+    before the kernel's clock), kernel (to init), init and udev (to the script) and the
+    agent's own start (script -> its first marker), from the guest's clock."""
+    if uptime is None or "init" not in marks or "script" not in marks:
+        return {}
+    return {
+        "qemu+firmware": harness_s - uptime,
+        "kernel": marks["init"],
+        "init+udev": marks["script"] - marks["init"],
+        "agent start": uptime - marks["script"],
+    }
 
 
 def milestones(console_text: str) -> dict[str, float]:
@@ -88,7 +119,7 @@ def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, s
     if kernel.is_host:
         raise UserError("bench boot needs a kernel to boot, not 'host'")
     chosen = accel_mod.choose(accel, kernel.image)
-    floors, harness_s, marks = [], [], {}
+    floors, harness_s, marks, split = [], [], {}, []
     out.mkdir(parents=True, exist_ok=True)
     plan = write_boot_plan(out)
     for rep in range(reps):
@@ -99,5 +130,7 @@ def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, s
         if boot.status != "pass":
             raise InfraError(f"harness boot failed: {boot.message} ({result.console_log})")
         harness_s.append(boot.duration_s)
-        marks = milestones(Path(result.console_log).read_text(errors="replace"))
-    return BootFigures(floors, harness_s, marks), chosen.name
+        console = Path(result.console_log).read_text(errors="replace")
+        marks = milestones(console)
+        split.append(stages(boot.duration_s, marks, agent_uptime(console)))
+    return BootFigures(floors, harness_s, marks, tuple(split)), chosen.name
