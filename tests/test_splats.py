@@ -478,3 +478,60 @@ def test_live_sysrq_crash_is_detected_while_streaming():
         "Kernel panic - not syncing: sysrq triggered crash",
     )
     assert "sysrq_handle_crash" in panic.excerpt
+
+
+# --- blocked-task dumps (sysrq-w) and the TCG int3 oops -----------------------------------
+# BLOCKED is a SAMPLE in 6.12's sched_show_task() format (flags column cut for width).
+
+BLOCKED = """\
+[   61.200000] sysrq: Show Blocked State
+[   61.200100] task:kworker/u8:3    state:D stack:0     pid:61    tgid:61    ppid:2
+[   61.200200] Workqueue: loop0 loop_workfn
+[   61.200300] Call Trace:
+[   61.200400]  <TASK>
+[   61.200500]  __schedule+0x3b0/0xbe0
+[   61.200600]  schedule+0x27/0xa0
+[   61.200700]  loop_harness_maybe_hang+0x8c/0xc0
+[   61.200800]  lo_rw_aio+0x2d5/0x360
+[   61.200900]  </TASK>
+[   61.201000] task:fio             state:D stack:0     pid:301   tgid:301   ppid:280
+[   61.201100] Call Trace:
+[   61.201200]  <TASK>
+[   61.201300]  __schedule+0x3b0/0xbe0
+[   61.201400]  io_schedule+0x46/0x70
+[   61.201500]  folio_wait_bit_common+0x12d/0x300
+[   61.201600]  </TASK>
+[   61.201700] @@HARNESS {"event": "blocked-dump", "id": "s", "why": "host"}"""  # SAMPLE
+
+
+def test_blocked_task_dump_is_one_report_listing_its_tasks():
+    from harness.vm.stacks import blocked_summary, tasks
+
+    scanner = SplatScanner()
+    for line in BLOCKED.splitlines():
+        scanner.feed(line)
+    assert scanner.dumps_seen == 1 and scanner.blocked_seen == 2
+    (dump,) = scanner.finish()
+    assert dump.kind == "blocked_tasks" and dump.line == 1
+    assert dump.title == "sysrq: Show Blocked State (2 tasks blocked)"
+    assert [t.name for t in tasks(dump.excerpt)] == ["kworker/u8:3", "fio"]
+    summary = blocked_summary(tasks(dump.excerpt))
+    assert summary == "kworker/u8:3 blocked in loop_harness_maybe_hang <- lo_rw_aio (+1 more task)"
+
+
+def test_empty_blocked_task_dump_is_no_splat_but_counts_as_an_answer():
+    scanner = SplatScanner()
+    for line in ("[ 9.1] sysrq: Show Blocked State", "[ 9.2] some later line"):
+        scanner.feed(line)
+    assert scanner.finish() == [] and scanner.dumps_seen == 1 and scanner.blocked_seen == 0
+
+
+def test_tcg_int3_oops_is_an_oops_then_its_panic():
+    from harness.verdict import tcg_artefact
+    from harness.vm.stacks import rip
+
+    oops, panic = _scan_log("tcg-int3")
+    assert (oops.kind, oops.title) == ("oops", "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
+    assert tcg_artefact(oops) == "tcg-int3-text-patching" and tcg_artefact(panic) == ""
+    assert rip(oops.excerpt) == "sched_clock_cpu"
+    assert panic.title == "Kernel panic - not syncing: Fatal exception in interrupt"
