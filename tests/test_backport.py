@@ -157,3 +157,19 @@ def test_writers_and_exit_codes_from_rows(git_base, tmp_path: Path) -> None:
     assert cli.exit_code((good,)) == 0
     infra = BaseResult("x", "s", False, None, verdict="infra-error")
     assert cli.exit_code((good, infra)) == 2
+
+
+def test_plain_source_directory_base_applies_in_its_snapshot(tmp_path: Path, monkeypatch) -> None:
+    """src:DIR: the directory is snapshotted (untouched) and the series applied there."""
+    from harness.kernel.apply import check_apply
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("all:\n")
+    (tree / "Kconfig").write_text("")
+    (tree / "f.c").write_text("".join(f"\tline {i}\n" for i in range(1, 40)))
+    series = load_series(str(series_file(tmp_path, "line 21")))
+    report = check_apply(f"src:{tree}", series)
+    assert (report.status, report.applied, report.total) == ("applied", 2, 2)
+    assert "line 11 x" not in (tree / "f.c").read_text()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import InfraError, UserError
+from harness.errors import HarnessError, InfraError, UserError
 from harness.kernel.apply import check_apply
 from harness.kernel.buildspec import is_build_spec, parse_build_spec
 from harness.kernel.model import Kernel
@@ -220,7 +220,10 @@ def run_base(
     if stop == "build":
         return dataclasses.replace(row, verdict=STOPPED, summary="builds (stopped after build)")
     out = req.out_dir / "bases" / slug(index, base)
-    return _ab(req, row, patched, out, runner(kernels))
+    try:
+        return _ab(req, row, patched, out, runner(kernels))
+    except HarnessError as exc:  # e.g. the sides' environments differ: this base can't tell
+        return dataclasses.replace(row, verdict=INFRA_ERROR, summary=f"A/B: {exc}")
 
 
 def run_backport(
