@@ -45,7 +45,7 @@ def test_vng_argv_tcg() -> None:
         "--append",
         "panic=-1",
         "--append",
-        "hung_task_timeout_secs=20",
+        "sysctl.kernel.hung_task_timeout_secs=20",
         "--append",
         "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
         "--append",
