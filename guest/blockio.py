@@ -71,3 +71,32 @@ def device_size(dev: str) -> int:
         return os.lseek(fd, 0, os.SEEK_END)
     finally:
         os.close(fd)
+
+
+def logical_block_size(dev: str) -> int:
+    """The device's logical block size (O_DIRECT granularity), 512 when sysfs does not say."""
+    name = os.path.basename(os.path.realpath(dev))
+    try:
+        with open(f"/sys/class/block/{name}/queue/logical_block_size") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 512
+
+
+def write_buffered(path: str, offset: int, data: bytes) -> None:
+    """pwrite through the page cache (writeback merges neighbours into larger requests)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        done = os.pwrite(fd, data, offset)
+        if done != len(data):
+            raise OSError(errno.EIO, f"short write {done}/{len(data)} at {offset} on {path}")
+    finally:
+        os.close(fd)
+
+
+def sync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

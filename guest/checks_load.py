@@ -6,8 +6,10 @@ import contextlib
 import os
 from typing import Any
 
-from guest import fio, metrics, probes, sh
+from guest import blockio, fio, metrics, probes, sh
+from guest import checks_mixed as mixed
 from guest.api import Context, Outcome, Prepared, Skip
+from guest.blockio import MIB
 
 
 def _fio_json(argv: list[str], output: str, timeout: float) -> tuple[int, str, dict]:
@@ -37,30 +39,20 @@ def integrity_params(size_mb: int, bs: str = "16k") -> dict[str, Any]:
     }
 
 
-def check_integrity(
-    prepared: Prepared, params: dict[str, Any], ctx: Context, stack: contextlib.ExitStack
-) -> Outcome:
-    """Write with fio verify=crc32c, flush, then read everything back and verify it."""
-    if not prepared.device:
-        raise Skip(f"integrity runs on a block device; target {prepared.kind} has none")
-    size_mb = int(params.get("size_mb", 64))
-    out_dir = os.path.join(ctx.results or ctx.workdir, "fio")
-    os.makedirs(out_dir, exist_ok=True)
-    job = integrity_params(size_mb, str(params.get("bs", "16k")))
-    details: dict[str, Any] = {"loop_dio": prepared.extra.get("loop_dio")}
+def _fio_integrity(
+    prepared: Prepared, params: dict[str, Any], out_dir: str, details: dict[str, Any]
+) -> list[str]:
+    """fio verify=crc32c: a queue-depth random write pass, flush, then a verify-only pass."""
+    job = integrity_params(int(params.get("size_mb", 64)), str(params.get("bs", "16k")))
     out1 = os.path.join(out_dir, f"integrity-{prepared.name}-write.json")
     rc, out, data = _fio_json(fio.fio_argv("integrity", prepared.path, job, out1), out1, 600)
     if rc != 0 or metrics.fio_errors(data):
-        return Outcome("fail", f"verified write pass failed on {prepared.path}: {out[-300:]}")
-    with open(prepared.device, "rb") as fh:
-        os.fsync(fh.fileno())
-    inject = params.get("inject")
-    if inject == "punch-backing" and prepared.backing_file:
+        return [f"verified write pass failed on {prepared.path}: {out[-300:]}"]
+    blockio.sync_path(prepared.path)
+    if params.get("inject") == "punch-backing" and prepared.backing_file:
         # test-only fault: lose 1 MiB of the backing file under the device, as a lost write would
-        sh.run(
-            ["fallocate", "-p", "-o", str(2 * 1024 * 1024), "-l", "1048576", prepared.backing_file]
-        )
-        details["injected"] = inject
+        sh.run(["fallocate", "-p", "-o", str(2 * MIB), "-l", str(MIB), prepared.backing_file])
+        details["injected"] = "punch-backing"
     out2 = os.path.join(out_dir, f"integrity-{prepared.name}-verify.json")
     verify = fio.fio_argv(
         "integrity", prepared.path, {**job, "do_verify": 1, "verify_only": 1}, out2
@@ -74,14 +66,32 @@ def check_integrity(
         errors = ["the verify pass read nothing back: fio verify_only did not run"]
     if rc != 0 or errors or not data:
         bad = [line for line in out.splitlines() if "verify" in line or "bad" in line]
-        return Outcome(
-            "fail",
+        return [
             f"fio verify=crc32c found bad data reading back {prepared.path} "
             f"({prepared.kind}, loop/dio={details['loop_dio']}): "
-            + " | ".join(bad[:3] or errors or [out.strip()[-300:]]),
-            {},
-            details,
-        )
+            + " | ".join(bad[:3] or errors or [out.strip()[-300:]])
+        ]
+    return []
+
+
+def check_integrity(
+    prepared: Prepared, params: dict[str, Any], ctx: Context, stack: contextlib.ExitStack
+) -> Outcome:
+    """fio verify=crc32c under queue depth, then the mixed pass (checks_mixed): 512 B to
+    1 MiB, aligned and not, sequential, random and buffered, checked by checksum through
+    the device and (loop) through the backing file."""
+    if not prepared.device:
+        raise Skip(f"integrity runs on a block device; target {prepared.kind} has none")
+    out_dir = os.path.join(ctx.results or ctx.workdir, "fio")
+    os.makedirs(out_dir, exist_ok=True)
+    details: dict[str, Any] = {"loop_dio": prepared.extra.get("loop_dio")}
+    problems = []
+    if params.get("fio", True):
+        problems += _fio_integrity(prepared, params, out_dir, details)
+    if params.get("mixed", True) and not problems:
+        problems += mixed.run(prepared, int(params.get("mixed_mb", 32)), details)
+    if problems:
+        return Outcome("fail", "; ".join(problems), {}, details)
     return Outcome("pass", "", {}, details)
 
 

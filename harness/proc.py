@@ -26,6 +26,19 @@ def require_tool(tool: str, package: str | None = None) -> str:
     return path
 
 
+# What every run needs on this host, with the Debian package that provides it: the guest
+# runs on the host's root filesystem, so fio and mkfs.xfs come from here too.
+RUN_TOOLS = (("fio", "fio"), ("mkfs.xfs", "xfsprogs"), ("losetup", "util-linux"))
+VM_TOOLS = (("qemu-system-x86_64", "qemu-system-x86"), *RUN_TOOLS)
+
+
+def require_tools(tools: Sequence[tuple[str, str]]) -> None:
+    """Check (tool, package) pairs up front: the first missing one is a MissingToolError
+    naming its package, before anything is built or booted."""
+    for tool, package in tools:
+        require_tool(tool, package)
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group `pgid`, from /proc."""
     members = []

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.progress import RichProgress
-from harness.cli.run import measure_option
+from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
@@ -126,6 +126,7 @@ def save_interrupted(req: ab.AbRequest, done: ab.Done) -> None:
 def _run_ab(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
+    preflight([side.kernel for side in req.sides])
     run_one = resolved_runner(req)
     console = Console(stderr=True)
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")

@@ -13,6 +13,7 @@ from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
+from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
 from harness.results.junit import write_junit
@@ -23,6 +24,7 @@ from harness.run.engine import executor_for, require
 from harness.run.request import MEASURES, RunRequest
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
+from harness.vm.launch import find_vng
 from harness.workflows.shard import write_shard_record
 
 
@@ -203,6 +205,15 @@ def write_outputs(out: Path, runs: list[RunResult]) -> None:
         raise first
 
 
+def preflight(kernels: list[str]) -> None:
+    """The host tools the runs need, checked before anything is built or booted."""
+    if all(k == "host" for k in kernels):
+        require_tools(RUN_TOOLS)
+    else:
+        require_tools(VM_TOOLS)
+        find_vng()
+
+
 def handle(ns: argparse.Namespace) -> int:
     if getattr(ns, "bisect_exit", False):
         from harness.cli.bisect import answer_git_bisect
@@ -215,6 +226,7 @@ def _handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
     ensure_writable_dir(out)
+    preflight([req.kernel for req in requests])
     # Every kernel is resolved before anything boots: a conflict or a failed build stops
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]

@@ -30,7 +30,9 @@ CHECKS: dict[str, Check] = {
         Check("truncate", "grow the backing file + losetup -c: the device and the fs inside "
               "follow; shrink while attached: record what I/O past the end does",
               ("loop-dio-on-xfs", "loop-dio-off-xfs"), tags=("correctness", "resize")),
-        Check("integrity", "fio verify=crc32c write, flush, read back and verify",
+        Check("integrity", "fio verify=crc32c under queue depth; then 512 B-1 MiB writes, "
+              "4 KiB aligned and not, sequential/random O_DIRECT and merged buffered, "
+              "checksummed back through the device and the backing file",
               ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
               params={"size_mb": 64}, tags=("correctness", "data")),
         Check("dio-alignment", "loop block size 512 over XFS with 4 KiB sectors: record "
