@@ -1,0 +1,308 @@
+"""The remote executor: a run on another machine over SSH (fabric), and a pool of hosts.
+
+Per host, once: connect with the host key checked (known_hosts, or --insecure-host-key,
+which every result then records), build the harness wheel from this checkout (cached by a
+hash of its sources), ship it and install it into a venv on the host (created with
+--system-site-packages, kept between runs and keyed by the wheel's dependencies; the
+harness itself is reinstalled only when its source hash changes).
+
+Per run: ship the request (RunRequest.to_dict as request.json) with the plan and topology
+files it names and, for kernels built or given as images here, the kernel artifacts (a
+debian: or host spec is resolved there); run `harness run --request request.json --out
+DIR` there with its log streamed into ours; fetch the results dir home with tar over the
+same connection; return the RunResult, with this side's kernel provenance.
+
+A pool gives each host a thread and one connection; each takes the next shard from a
+queue. A host that drops out mid-run leaves its shard as a RunResult with infra_error and
+every step an error "host HOST dropped out"; it takes no further shard.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import shlex
+import tarfile
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.errors import InfraError
+from harness.kernel.model import Kernel
+from harness.results.assemble import BOOT_STEP, KERNEL_LOG_STEP
+from harness.results.model import Environment, RunResult, StepResult
+from harness.results.store import load_runs
+from harness.run import remote_ship
+from harness.run.remote_ship import Host, RemoteOptions, connect
+from harness.run.request import RunRequest
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Host", "RemoteOptions", "RemoteHost", "RemoteExecutor", "run_pool", "connect"]
+
+
+class HostDropped(Exception):
+    """The connection to a host broke mid-run: its shard is lost, the host leaves the pool."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to run somewhere, with its resolved kernel and the steps it plans."""
+
+    req: RunRequest
+    kernel: Kernel
+    steps: tuple[str, ...]  # the shard's step ids (a dropped host reports each as error)
+    plan_name: str
+    topology_name: str
+
+
+class _LineLog(io.TextIOBase):
+    """A text stream for fabric's out/err: each complete line goes to our log, prefixed."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.buf, self.last = prefix, "", ""
+
+    def write(self, text: str) -> int:
+        self.buf += text
+        *lines, self.buf = self.buf.split("\n")
+        for line in filter(None, (x.rstrip() for x in lines)):
+            self.last = line
+            log.info("[%s] %s", self.prefix, line)
+        return len(text)
+
+
+class RemoteHost:
+    """One connected, prepared host: runs jobs one at a time."""
+
+    def __init__(self, host: Host, opts: RemoteOptions) -> None:
+        self.host, self.opts = host, opts
+        self.conn = connect(host, opts)
+        self.home = self._output(["printenv", "HOME"]).strip() or "/root"
+        self.root = f"{self.home}/.cache/kernel-harness-remote"
+        self.harness = remote_ship.install(self, self.root)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+            pass
+
+    def run_cmd(self, argv: Sequence[str], *, stream: bool = False, env: dict | None = None):
+        """Run argv there (quoted for the remote shell); a broken connection -> HostDropped."""
+        cmd = shlex.join(list(argv))
+        if env:
+            cmd = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + cmd
+        out = _LineLog(str(self.host)) if stream else None
+        try:
+            return self.conn.run(cmd, hide=True, warn=True, in_stream=False,
+                                 out_stream=out, err_stream=out)  # fmt: skip
+        except (OSError, EOFError, remote_ship.SSHException) as exc:
+            raise HostDropped(f"connection lost: {exc}") from exc
+
+    def _output(self, argv: Sequence[str]) -> str:
+        result = self.run_cmd(argv)
+        if result.exited != 0:
+            raise InfraError(f"{self.host}: {shlex.join(argv)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def put_tree(self, files: dict[str, Path | bytes], remote_dir: str) -> None:
+        """Ship files (name -> local path or content) into remote_dir with tar over ssh."""
+        blob = io.BytesIO()
+        with tarfile.open(fileobj=blob, mode="w") as tar:
+            for name, src in files.items():
+                if isinstance(src, bytes):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(src)
+                    tar.addfile(info, io.BytesIO(src))
+                else:
+                    tar.add(str(src), arcname=name)
+        cmd = (
+            shlex.join(["mkdir", "-p", remote_dir])
+            + " && "
+            + shlex.join(["tar", "-C", remote_dir, "-xf", "-"])
+        )
+        self._pipe(cmd, stdin=blob.getvalue())
+
+    def get_tree(self, remote_dir: str, local_dir: Path) -> None:
+        """Fetch remote_dir's contents into local_dir (tar over ssh, extracted safely)."""
+        data = self._pipe(shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]))
+        local_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            tar.extractall(local_dir, filter="data")
+
+    def _pipe(self, cmd: str, stdin: bytes | None = None) -> bytes:
+        try:
+            chan = self.conn.client.get_transport().open_session()
+            chan.exec_command(cmd)
+            if stdin is not None:
+                chan.sendall(stdin)
+                chan.shutdown_write()
+            out = bytearray()
+            while chunk := chan.recv(1 << 16):
+                out += chunk
+            err = chan.makefile_stderr("rb").read().decode(errors="replace")
+            status = chan.recv_exit_status()
+        except (OSError, EOFError, AttributeError, remote_ship.SSHException) as exc:
+            raise HostDropped(f"connection lost: {exc}") from exc
+        if status != 0:
+            raise HostDropped(f"{cmd.split()[0]} failed there (exit {status}): {err.strip()}")
+        return bytes(out)
+
+    def run_job(self, job: Job) -> RunResult:
+        """Ship, run, fetch; the RunResult as this side knows the kernel."""
+        rdir = f"{self.root}/runs/{uuid.uuid4().hex[:12]}"
+        files, remote_req = remote_ship.payload(job.req, job.kernel, rdir)
+        self.put_tree(files, rdir)
+        env = {"HARNESS_CACHE_DIR": self.opts.remote_cache} if self.opts.remote_cache else None
+        argv = [self.harness, "run", "--request", f"{rdir}/request.json", "--out", f"{rdir}/out"]
+        log.info("%s: running %s on %s", job.req.kernel, _shard_text(job.req), self.host)
+        result = self.run_cmd(argv, stream=True, env=env)
+        if result.exited not in (0, 1, 2):
+            raise HostDropped(f"remote harness ended without an exit status ({result.exited})")
+        local = job.req.out_dir / "remote"
+        self.get_tree(f"{rdir}/out", local)
+        self.run_cmd(["rm", "-rf", rdir])
+        if not (local / "results.json").is_file():
+            line = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exited}"]
+            return failed_result(job, f"remote harness on {self.host} failed: {line[0]}")
+        run = load_runs(local / "results.json")[0]
+        return self._localised(job, run, local, remote_req)
+
+    def _localised(self, job: Job, run: RunResult, local: Path, sent: RunRequest) -> RunResult:
+        """This side's kernel info and paths; the host and its key check on the setup case."""
+        console = local / Path(run.console_log).parent.name / Path(run.console_log).name
+        note = {"remote_host": str(self.host), "host_key": self.opts.host_key_note()}
+        if sent.kernel != job.req.kernel:
+            note["remote_kernel"] = sent.kernel
+        steps = tuple(
+            replace(s, details={**s.details, **note}) if s.id in (BOOT_STEP, KERNEL_LOG_STEP)
+            else s
+            for s in run.steps
+        )  # fmt: skip
+        return replace(run, kernel=job.kernel.info(), console_log=str(console), steps=steps,
+                       repetition=job.req.repetition)  # fmt: skip
+
+
+def _shard_text(req: RunRequest) -> str:
+    return f"shard {req.shard[0]}/{req.shard[1]}" if req.shard else "the plan"
+
+
+def failed_result(job: Job, why: str, environment: Environment | None = None) -> RunResult:
+    """A shard that produced nothing: an infra error, and every step of it an error."""
+    setup = KERNEL_LOG_STEP if job.kernel.is_host else BOOT_STEP
+    steps = [StepResult(setup, "setup", "error", why)]
+    steps += [StepResult(sid, "", "error", why) for sid in job.steps]
+    return RunResult(
+        kernel=job.kernel.info(),
+        environment=environment or Environment(accel=job.req.accel),
+        topology=job.topology_name,
+        plan=job.plan_name,
+        steps=tuple(steps),
+        infra_error=why,
+        repetition=job.req.repetition,
+        stop_reason="host-dropped",
+    )
+
+
+def _worker(host: RemoteHost, jobs: Sequence[Job], todo: queue.Queue, results: list) -> None:
+    while True:
+        try:
+            index = todo.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            results[index] = host.run_job(jobs[index])
+        except HostDropped as exc:
+            log.error("host %s dropped out (%s): its shard is reported as errors", host.host, exc)
+            results[index] = failed_result(jobs[index], f"host {host.host} dropped out ({exc})")
+            host.close()
+            return
+        except Exception as exc:  # noqa: BLE001 - a thread must report, never vanish
+            log.exception("running on %s failed", host.host)
+            results[index] = failed_result(jobs[index], f"on {host.host}: {exc}")
+
+
+def run_pool(jobs: Sequence[Job], hosts: Sequence[RemoteHost]) -> list[RunResult]:
+    """Run every job on the first free host; results in job order, none missing."""
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(jobs)):
+        todo.put(i)
+    results: list[RunResult | None] = [None] * len(jobs)
+    threads = [threading.Thread(target=_worker, args=(h, jobs, todo, results), daemon=True,
+                                name=f"remote-{h.host}") for h in hosts]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r or failed_result(jobs[i], "no host left to run it: every host dropped out")
+            for i, r in enumerate(results)]  # fmt: skip
+
+
+def _same_environment(runs: list[RunResult]) -> list[RunResult]:
+    """A lost shard reports the environment its siblings ran in (so the merge accepts it)."""
+    good = next((r for r in runs if r.stop_reason != "host-dropped"), None)
+    if good is None:
+        return runs
+    return [replace(r, environment=good.environment) if r.stop_reason == "host-dropped" else r
+            for r in runs]  # fmt: skip
+
+
+class RemoteExecutor:
+    """The Executor over a pool: a request is cut into one shard per host (or runs the
+    shard it names), the shards run on the pool, and come back merged into one result."""
+
+    def __init__(self, opts: RemoteOptions) -> None:
+        self.opts = opts
+        self.hosts: list[RemoteHost] = []
+
+    def connect(self) -> None:
+        """Connect and prepare every host up front: a wrong key fails before any run."""
+        if not self.hosts:
+            self.hosts = [RemoteHost(h, self.opts) for h in self.opts.hosts]
+
+    def jobs(self, req: RunRequest, kernel: Kernel) -> list[Job]:
+        from harness.workflows.shard import plan_for
+
+        full = plan_for(req.plan, req.topology, kernel.is_host)
+        topology = "host" if kernel.is_host else remote_ship.topology_name(req.topology)
+        if req.shard is not None:
+            cuts = [req.shard]
+        else:
+            count = max(1, min(len(self.hosts), len(full.groups())))
+            cuts = [(i, count) for i in range(1, count + 1)] if count > 1 else [None]
+        return [
+            Job(replace(req, shard=cut,
+                        out_dir=req.out_dir / f"shard-{cut[0]}of{cut[1]}" if cut else req.out_dir),
+                kernel, tuple(s.id for s in (full.shard_of(*cut) if cut else full).steps),
+                full.name, topology)
+            for cut in cuts
+        ]  # fmt: skip
+
+    def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
+        from harness.workflows.merge import ShardRun, merge_group
+
+        self.connect()
+        jobs = self.jobs(req, kernel)
+        runs = _same_environment(run_pool(jobs, self.hosts))
+        if len(jobs) == 1:
+            return runs[0]
+        full = plan_for_steps(jobs)
+        shards = [ShardRun(j.req.shard[0], j.req.shard[1], r, full, str(j.req.out_dir))
+                  for j, r in zip(jobs, runs, strict=True)]  # fmt: skip
+        return merge_group(shards, check_environment=False)
+
+    def close(self) -> None:
+        for host in self.hosts:
+            host.close()
+
+
+def plan_for_steps(jobs: Sequence[Job]) -> tuple[str, ...]:
+    """The full plan order of a request cut into these jobs (shards keep plan order)."""
+    from harness.workflows.shard import plan_for
+
+    first = jobs[0]
+    return tuple(s.id for s in plan_for(first.req.plan, first.req.topology,
+                                        first.kernel.is_host).steps)  # fmt: skip
