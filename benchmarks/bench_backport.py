@@ -51,6 +51,7 @@ def main() -> None:
     if not ns.base and not ns.series_for:
         series_for = [(B72, str(SERIES / "backport-standin-7.2.mbox"))]
     out = Path(ns.out or tempfile.mkdtemp(prefix="bench-backport-"))
+    out.mkdir(parents=True, exist_ok=True)
     plan = ns.plan
     if plan is None:
         plan = str(out / "plan.json")
