@@ -112,9 +112,10 @@ def git_bisect(history, tmp_path_factory):
     req = BisectRequest("git", "check:sparse@loop-dio-on-xfs", out,
                         good="src:debian:linux-source-6.12", bad=f"git:{repo}@harness-bisect-test",
                         plan=str(plan), accel="tcg")  # fmt: skip
-    _, first = bisect.run_bisect(req, max_steps=3)
+    _, first = bisect.run_bisect(req, max_steps=3, progress=print)
     state = load_state(out)
-    resumed_state, result = bisect.run_bisect(state.request, state=state)
+    resumed_state, result = bisect.run_bisect(state.request, state=state, progress=print)
+    print((out / "bisect.md").read_text())
     return commits, first, state, resumed_state, result
 
 
@@ -160,6 +161,19 @@ def _image_spec(kernel) -> str:
     )
 
 
+def _descends_from_us(pid: int) -> bool:
+    me = os.getpid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if pid == me:
+            return True
+    return False
+
+
 class QemuKiller:
     """Kills the first qemu-system-x86_64 that starts after arm(): an injected infra error."""
 
@@ -171,8 +185,9 @@ class QemuKiller:
         self.thread.start()
 
     def _pids(self) -> set[int]:
-        out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True)
-        return {int(p) for p in out.stdout.split()}
+        """QEMU processes that descend from this test process (never anyone else's)."""
+        out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
+        return {int(p) for p in out.stdout.split() if _descends_from_us(int(p))}
 
     def _watch(self) -> None:
         self.armed.wait()
@@ -180,7 +195,7 @@ class QemuKiller:
         while not self.stop.is_set() and not self.killed:
             new = self._pids() - before
             if new:
-                time.sleep(3)
+                time.sleep(2)
                 for pid in new:
                     os.kill(pid, signal.SIGKILL)
                     self.killed.append(pid)
@@ -200,6 +215,7 @@ def test_list_bisect_with_a_guest_script_and_a_killed_qemu(
     killer = QemuKiller()
 
     def progress(message: str) -> None:
+        print(message, flush=True)
         if message.startswith("[2] step"):  # the middle kernel: kill its first boot
             killer.armed.set()
 
@@ -208,7 +224,8 @@ def test_list_bisect_with_a_guest_script_and_a_killed_qemu(
         state, result = bisect.run_bisect(req, progress=progress)
     finally:
         killer.stop.set()
-    assert killer.killed, "the injected QEMU kill never happened"
+    report = (req.out_dir / "bisect.md").read_text()
+    assert killer.killed, f"the injected QEMU kill never happened:\n{report}"
     assert result.status == "found" and result.first_bad == specs[1], result.message
     middle = state.tested()[0]
     assert [r.outcome for r in middle.runs] == ["infra", "bad"], middle.runs

@@ -184,6 +184,7 @@ def test_item(ctx: Context, role: str, item: str, label: str, spec: str, index: 
             "resolution": resolution.status, "build_s": round(resolution.duration_s, 1),
             "build_log": resolution.log_path}  # fmt: skip
     if resolution.kernel is None:
+        ctx.progress(f"[{index}] {label}: SKIP ({resolution.status}, log: {resolution.log_path})")
         return StepRecord(**base, outcome=SKIP, reason=f"{resolution.status}: {resolution.message}")
     if resolution.log_path is None and resolution.kernel.provenance.get("cache_key"):
         base["build_log"] = str(artifacts_root() / resolution.kernel.provenance["cache_key"]
