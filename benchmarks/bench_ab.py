@@ -7,6 +7,10 @@ The planted slowdown is a real change in the kernel's loop I/O path: the lean 6.
 plus tests/data/series/slowdown.mbox, whose loop.harness_spin_us=N busy-waits N us in
 every request loop's worker handles (built incrementally, ~20 s). Every side boots that
 same image; only the command line differs, so nothing else can explain a difference.
+The default plan (tests/data/ab/bench-plan.json) puts its loop rows on a tmpfs file: no
+emulated-disk wait, so under instruction counting their figures are pure CPU cost (a wait
+on the NVMe costs the guest until its next timer there, an artefact); raw NVMe rows are
+the control that must not move.
 
 Per measure mode (wall: wall-clock figures; cost: QEMU instruction counting):
 1. Calibrate: one boot without spin measures the reference loop row's IOPS; the per-request
@@ -41,7 +45,7 @@ from harness.workflows import ab  # noqa: E402
 SERIES = PROJECT_ROOT / "tests" / "data" / "series" / "slowdown.mbox"
 KERNEL = f"src:debian:linux-source-6.12+series={SERIES}"
 PLAN = PROJECT_ROOT / "tests" / "data" / "ab" / "bench-plan.json"
-REF_STEP = "fio/loop-dio-on-xfs/randread-4k"
+REF_STEP = "fio/loop-dio-on-tmpfs/randread-4k"
 REF_METRIC = "read_iops"
 PARAM = "loop.harness_spin_us"
 

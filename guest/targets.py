@@ -239,6 +239,14 @@ def _base_filesystem(
     """base_filesystem, also returning the raw layer (the disk or the scratch image file)."""
     fs = spec.get("fs", "xfs")
     tag = f"{spec.get('name', 'target')}-{next(_counter)}"
+    if fs == "tmpfs":
+        # No device under it: I/O through loop costs only CPU, never a wait on an emulated
+        # disk (under QEMU's instruction counting such waits are timer artefacts).
+        mnt = _mkdir(ctx, "mnt", tag)
+        stack.callback(_rmdir, mnt)
+        sh.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", mnt])
+        stack.callback(umount, mnt)
+        return mnt, "tmpfs", "tmpfs"
     disk = spec.get("disk")
     if disk and disk in ctx.disks:
         device = raw = ctx.disks[disk]

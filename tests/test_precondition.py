@@ -115,3 +115,24 @@ def test_loop_randread_reads_written_data_and_figures_exclude_the_fill(tmp_path,
         assert wrote.status == "pass", wrote.message
         assert "sparse" in wrote.details["precondition"]
         assert targets.holes_in(backing, size_mb * MIB) != []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts")
+def test_loop_over_tmpfs_is_filled_too(tmp_path, host_left_clean):
+    # the cost-mode benchmark's loop rows: no disk under the backing file at all
+    ctx = Context(workdir=str(tmp_path / "work"), mode="host", disks={}, results=str(tmp_path))
+    spec = {"name": "loop-dio-on-tmpfs", "kind": "loop", "fs": "tmpfs", "direct_io": True,
+            "size_mb": 16}  # fmt: skip
+    params = {**READ["fio"], "ioengine": "libaio", "iodepth": 4, "direct": 1, "runtime": 1,
+              "time_based": 1}  # fmt: skip
+    step = {"id": "tmpfs-read", "target": spec, "timeout_s": 60,
+            "workload": {**READ, "fio": params}}  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        prepared = targets.prepare(spec, ctx, stack)
+        assert prepared.extra["loop_dio"] == "1"  # tmpfs takes O_DIRECT since 6.6
+        out = fio.run_workload(step, prepared, ctx, trace_stack=False)
+        assert out.status == "pass", out.message
+        assert targets.holes_in(prepared.backing_file, 16 * MIB) == []
+        mnt = prepared.mountpoint
+    assert not any(mnt in line for line in open("/proc/mounts"))
