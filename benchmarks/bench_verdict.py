@@ -38,7 +38,7 @@ VARIANTS = {  # name: (command-line word, the variant's console line at the faul
     "fault-oops": ("loop.harness_oops_after=300", "harness_oops_after=300: dereferencing", 90),
     "fault-hang": ("loop.harness_hang_after=50", "harness_hang_after=50: blocking", 180),
 }
-HARNESS = [sys.executable, "-m", "harness.cli.main"]
+HARNESS = [sys.executable, "-m", "harness"]
 
 
 def timed_run(argv: list[str], out: Path, fault_text: str) -> tuple[int, float | None, float, str]:

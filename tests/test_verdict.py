@@ -162,3 +162,16 @@ def test_ab_stops_a_side_after_two_identical_kernel_failures():
 def test_different_failures_do_not_stop_a_side():
     assert repeated_failure([faulted("oops-null"), faulted("hung-task", reason="hang")]) == ""
     assert repeated_failure([faulted("oops-null")]) == ""
+
+
+def test_recorded_lean_fault_oops_signature_names_the_loop_worker():
+    # tests/data/console/fault-oops.log: a real run of the lean 6.12 + fault-oops.mbox
+    # kernel (loop.harness_oops_after=300) under TCG, stopped by the harness 15 s after it.
+    found = splats_of("fault-oops")
+    assert [s.kind for s in found] == ["oops"]
+    verdict = judge(run(steps=(StepResult(LOOP, "fio", "fail", splats=found),), splats=found,
+                        stop_reason="oops"))  # fmt: skip
+    assert verdict.cls == KERNEL_FAILURE and verdict.step == LOOP
+    assert verdict.signature == (
+        "oops: loop_harness_maybe_oops <- loop_process_work <- process_one_work"
+    )

@@ -25,9 +25,9 @@ from conftest import LEAN_BASE, lean_variant_spec
 pytestmark = pytest.mark.slow
 
 RAW = "fio/raw-nvme0/randread-4k"
-LOOP_READ = "fio/loop-dio-on-xfs-nvme0/randread-4k"
-LOOP_WRITE = "fio/loop-dio-on-xfs-nvme0/randwrite-4k"
-FILE_READ = "fio/file-xfs-nvme0/randread-4k"
+LOOP_READ = "fio/loop-dio-on-xfs/randread-4k"
+LOOP_WRITE = "fio/loop-dio-on-xfs/randwrite-4k"
+FILE_READ = "fio/file-xfs/randread-4k"
 PLAN = {
     "name": "fault-plan", "runtime_s": 3, "size_mb": 128,
     "fio": [
@@ -39,7 +39,7 @@ PLAN = {
 # Reads probing the loop device on attach come first; 300 lands inside the read step.
 OOPS = "loop.harness_oops_after=300"
 HANG = "loop.harness_hang_after=50"
-HARNESS = [sys.executable, "-m", "harness.cli.main"]
+HARNESS = [sys.executable, "-m", "harness"]
 
 
 def run_timed(argv: list[str], out: Path, fault_text: str) -> tuple[int, float | None, float]:
