@@ -229,3 +229,16 @@ def stats_welch_misses(base, cand):
     from harness.results import stats
 
     return stats.welch_p(base, cand, log_scale=True) > 0.05
+
+
+def test_cost_mode_makes_cpu_per_io_primary():
+    cost = dataclasses.replace(ENV, measure="cost")
+    extra = {"cpu_us_per_io": 80.0}
+    c = compare(
+        side(BASE_IOPS, extra=extra, environment=cost),
+        side(BASE_IOPS, extra={"cpu_us_per_io": 170.0}, environment=cost),
+    )
+    m = next(m for m in c.metrics if m.metric == "cpu_us_per_io")
+    assert m.family == "primary" and m.verdict == "regression"
+    wall = compare(side(BASE_IOPS, extra=extra), side(BASE_IOPS, extra=extra))
+    assert next(m for m in wall.metrics if m.metric == "cpu_us_per_io").family == "secondary"

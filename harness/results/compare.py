@@ -262,9 +262,10 @@ def compare_metrics(
     """Every (step, metric) seen on either side, judged by paired tests with BH-adjusted
     p-values, primary and secondary metrics adjusted as separate families."""
     raw = []
+    cost = any(r.environment.measure == "cost" for r in (*base, *cand))
     for step_id in _step_ids(base, cand):
         names = _metric_names((*base, *cand), step_id)
-        primary = primary_metrics(names)
+        primary = primary_metrics(names, "cost" if cost else "wall")
         for metric in names:
             b = _keyed_values(base, step_id, metric)
             c = _keyed_values(cand, step_id, metric)

@@ -85,14 +85,16 @@ def measure_label(measure: str) -> str:
     return f"Measure: {measure} - " + MEASURES.get(measure, "mixed: not comparable")
 
 
-def primary_metrics(names: Iterable[str]) -> frozenset[str]:
-    """A row's primary metrics: IOPS and p99 completion latency of each direction it did.
+def primary_metrics(names: Iterable[str], measure: str = "wall") -> frozenset[str]:
+    """A row's primary metrics: IOPS and p99 completion latency of each direction it did,
+    and in cost mode CPU per I/O too (instruction-time: the cost figure of every row,
+    also of rows whose IOPS wait on an emulated disk, a timer artefact under icount).
 
     The agent reports a direction only when the workload issued I/O in it, so the
     workload's own direction (read, write, or both for mixed jobs) is the one present.
     """
     names = set(names)
-    out = set()
+    out = {"cpu_us_per_io"} & names if measure == "cost" else set()
     for direction in ("read", "write"):
         if f"{direction}_iops" in names:
             out.add(f"{direction}_iops")
