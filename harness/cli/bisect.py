@@ -13,7 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from harness.cli.exits import (
+    EXIT_FAIL,
+    EXIT_INFRA,
+    EXIT_PASS,
+    GIT_BISECT_ABORT,
+    GIT_BISECT_BAD,
+    GIT_BISECT_GOOD,
+    GIT_BISECT_SKIP,
+)
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
@@ -21,10 +29,6 @@ from harness.workflows import bisect
 from harness.workflows.bisect_list import parse_kernel_list
 from harness.workflows.bisect_state import GIT, LIST, STATE_FILE, BisectRequest, load_state
 from harness.workflows.bisect_test import TEST_FORMS, parse_test
-
-# git bisect run's protocol (not the harness's exit codes): what `harness run
-# --bisect-exit` answers. 128 and above make git abort the bisection: a usage error.
-GIT_BISECT_GOOD, GIT_BISECT_BAD, GIT_BISECT_SKIP, GIT_BISECT_ABORT = 0, 1, 125, 128
 
 STATUS_EXIT = {
     bisect.FOUND: EXIT_PASS,
