@@ -36,8 +36,11 @@ from harness.workflows.shard import SHARD_FILE
 
 _SETUP_STEPS = (BOOT_STEP, KERNEL_LOG_STEP)
 _STATUS_RANK = ("error", "fail", "skip", "xfail", "pass")
-# How a run ended, worst first: a panic decides the verdict (RunResult.panicked).
-_STOP_RANK = ("panic", "step-timeout", "silence", "boot-timeout", "total-timeout", "eof")
+# How a run ended, worst first: kernel failures decide the verdict (harness.verdict).
+_STOP_RANK = (
+    "panic", "oops", "hang", "unresponsive", "step-timeout", "silence", "boot-timeout",
+    "total-timeout", "eof", "host-dropped",
+)  # fmt: skip
 ENV_FIELDS = ("accel", "qemu_version", "host_fs", "cpus", "memory_mb", "fio_version")
 
 
