@@ -11,6 +11,7 @@ from pathlib import Path
 import xmlschema
 
 from harness.cli.main import main
+from harness.results.report import measure_of
 from harness.workflows import ab
 
 DATA = Path(__file__).parent / "data" / "ab"
@@ -50,3 +51,31 @@ def test_report_in_place_keeps_the_results_file(tmp_path):
     before = copy.read_bytes()
     assert main(["report", str(copy)]) == 0
     assert copy.read_bytes() == before and (tmp_path / "report.html").exists()
+
+
+def _iops_rows(c, kind):
+    return [
+        m
+        for m in c.metrics
+        if m.family == "primary" and m.metric.endswith("_iops") and f"/{kind}-" in m.step_id
+    ]
+
+
+def test_recorded_cost_mode_loop_slowdown_is_flagged_on_every_loop_row_only():
+    # bench_ab.py in cost mode with a busy process on the host: the lean 6.12 build plus
+    # slowdown.mbox on every side, the candidate booted with loop.harness_spin_us=N.
+    req, c = ab.load_comparison([DATA / "cost-loop-slowdown-results.json"])
+    assert req.measure == "cost" and measure_of(c) == "cost" and c.valid
+    loop, raw = _iops_rows(c, "loop"), _iops_rows(c, "raw")
+    assert len(loop) == 4 and len(raw) == 2
+    for m in loop:
+        assert m.verdict == "regression", (m.name, m.effect, m.q_value)
+        assert m.effect.test == "paired-t" and m.effect.high < 0  # the interval excludes 0
+    moved = [m.name for m in c.metrics if "/raw-" in m.step_id and m.verdict != "unchanged"]
+    assert moved == []
+
+
+def test_recorded_cost_mode_aa_stays_clean():
+    _, c = ab.load_comparison([DATA / "cost-aa-results.json"])
+    assert measure_of(c) == "cost" and c.verdict == "ok"
+    assert not c.regressions and not c.improvements
