@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import InfraError, MissingToolError
@@ -39,9 +39,9 @@ def require_tools(tools: Sequence[tuple[str, str]]) -> None:
         require_tool(tool, package)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group `pgid`, from /proc."""
-    members = []
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields after the parenthesised command: state, ppid, pgrp, ...) of every
+    process in /proc; processes that vanish while being read are left out."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -49,10 +49,15 @@ def group_members(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # Fields after the parenthesised command: state, ppid, pgrp, ...
-        fields = stat[stat.rindex(")") + 2 :].split()
+        yield int(entry.name), stat[stat.rindex(")") + 2 :].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for pid, fields in process_stats():
         if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
+            members.append(pid)
     return members
 
 

@@ -19,9 +19,10 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from harness import proc
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SECOND_SIGNAL_EXIT = 2  # the infrastructure exit code (harness.cli.exits.EXIT_INFRA)
@@ -54,15 +55,8 @@ def reason_of(exc: BaseException) -> str:
 def _children() -> dict[int, list[int]]:
     """ppid -> [pid] over every live process, from /proc."""
     tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
+    for pid, fields in proc.process_stats():
+        tree.setdefault(int(fields[1]), []).append(pid)
     return tree
 
 
