@@ -98,3 +98,13 @@ def test_run_report_labels_cost_figures():
     assert "Measure: cost - COST figures: QEMU instruction counting" in markdown([run])
     wall = dataclasses.replace(run, environment=Environment(accel="tcg"))
     assert "Measure: wall" in markdown([wall])
+
+
+def test_ab_cli_carries_measure(tmp_path):
+    from harness.cli.ab import request_from_args
+
+    argv = ["ab", "--base", "debian:6.12", "--candidate", "debian:6.12", "--out", str(tmp_path)]
+    assert request_from_args(build_parser().parse_args([*argv, "--measure", "cost"])).measure == (
+        "cost"
+    )
+    assert request_from_args(build_parser().parse_args(argv)).measure == "wall"
