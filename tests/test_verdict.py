@@ -175,3 +175,19 @@ def test_recorded_lean_fault_oops_signature_names_the_loop_worker():
     assert verdict.signature == (
         "oops: loop_harness_maybe_oops <- loop_process_work <- process_one_work"
     )
+
+
+def test_recorded_lean_fault_hang_is_a_hang_with_the_real_blocked_task_dump():
+    # tests/data/console/fault-hang.log: a real run of the lean 6.12 + fault-hang.mbox
+    # kernel (loop.harness_hang_after=50) under TCG: the hung-task report 27 s after the
+    # write blocked, then the sysrq-w dump the harness asked for, then the stop.
+    found = splats_of("fault-hang")
+    assert [s.kind for s in found] == ["hung_task", "blocked_tasks"]
+    assert found[1].title == "sysrq: Show Blocked State (1 task blocked)"
+    steps = (StepResult(LOOP, "fio", "fail", splats=found),)
+    verdict = judge(run(steps=steps, splats=found, stop_reason="hang"))
+    assert verdict.summary == (
+        f"hang in {LOOP}: kworker/u8:1 blocked in loop_harness_maybe_hang <- lo_rw_aio"
+        " <- loop_process_work"
+    )
+    assert verdict.signature == "hang: loop_harness_maybe_hang <- lo_rw_aio <- loop_process_work"
