@@ -3,11 +3,15 @@
 tcg-aa-results.json: the same kernel and topology on both sides, 3 reps each.
 tcg-throttled-results.json: the same base runs against a candidate whose NVMe disk QEMU
 throttled to 200 IOPS (topology difference allowed, so the comparison is invalid).
+{cost,wall}-loop-slowdown-results.json / {cost,wall}-aa-results.json: benchmarks/bench_ab.py
+runs (lean 6.12 + slowdown.mbox on every side, 3 reps): a planted loop-only slowdown and
+the A/A side of the same interleaved schedule.
 """
 
 import shutil
 from pathlib import Path
 
+import pytest
 import xmlschema
 
 from harness.cli.main import main
@@ -61,11 +65,13 @@ def _iops_rows(c, kind):
     ]
 
 
-def test_recorded_cost_mode_loop_slowdown_is_flagged_on_every_loop_row_only():
-    # bench_ab.py in cost mode with a busy process on the host: the lean 6.12 build plus
-    # slowdown.mbox on every side, the candidate booted with loop.harness_spin_us=N.
-    req, c = ab.load_comparison([DATA / "cost-loop-slowdown-results.json"])
-    assert req.measure == "cost" and measure_of(c) == "cost" and c.valid
+@pytest.mark.parametrize("measure", ["cost", "wall"])
+def test_recorded_loop_slowdown_is_flagged_on_every_loop_row_only(measure):
+    # bench_ab.py (cost mode with a busy process on the host; wall mode with the heavy lock
+    # held): the lean 6.12 build plus slowdown.mbox on every side, the candidate booted
+    # with loop.harness_spin_us=N (cost: 12 us, -40%; wall: 19 us, -49% IOPS).
+    req, c = ab.load_comparison([DATA / f"{measure}-loop-slowdown-results.json"])
+    assert req.measure == measure and measure_of(c) == measure and c.valid
     loop, raw = _iops_rows(c, "loop"), _iops_rows(c, "raw")
     assert len(loop) == 4 and len(raw) == 2
     for m in loop:
@@ -76,7 +82,8 @@ def test_recorded_cost_mode_loop_slowdown_is_flagged_on_every_loop_row_only():
     assert moved == []
 
 
-def test_recorded_cost_mode_aa_stays_clean():
-    _, c = ab.load_comparison([DATA / "cost-aa-results.json"])
-    assert measure_of(c) == "cost" and c.verdict == "ok"
+@pytest.mark.parametrize("measure", ["cost", "wall"])
+def test_recorded_aa_from_the_same_schedule_stays_clean(measure):
+    _, c = ab.load_comparison([DATA / f"{measure}-aa-results.json"])
+    assert measure_of(c) == measure and c.verdict == "ok"
     assert not c.regressions and not c.improvements
