@@ -1,4 +1,5 @@
-"""Comparison writers: JUnit, report.md and a self-contained report.html with plots.
+"""Comparison writers: report.md and a self-contained report.html with plots (JUnit in
+ab_junit, the shared wording in ab_text; write_reports() writes all three).
 
 All renderers are pure (Comparison -> str); write_reports() puts them in a directory.
 Plots use matplotlib's object API (Figure, Agg canvas) so no pyplot global state or
@@ -15,14 +16,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from junit_xml import TestCase, TestSuite
-
 from harness.results import stats
-from harness.results.compare import Comparison, MetricComparison, StatusComparison
+from harness.results.ab_junit import render_junit
+from harness.results.ab_text import (
+    env_diff_text,
+    fmt,
+    fmt_effect,
+    fmt_pct,
+    headline,
+    measure_label,
+    measure_of,
+    method_text,
+)
+from harness.results.compare import Comparison, MetricComparison
 from harness.results.files import atomic_write_text
-from harness.results.junit import conformed_xml
-from harness.results.metrics import measure_label as _measure_label
 from harness.results.metrics import metric_spec
+
+__all__ = [
+    "env_diff_text", "fmt", "fmt_effect", "fmt_pct", "headline", "measure_label",
+    "measure_of", "method_text", "plot_step", "render_html", "render_junit",
+    "render_markdown", "write_reports",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -30,159 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _COLORS = {"regression": "#c0392b", "improvement": "#27ae60"}
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    """A number for people: 4 significant digits, '-' for missing."""
-    if x is None:
-        return "-"
-    return f"{x:.{digits}g}"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.1f}%"
-
-
-def method_text(comparison: Comparison) -> str:
-    return stats.METHOD_TEXT.format(
-        conf=stats.DEFAULT_CONFIDENCE,
-        n=stats.DEFAULT_RESAMPLES,
-        seed=stats.DEFAULT_SEED,
-        alpha=comparison.alpha,
-    )
-
-
-def measure_of(comparison: Comparison) -> str:
-    """'wall', 'cost', or both comma-joined when forced past the guard."""
-    runs = [*comparison.base_runs, *comparison.cand_runs]
-    return ", ".join(sorted({r.environment.measure for r in runs})) or "wall"
-
-
-def measure_label(comparison: Comparison) -> str:
-    return _measure_label(measure_of(comparison))
-
-
-def fmt_effect(m: MetricComparison) -> str:
-    """'-71.9% [-78.0, -64.1]' (ratio as a percent) or '+41 [38, 44]' (a difference)."""
-    e = m.effect
-    if e is None:
-        return "-"
-    if e.scale == "log":
-        return f"{e.estimate:+.1f}% [{e.low:+.1f}, {e.high:+.1f}]"
-    return f"{e.estimate:+.4g} [{e.low:+.4g}, {e.high:+.4g}]"
-
-
-def headline(comparison: Comparison) -> str:
-    """One line: verdict, counts and validity."""
-    c = comparison
-    reps = f"{len(c.base_runs)} base / {len(c.cand_runs)} candidate runs"
-    cost = " [COST figures]" if measure_of(c) == "cost" else ""
-    text = (
-        f"{c.verdict.upper()}{cost}: {len(c.regressions)} regression(s), "
-        f"{len(c.improvements)} improvement(s) over {len(c.metrics)} metrics and "
-        f"{len(c.statuses)} checks ({reps})"
-    )
-    unjudged = sum(m.verdict == "insufficient" for m in c.metrics)
-    if unjudged:
-        text += f"; {unjudged} metric(s) not judged: fewer than 2 reps on a side"
-    if not c.valid:
-        text = "INVALID COMPARISON (" + env_diff_text(c) + ") - " + text
-    return text
-
-
-def env_diff_text(comparison: Comparison) -> str:
-    return "; ".join(
-        f"{d.field}: base {d.base!r} vs candidate {d.candidate!r}" for d in comparison.env_diffs
-    )
-
-
-# --- JUnit -----------------------------------------------------------------------------
-
-
-def _metric_properties(m: MetricComparison) -> dict[str, str]:
-    props = {"better": m.better or "unknown", "min_change_pct": fmt(m.min_change_pct)}
-    for side, summ in (("base", m.base), ("candidate", m.cand)):
-        if summ is not None:
-            props.update(
-                {
-                    f"{side}_mean": fmt(summ.mean, 6),
-                    f"{side}_median": fmt(summ.median, 6),
-                    f"{side}_ci_low": fmt(summ.ci_low, 6),
-                    f"{side}_ci_high": fmt(summ.ci_high, 6),
-                    f"{side}_reps": str(summ.n),
-                }
-            )
-    props.update(
-        {
-            "change_pct": fmt(m.change_pct),
-            "family": m.family or "none",
-            "effect": fmt_effect(m),
-            "test": m.effect.test if m.effect else "none",
-            "p_value": fmt(m.p_value),
-            "q_value": fmt(m.q_value),
-            "verdict": m.verdict,
-        }
-    )
-    return {f"{m.metric}.{k}": v for k, v in props.items()}
-
-
-def _metric_case(m: MetricComparison) -> TestCase:
-    text = "; ".join(f"{k}={v}" for k, v in _metric_properties(m).items())
-    case = TestCase(m.metric, classname=m.step_id, elapsed_sec=0.0, stdout=text)
-    if m.verdict == "regression":
-        case.add_failure_info(
-            message=f"{m.metric} {fmt_effect(m)} ({m.better} is better), "
-            f"q={fmt(m.q_value)} ({m.family}), beyond the {fmt(m.min_change_pct)}% minimum",
-            failure_type="regression",
-        )
-    return case
-
-
-def _status_case(s: StatusComparison) -> TestCase:
-    text = f"base: {' '.join(s.base_statuses)}; candidate: {' '.join(s.cand_statuses)}"
-    case = TestCase(s.step_id, classname=f"check.{s.kind}", elapsed_sec=0.0, stdout=text)
-    if s.verdict in ("regression", "missing"):
-        case.add_failure_info(message=f"{s.verdict}: {s.message}", failure_type=s.verdict)
-    elif s.verdict == "skipped":
-        case.add_skipped_info(message=s.message)
-    return case
-
-
-def _common_properties(c: Comparison) -> dict[str, str]:
-    props = {
-        "ab.base": c.base_label,
-        "ab.candidate": c.cand_label,
-        "ab.base_runs": str(len(c.base_runs)),
-        "ab.candidate_runs": str(len(c.cand_runs)),
-        "ab.valid": "true" if c.valid else "false",
-        "ab.verdict": c.verdict,
-        "ab.method": method_text(c),
-        "ab.measure": measure_of(c),
-    }
-    if not c.valid:
-        props["ab.invalid_because"] = env_diff_text(c)
-    return props
-
-
-def render_junit(comparison: Comparison) -> str:
-    """One testsuite per step (testcase per metric) and one for checks (testcase per check).
-
-    The Jenkins junit-10 schema has no per-testcase properties, so each metric's numbers go
-    in its suite's properties (prefixed with the metric name) and in its system-out.
-    """
-    common = _common_properties(comparison)
-    suites: list[TestSuite] = []
-    by_step: dict[str, list[MetricComparison]] = {}
-    for m in comparison.metrics:
-        by_step.setdefault(m.step_id, []).append(m)
-    for step_id, metrics in by_step.items():
-        props = dict(common)
-        for m in metrics:
-            props.update(_metric_properties(m))
-        suites.append(TestSuite(step_id, [_metric_case(m) for m in metrics], properties=props))
-    checks = [_status_case(s) for s in comparison.statuses]
-    suites.append(TestSuite("checks", checks, properties=dict(common)))
-    return conformed_xml(suites, name="harness ab")
 
 
 # --- plots -----------------------------------------------------------------------------
