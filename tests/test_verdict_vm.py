@@ -2,7 +2,8 @@
 
 fault-oops dereferences NULL on the N-th loop read; fault-hang blocks the N-th loop
 direct-I/O write forever (tests/data/series/). A four-step plan: raw NVMe randread, loop
-randread, loop randwrite, a file on XFS randread. Each `harness run` must exit 1 with a
+randwrite (where the hang hits: the target's preparation writes through the loop too),
+loop randread (where the oops hits), a file on XFS randread. Each `harness run` must exit 1 with a
 JUnit failure naming the faulty step and carrying the stack, keep the steps before it
 with their figures and mark the ones after it not run; each prints how long the harness
 took from the fault (the variant's own console line) to its exit. One `harness ab` of the
@@ -31,12 +32,13 @@ FILE_READ = "fio/file-xfs/randread-4k"
 PLAN = {
     "name": "fault-plan", "runtime_s": 3, "size_mb": 128,
     "fio": [
-        {"workloads": ["randread-4k"], "targets": ["raw-nvme0", "loop-dio-on-xfs"]},
+        {"workloads": ["randread-4k"], "targets": ["raw-nvme0"]},
         {"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]},
-        {"workloads": ["randread-4k"], "targets": ["file-xfs"]},
+        {"workloads": ["randread-4k"], "targets": ["loop-dio-on-xfs", "file-xfs"]},
     ],
 }  # fmt: skip
 # Reads probing the loop device on attach come first; 300 lands inside the read step.
+# The write step's target preparation and fio's writes: the 50th lands in that step.
 OOPS = "loop.harness_oops_after=300"
 HANG = "loop.harness_hang_after=50"
 HARNESS = [sys.executable, "-m", "harness"]
@@ -102,10 +104,10 @@ def test_oops_is_a_kernel_failure_of_its_step(oops, host_left_clean):
     assert oops["run"]["stop_reason"] == "oops" and oops["run"]["infra_error"] == ""
     steps = _steps(oops)
     assert steps[RAW]["status"] == "pass" and steps[RAW]["metrics"]["read_iops"] > 0
+    assert steps[LOOP_WRITE]["status"] == "pass" and steps[LOOP_WRITE]["metrics"]["write_iops"] > 0
     assert steps[LOOP_READ]["status"] == "fail"
-    for later in (LOOP_WRITE, FILE_READ):
-        assert steps[later]["status"] == "skip"
-        assert steps[later]["message"] == f"not run: kernel oopsed in {LOOP_READ}"
+    assert steps[FILE_READ]["status"] == "skip"
+    assert steps[FILE_READ]["message"] == f"not run: kernel oopsed in {LOOP_READ}"
     failure = oops["cases"][LOOP_READ].find("failure")
     assert failure is not None and "loop_harness_maybe_oops" in failure.text
     assert oops["cases"][FILE_READ].find("skipped") is not None
@@ -120,9 +122,9 @@ def test_hang_is_diagnosed_as_a_kernel_failure_of_its_step(hang, host_left_clean
     assert "loop_harness_maybe_hang" in verdict["summary"] + verdict["evidence"]
     assert hang["run"]["environment"]["hung_task_timeout_s"] == 20
     steps = _steps(hang)
-    assert steps[RAW]["status"] == steps[LOOP_READ]["status"] == "pass"
-    assert steps[LOOP_READ]["metrics"]["read_iops"] > 0
-    assert steps[FILE_READ]["message"] == f"not run: kernel hung in {LOOP_WRITE}"
+    assert steps[RAW]["status"] == "pass" and steps[RAW]["metrics"]["read_iops"] > 0
+    for later in (LOOP_READ, FILE_READ):
+        assert steps[later]["message"] == f"not run: kernel hung in {LOOP_WRITE}"
     failure = hang["cases"][LOOP_WRITE].find("failure")
     assert failure is not None and "lo_rw_aio" in failure.text
     assert hang["to_exit"] is not None and hang["to_exit"] < 180
@@ -132,7 +134,11 @@ def test_ab_compares_rows_before_the_fault_and_stops_the_candidate(
     lean_variant, tmp_path, host_left_clean
 ):
     lean_variant("fault-oops")
-    plan = {**PLAN, "fio": PLAN["fio"][:1]}  # raw randread, loop randread (the fault)
+    # raw randread, then loop randread (the fault)
+    plan = {
+        **PLAN,
+        "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "loop-dio-on-xfs"]}],
+    }
     (tmp_path / "tiny.json").write_text(json.dumps(plan))
     out = tmp_path / "ab"
     argv = HARNESS + ["ab", "--base", LEAN_BASE, "--candidate", lean_variant_spec("fault-oops"),
