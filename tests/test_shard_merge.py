@@ -167,3 +167,13 @@ def test_kcidb_export_of_a_real_merged_run_validates(host_runs, tmp_path: Path) 
     assert paths["harness"]["status"] == "PASS"
     iops = paths["harness.fio.file-xfs.randread-4k.read_iops"]
     assert iops["number"]["value"] > 0 and iops["number"]["unit"] == "IOPS"
+
+
+def test_merged_verdict_is_judged_again_not_copied_from_the_first_shard() -> None:
+    from harness.verdict import INFRA_ERROR, PASS, classify, with_verdict
+
+    good = with_verdict(_run([("fio/b/r", "pass")]))
+    lost = with_verdict(_run([("fio/a/r", "error")], boot="error", infra="host x dropped out"))
+    assert classify(good).cls == PASS
+    (merged,) = merge_shards([_shard(1, 2, good), _shard(2, 2, lost)])
+    assert classify(merged).cls == INFRA_ERROR and "dropped out" in classify(merged).summary

@@ -32,6 +32,7 @@ from harness.errors import UserError
 from harness.results.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.results.model import RunResult, StepResult
 from harness.results.store import load_runs
+from harness.verdict import classify, judge, with_verdict, worst
 from harness.workflows.shard import SHARD_FILE
 
 _SETUP_STEPS = (BOOT_STEP, KERNEL_LOG_STEP)
@@ -162,7 +163,7 @@ def merge_group(shards: Sequence[ShardRun], check_environment: bool = True) -> R
     _refuse_gaps(shards)
     runs = [s.run for s in shards]
     errors = [f"{s.label}: {s.run.infra_error}" for s in shards if s.run.infra_error]
-    return dataclasses.replace(
+    merged = dataclasses.replace(
         runs[0],
         steps=merged_steps(shards),
         splats=tuple(x for r in runs for x in r.splats),
@@ -170,7 +171,12 @@ def merge_group(shards: Sequence[ShardRun], check_environment: bool = True) -> R
         started=min((r.started for r in runs if r.started), default=""),
         duration_s=sum(r.duration_s for r in runs),
         stop_reason=_stop_reason(runs),
+        verdict={},
     )
+    # A shard's stored verdict (after its retries) is kept by ranking: the merged run's is
+    # the worst of every shard's and of the merged run judged afresh.
+    verdict = worst([judge(merged), *(classify(r) for r in runs)])
+    return with_verdict(merged, verdict)
 
 
 def merge_shards(shards: Sequence[ShardRun]) -> list[RunResult]:
@@ -235,8 +241,6 @@ def merge_dirs(args: Sequence[Path]) -> tuple[list[RunResult], dict[str, Any]]:
 
 def report_html(runs: Sequence[RunResult], markdown: str) -> str:
     """A self-contained report.html for CI artifacts: the verdict per run, then report.md."""
-    from harness.verdict import classify
-
     rows = "".join(
         f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(classify(r).cls)}</td>"
         f"<td>{html.escape(classify(r).summary)}</td></tr>"
