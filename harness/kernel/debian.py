@@ -212,7 +212,10 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
                 apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives"
             )
         except InfraError as exc:
-            raise FetchError(f"downloading {' '.join(kernel.packages)} failed: {exc}") from exc
+            raise FetchError(
+                f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "
+                "mid-sync: run the command again in a minute"
+            ) from exc
         debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
         _extract(kernel, debs, dest)
         meta = {"packages": [d.name for d in debs], "abi": kernel.abi}

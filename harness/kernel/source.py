@@ -100,7 +100,10 @@ def _unpack(package: str, version: str, root: Path, apt_options: Sequence[str] =
             apt_download_argv(package, version, apt_options), timeout=1800, cwd=downloads
         )
     except InfraError as exc:
-        raise FetchError(f"downloading {package} {version} failed: {exc}") from exc
+        raise FetchError(
+            f"downloading {package} {version} failed: {exc}; the mirror may be mid-sync: "
+            "run the command again in a minute"
+        ) from exc
     debs = sorted(downloads.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
     if not debs:
         raise InfraError(f"apt-get download {package} left no .deb in {downloads}")
