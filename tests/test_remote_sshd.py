@@ -4,6 +4,7 @@ checks (a wrong key is refused in one line, exit 2), what a run ships."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -88,6 +89,12 @@ class Sshd:
                 self.proc.wait(10)
 
 
+def _die_with_parent() -> None:
+    """In the sshd child: SIGTERM it when the test process dies, even by SIGKILL or a CI
+    cancel that skips fixture teardown (a test daemon must never outlive its test)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_sshd(root: Path, client_key: Path, client_pub: str) -> Sshd:
     root.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -104,6 +111,7 @@ def start_sshd(root: Path, client_key: Path, client_pub: str) -> Sshd:
     proc = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(root / "sshd_config")],
         stdout=subprocess.DEVNULL, stderr=open(root / "sshd.log", "w"), start_new_session=True,
+        preexec_fn=_die_with_parent,
     )  # fmt: skip
     for _ in range(100):
         with socket.socket() as s:
