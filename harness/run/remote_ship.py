@@ -12,7 +12,7 @@ import sys
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paramiko
 from paramiko.ssh_exception import SSHException
@@ -25,9 +25,18 @@ from harness.run.request import RunRequest
 if TYPE_CHECKING:
     from fabric import Connection
 
-    from harness.run.remote import RemoteHost
-
 log = logging.getLogger(__name__)
+
+
+class Shell(Protocol):
+    """What install() needs of a connected host (harness.run.remote.RemoteHost is one)."""
+
+    host: Any
+
+    def run_cmd(self, argv: list[str]) -> Any: ...
+
+    def put_tree(self, files: dict[str, Path], remote_dir: str) -> None: ...
+
 
 __all__ = ["SSHException", "Host", "RemoteOptions", "connect", "install", "payload"]
 _HOST = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:@\s\[\]]+)(?::(?P<port>\d+))?$")
@@ -173,7 +182,7 @@ def _deps_hash(path: Path) -> str:
     return hashlib.sha256("\n".join(requires).encode()).hexdigest()[:12]
 
 
-def install(host: RemoteHost, root: str) -> str:
+def install(host: Shell, root: str) -> str:
     """The harness installed on the host; returns the path of its `harness` script."""
     path, key = wheel()
     venv = f"{root}/venv-{_deps_hash(path)}"
