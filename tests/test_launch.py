@@ -7,7 +7,13 @@ import pytest
 
 from harness.errors import UserError
 from harness.vm.initramfs import qemu_floor_argv
-from harness.vm.launch import GUEST_MODULE_BLACKLIST, BootSpec, agent_argv, vng_argv
+from harness.vm.launch import (
+    GUEST_MODULE_BLACKLIST,
+    TCG_QEMU_ARGS,
+    BootSpec,
+    agent_argv,
+    vng_argv,
+)
 
 
 def spec(**kw: object) -> BootSpec:
@@ -52,7 +58,7 @@ def test_vng_argv_tcg() -> None:
         "tsc=reliable",
         "--exec",
         "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
-        "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0",
+        "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0 -accel tcg,thread=single",
     ]
 
 
@@ -65,7 +71,7 @@ def test_kvm_and_append() -> None:
 def test_qemu_words_survive_vngs_shell() -> None:
     argv = vng_argv(spec(qemu_args=("-drive", "file=/x;rm -rf /,if=none")))
     opts = argv[-1].removeprefix("--qemu-opts=")
-    assert shlex.split(opts) == ["-drive", "file=/x;rm -rf /,if=none"]
+    assert shlex.split(opts) == ["-drive", "file=/x;rm -rf /,if=none", *TCG_QEMU_ARGS]
 
 
 def test_white_space_in_paths_is_refused() -> None:
