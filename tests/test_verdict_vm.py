@@ -48,7 +48,11 @@ def run_timed(argv: list[str], out: Path, fault_text: str) -> tuple[int, float |
     """Run the harness; return its exit code, seconds from the fault's console line
     appearing to the harness's exit (None if it never appeared), and the total."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # output to a file, not a pipe read only at the end: a chatty run would fill the pipe
+    # and block the harness, which the time-to-verdict figure would then include
+    log_path = out.parent / f"{out.name}.harness-output.log"
+    with log_path.open("w") as log_fh:
+        proc = subprocess.Popen(argv, stdout=log_fh, stderr=subprocess.STDOUT, text=True)
     fault_at = None
     while proc.poll() is None:
         if fault_at is None:
@@ -57,7 +61,7 @@ def run_timed(argv: list[str], out: Path, fault_text: str) -> tuple[int, float |
                     fault_at = time.monotonic()
         time.sleep(0.2)
     end = time.monotonic()
-    print(proc.stdout.read() if proc.stdout else "")
+    print(log_path.read_text(errors="replace"))
     return proc.returncode, (end - fault_at) if fault_at else None, end - t0
 
 
