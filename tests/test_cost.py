@@ -27,9 +27,9 @@ def qemu_words(argv):
     return shlex.split(opts.removeprefix("--qemu-opts="))
 
 
-def test_wall_is_the_default_and_adds_only_single_threaded_tcg():
+def test_wall_is_the_default_and_names_multi_threaded_tcg():
     argv = vng_argv(SPEC)
-    assert qemu_words(argv) == ["-device", "nvme,id=n0", "-accel", "tcg,thread=single"]
+    assert qemu_words(argv) == ["-device", "nvme,id=n0", "-accel", "tcg,thread=multi"]
     assert RunRequest("debian:6.12", Path("/o")).measure == "wall"
 
 

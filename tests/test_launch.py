@@ -53,12 +53,14 @@ def test_vng_argv_tcg() -> None:
         "--append",
         "sysctl.kernel.hung_task_timeout_secs=20",
         "--append",
+        "sysctl.kernel.hung_task_warnings=-1",
+        "--append",
         "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
         "--append",
         "tsc=reliable",
         "--exec",
         "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
-        "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0 -accel tcg,thread=single",
+        "--qemu-opts=-device nvme,id=hc-nvme0,serial=HNVME0 -accel tcg,thread=multi",
     ]
 
 

@@ -191,3 +191,22 @@ def test_recorded_lean_fault_hang_is_a_hang_with_the_real_blocked_task_dump():
         " <- loop_process_work"
     )
     assert verdict.signature == "hang: loop_harness_maybe_hang <- lo_rw_aio <- loop_process_work"
+
+
+def test_lost_nvme_submissions_are_named_on_the_console():
+    # tests/data/console/tcg-rr-lost-io.log: a real round-robin TCG boot of Debian 6.12 on
+    # QEMU 7.2; four reads on QID 2 never completed (the 2 s randread gave 20 IOPS)
+    found = splats_of("tcg-rr-lost-io")
+    assert [s.kind for s in found] == ["io_timeout"] * 4
+    assert all(s.excerpt.count("\n") == 0 for s in found)  # one line each
+    assert found[0].title.startswith("nvme nvme0: I/O tag 640 (f280) opcode 0x2")
+
+
+def test_lost_io_under_round_robin_tcg_is_an_emulator_artefact_elsewhere_a_failure():
+    found = splats_of("tcg-rr-lost-io")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=found),)
+    cost = dataclasses.replace(run(steps=steps, splats=found),
+                               environment=Environment(accel="tcg", measure="cost"))  # fmt: skip
+    verdict = judge(cost)
+    assert verdict.cls == EMULATOR_ARTEFACT and verdict.signature == "tcg-round-robin-lost-io"
+    assert judge(run(steps=steps, splats=found)).cls == KERNEL_FAILURE  # multi-threaded TCG

@@ -48,6 +48,17 @@ STOPPING_KINDS = (
 )  # fmt: skip
 HANG_KINDS = ("hung_task", "blocked_tasks")
 
+# "INFO: task kworker/0:7:123 blocked for more than 40 seconds." — the task and how long it
+# has been blocked (6.x prints the time since it last ran; older kernels print the timeout).
+_HUNG_TASK = re.compile(r"^INFO: task (\S+:\d+) blocked for more than (\d+) seconds")
+
+
+def hung_task_of(title: str) -> tuple[str, int] | None:
+    """('comm:pid', seconds blocked) from a hung-task report's title, or None."""
+    match = _HUNG_TASK.match(title)
+    return (match[1], int(match[2])) if match else None
+
+
 _LOCKDEP = (
     r"possible circular locking dependency detected|possible recursive locking detected"
     r"|inconsistent lock state|suspicious RCU usage|bad unlock balance detected"
@@ -65,7 +76,8 @@ class _Rule:
     pattern: re.Pattern[str]
     # How the report ends: "trace" at ---[ end trace (after a "cut here" prelude); "panic"
     # at ---[ end Kernel panic; "rule" at the closing ===== (after a ===== prelude); "task"
-    # at the </TASK> closing its call trace (lockdep: after a ===== prelude).
+    # at the </TASK> closing its call trace (lockdep: after a ===== prelude); "line": the
+    # header line is the whole report.
     end: str
     fatal: bool = False
 
@@ -93,6 +105,9 @@ _RULES = (
     _rule("rcu_stall", r"^(rcu: )?INFO: rcu_\w+ (self-)?detected (expedited )?stall", "task"),
     _rule("hung_task", r"^INFO: task \S+ blocked for more than \d+ seconds", "task"),
     _rule("blocked_tasks", r"^sysrq: Show Blocked State", "dump"),
+    # An emulated disk that never completed a command (6.x: "I/O tag 640 (f280) opcode 0x2
+    # (I/O Cmd) QID 2 timeout, aborting"; older: "I/O 457 QID 1 timeout, aborting").
+    _rule("io_timeout", r"^nvme nvme\d+: I/O (tag )?\d+ .*QID \d+ timeout, aborting", "line"),
     _rule("lockdep", rf"^(WARNING|INFO|BUG): ({_LOCKDEP})", "task"),
     _rule("oops", r"^BUG: (unable to handle|kernel NULL pointer dereference)", "trace"),
     _rule(
@@ -169,6 +184,7 @@ class SplatScanner:
         self._done: list[Splat] = []
         self._fatal = False
         self.started: list[str] = []  # the kind of every report begun, in order
+        self.started_titles: list[str] = []  # ... and its title
         self.dumps_seen = 0  # sysrq-w headers: the kernel answered a blocked-task request
         self.blocked_seen = 0  # tasks listed in those dumps
 
@@ -224,8 +240,11 @@ class SplatScanner:
         self._open = _Open(rule, _title(rule.kind, message), start, lines, end)
         self._fatal = self._fatal or rule.fatal
         self.started.append(rule.kind)
+        self.started_titles.append(self._open.title)
         if rule.kind == "blocked_tasks":
             self.dumps_seen += 1
+        if end == "line":
+            self._close()
 
     def _dump_over(self, message: str) -> bool:
         """A blocked-task dump ends at the first line after a task's trace that does not
