@@ -174,3 +174,17 @@ def test_an_agent_timeout_dump_with_nothing_blocked_lets_the_run_go_on(tmp_path:
     )
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
     assert out.reason == "done" and out.splats == ()
+
+
+def test_a_task_reported_once_that_runs_on_is_a_stall_not_a_hang(tmp_path: Path) -> None:
+    lines = (DATA / "hung-task.log").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if "blocked for more than" in line)
+    (tmp_path / "stall.log").write_text("\n".join(lines[first : first + 29]) + "\n")
+    argv = script(
+        tmp_path, "m(event='begin', id='write', timeout_s=600)\n" + _cat(tmp_path / "stall.log")
+        + "time.sleep(3)\nm(event='end', id='write', status='pass')\nm(event='done', rc=0)\n"
+    )  # fmt: skip
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
+                    request_dump=lambda: None)  # fmt: skip
+    assert out.reason == "done" and out.splats == () and not out.dump_requested
+    assert [s.kind for s in out.stalls] == ["hung_task"] and out.stall_steps == ("write",)

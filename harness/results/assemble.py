@@ -66,6 +66,16 @@ def _with_splats(step: StepResult, splats: Sequence[Splat]) -> StepResult:
     )
 
 
+def with_stalls(step: StepResult, stalls: Sequence[Splat]) -> StepResult:
+    """Hung-task reports whose task ran on (harness.vm.faults): noted, never a failure."""
+    if not stalls:
+        return step
+    titles = [s.title for s in stalls]
+    message = step.message or f"stall, not a hang: {titles[0]} (it ran on; slow emulated I/O)"
+    details = {**step.details, "stalls": titles}
+    return StepResult(**{**step.__dict__, "message": message, "details": details})
+
+
 def boot_step(
     reason: str,
     booted: bool,
@@ -110,10 +120,13 @@ def assemble(
     splats: Sequence[Splat],
     splat_steps: Sequence[str | None],
     fault_step: str | None = None,
+    stalls: Sequence[Splat] = (),
+    stall_steps: Sequence[str | None] = (),
 ) -> list[StepResult]:
     """One StepResult per planned step, in plan order, with splats attached to their step.
 
-    fault_step: the step a kernel stop (reason panic/oops/hang) hit; running_step if None."""
+    fault_step: the step a kernel stop (reason panic/oops/hang) hit; running_step if None.
+    stalls: hung-task reports whose task ran on, noted on their step (stall_steps)."""
     by_id = {r["id"]: r for r in records}
     splats_for: dict[str | None, list[Splat]] = {}
     for splat, sid in zip(splats, splat_steps, strict=True):
@@ -143,5 +156,6 @@ def assemble(
             step, reached = _faulted(step, reason, splats_for.get(sid, [])), True
         else:
             step = _with_splats(step, splats_for.get(sid, []))
-        steps.append(step)
+        mine = [x for x, at in zip(stalls, stall_steps, strict=True) if at == sid]
+        steps.append(with_stalls(step, mine))
     return steps

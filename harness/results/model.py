@@ -89,6 +89,8 @@ class RunResult:
     started: str = ""
     duration_s: float = 0.0
     stop_reason: str = ""  # how the VM run ended: done, panic, oops, hang, step-timeout, ...
+    # hung-task reports whose task ran on (slow emulated I/O): noted, not failures
+    stalls: tuple[Splat, ...] = ()
     # harness.verdict.Verdict.to_dict(): the class (pass, kernel-failure, test-failure,
     # infra-error, emulator-artefact) with its evidence; {} in results written before it.
     verdict: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +129,7 @@ class RunResult:
             started=data.get("started", ""),
             duration_s=data.get("duration_s", 0.0),
             stop_reason=data.get("stop_reason", ""),
+            stalls=tuple(Splat(**x) for x in data.get("stalls", ())),
             verdict=data.get("verdict", {}),
         )
 

@@ -52,6 +52,9 @@ def _run_section(run: RunResult) -> list[str]:
                  + (f": {verdict.summary}" if verdict.summary else ""))  # fmt: skip
     if env.hung_task_timeout_s:
         lines.append(f"- guest hung_task_timeout_secs={env.hung_task_timeout_s}")
+    for stall in run.stalls:
+        lines.append(f"- stall, not a hang (the task ran on; console line {stall.line}): "
+                     f"{stall.title}")  # fmt: skip
     for artefact in verdict.artefacts:
         lines.append(f"- emulator artefact (retried): {artefact.get('summary', '')}; "
                      f"console log `{artefact.get('console_log', '')}`")  # fmt: skip

@@ -177,6 +177,7 @@ class LocalExecutor(ABC):
             started=started,
             duration_s=time.monotonic() - t0,
             stop_reason=outcome.reason,
+            stalls=outcome.stalls,
         )
         if interrupted is not None:  # the caller writes this run's results, then stops
             interrupted.result = result  # type: ignore[attr-defined]

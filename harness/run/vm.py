@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
-from harness.results.assemble import assemble, boot_step, read_records
+from harness.results.assemble import assemble, boot_step, read_records, with_stalls
 from harness.results.model import Environment, Splat, StepResult
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
@@ -69,7 +69,10 @@ def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResu
     boot_splats = [
         s for s, sid in zip(outcome.splats, outcome.splat_steps, strict=True) if sid is None
     ]
-    steps = [boot_step(outcome.reason, booted, boot_splats, outcome.first_marker_s or 0.0)]
+    pairs = zip(outcome.stalls, outcome.stall_steps, strict=True)
+    boot_stalls = [s for s, sid in pairs if sid is None]
+    boot = boot_step(outcome.reason, booted, boot_splats, outcome.first_marker_s or 0.0)
+    steps = [with_stalls(boot, boot_stalls)]
     return steps + assemble(
         plan.steps,
         read_records(shared / "steps.jsonl"),
@@ -78,6 +81,8 @@ def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResu
         outcome.splats,
         outcome.splat_steps,
         outcome.fault_step,
+        outcome.stalls,
+        outcome.stall_steps,
     )
 
 

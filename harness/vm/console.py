@@ -104,6 +104,9 @@ class ConsoleOutcome:
     fault_kind: str = ""  # the report that ended the run (oops, hung_task, blocked_tasks ...)
     dump_requested: bool = False  # the host asked the guest for a blocked-task dump
     dump_answered: bool = False  # ... and the kernel printed one
+    # Hung-task reports whose task ran on (harness.vm.faults): kept out of `splats`
+    stalls: tuple[Splat, ...] = ()
+    stall_steps: tuple[str | None, ...] = ()
 
 
 def _deadline_reason(t: _Tracker, now: float, last_output: float, tm: Timeouts) -> str | None:
@@ -179,7 +182,6 @@ class _Session:
     def outcome(self, reason: str, exit_status: int | None) -> ConsoleOutcome:
         if self.scanner.fatal and reason == "eof":
             reason = "panic"
-        splats = tuple(self.scanner.finish())
         t = self.tracker
         w = self.watch
         if reason in ("step-timeout", "silence") and w.dump_requested and not w.dump_answered:
@@ -187,14 +189,18 @@ class _Session:
         fault_step = self.fatal_step if reason == "panic" else w.step
         if reason not in ("panic", "oops", "hang"):
             fault_step = t.current
+        found = [(s, t.step_for_line(s.line)) for s in self.scanner.finish()]
+        stalled = [w.is_stall(s, sid, reason) for s, sid in found]
+        kept = [pair for pair, stall in zip(found, stalled, strict=True) if not stall]
+        stalls = [pair for pair, stall in zip(found, stalled, strict=True) if stall]
         return ConsoleOutcome(
             reason=reason,
             agent_rc=t.agent_rc,
             steps_begun=tuple(t.order),
             steps_ended=dict(t.ended),
             running_step=t.current,
-            splats=splats,
-            splat_steps=tuple(t.step_for_line(s.line) for s in splats),
+            splats=tuple(s for s, _ in kept),
+            splat_steps=tuple(sid for _, sid in kept),
             first_marker_s=t.first_marker_s,
             duration_s=time.monotonic() - t.started,
             exit_status=exit_status,
@@ -202,6 +208,8 @@ class _Session:
             fault_kind=w.kind or ("panic" if reason == "panic" else ""),
             dump_requested=w.dump_requested,
             dump_answered=w.dump_answered,
+            stalls=tuple(s for s, _ in stalls),
+            stall_steps=tuple(sid for _, sid in stalls),
         )
 
 

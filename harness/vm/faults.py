@@ -3,7 +3,12 @@
 The console supervisor feeds a FaultWatch what it reads and asks it each second whether to
 stop. A fault is a report after which the kernel cannot be trusted (harness.vm.splats
 STOPPING_KINDS). An oops, BUG or lockup ends its step after `oops_grace_s` (the step may
-still finish on its own first); a hung task after `hang_grace_s`. A hang, and any step
+still finish on its own first); a hung task after `hang_grace_s`, once it is confirmed.
+A hung-task report is a suspicion until the same task has been blocked `hang_confirm_s` or
+reported `hang_confirm_reports` times (the detector reports it again every period while it
+stays blocked): under TCG a slow emulated disk can keep a task waiting for I/O past the
+short hung-task timeout, and that task then runs on. A report that is never confirmed is a
+*stall*: recorded on its step, never a kernel failure (`FaultWatch.is_stall`). A hang, and any step
 timeout or silence, is first answered with a sysrq-w blocked-task dump (the agent writes
 'w' to /proc/sysrq-trigger when the host asks through `request_dump`, or by itself when its
 own step alarm fires); the VM is stopped once the dump has had `dump_drain_s` to print.
@@ -14,9 +19,10 @@ timed-out step go on (the agent records it); no answer at all leaves the deadlin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from harness.vm.splats import HANG_KINDS, STOPPING_KINDS, SplatScanner
+from harness.results.model import Splat
+from harness.vm.splats import HANG_KINDS, STOPPING_KINDS, SplatScanner, hung_task_of
 
 QUIET_S = 1.5  # a dump is over when the console has been quiet this long after it began
 
@@ -26,6 +32,9 @@ class FaultLimits:
     oops_grace_s: float = 15.0  # an oops in a step: how long the step may go on to finish
     hang_grace_s: float = 5.0  # a hung-task report: the step will not finish; dump soon
     dump_drain_s: float = 10.0  # how long a blocked-task dump may take to print
+    hang_confirm_s: float = 60.0  # a task blocked this long is hung, not slow
+    hang_confirm_reports: int = 3  # ... or reported this many times (kernels that print
+    # the timeout, not the time blocked)
 
 
 @dataclass
@@ -45,14 +54,43 @@ class FaultWatch:
     kinds_seen: int = 0
     dump_requested: bool = False
     dump_answered: bool = False
+    suspects: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # task ->
+    # (hung-task reports so far, the step of the first)
+    confirmed: set[str] = field(default_factory=set)  # tasks found hung, not slow
 
     def feed(self, scanner: SplatScanner, step: str | None, now: float) -> None:
         """Note reports the scanner began since the last call (the first fault counts)."""
-        new = scanner.started[self.kinds_seen :]
+        seen = self.kinds_seen
+        new = zip(scanner.started[seen:], scanner.started_titles[seen:], strict=True)
         self.kinds_seen = len(scanner.started)
-        for kind in new:
-            if self.kind is None and kind in STOPPING_KINDS and kind != "blocked_tasks":
+        for kind, title in new:
+            if kind == "hung_task":
+                hung_in = self._hung_task(title, step)
+                if self.kind is None and hung_in is not False:
+                    self.kind, self.step, self.at = kind, hung_in, now
+            elif self.kind is None and kind in STOPPING_KINDS and kind != "blocked_tasks":
                 self.kind, self.step, self.at = kind, step, now
+
+    def _hung_task(self, title: str, step: str | None) -> str | None | bool:
+        """The step a now-confirmed hang began in, or False while it is only a suspicion."""
+        found = hung_task_of(title)
+        if found is None:
+            return step  # a report we cannot read: take it at its word
+        task, blocked_s = found
+        reports, first_step = self.suspects.get(task, (0, step))
+        self.suspects[task] = (reports + 1, first_step)
+        limits = self.limits
+        if blocked_s >= limits.hang_confirm_s or reports + 1 >= limits.hang_confirm_reports:
+            self.confirmed.add(task)
+            return first_step
+        return False
+
+    def is_stall(self, splat: Splat, splat_step: str | None, reason: str) -> bool:
+        """A hung-task report whose task ran on: not part of a hang the run stopped for."""
+        found = hung_task_of(splat.title) if splat.kind == "hung_task" else None
+        if found is None or found[0] in self.confirmed:
+            return False
+        return not (reason == "hang" and splat_step == self.step)
 
     def agent_dumped(self, scanner: SplatScanner, step: str | None, now: float) -> None:
         """The agent's own step alarm fired and it asked the kernel for a dump."""
