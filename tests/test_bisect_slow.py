@@ -15,6 +15,13 @@ changed:
 Commit ids are fixed (identity and dates), so later sessions hit the build cache.
 The git bisect is interrupted after three items and resumed; the list bisect runs a guest
 script over three prebuilt kernels, with the first boot of its middle step killed.
+
+A second branch is bisected on a metric (3 runs per step, the default):
+
+    c0  the snapshot (good)
+    m1  harmless (documentation)
+    m2  SLOW: loop busy-waits 2 ms (udelay) in every request it serves
+    m3  harmless (documentation): the bad endpoint
 """
 
 from __future__ import annotations
@@ -44,6 +51,13 @@ ANCHOR = "static DEFINE_MUTEX(loop_validate_mutex);\n"
 NOBUILD = ANCHOR + "static int harness_bisect_nobuild = harness_bisect_undeclared;\n"
 SPARSE_PLAN = {"name": "bisect-sparse", "size_mb": 64,
                "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"]}]}  # fmt: skip
+METRIC_BRANCH = "refs/heads/harness-bisect-metric"
+SPINLOCK = "#include <linux/spinlock.h>\n"
+FILEBACKED = "\tloff_t pos = ((loff_t) blk_rq_pos(rq) << 9) + lo->lo_offset;\n\n"
+SLOW = "\tudelay(2000);\t/* harness bisect test: a slow loop, 2 ms per request */\n\n"
+METRIC = "fio/loop-dio-on-xfs/randwrite-4k:write_iops"
+METRIC_FIO = [{"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]}]
+METRIC_PLAN = {"name": "bisect-metric", "runtime_s": 3, "size_mb": 64, "fio": METRIC_FIO}
 # exit 0 when a discarded range of a loop device reads back as zeros, 1 when it does not
 DISCARD_SCRIPT = """\
 d=$(mktemp -d) && mount -t tmpfs tmpfs "$d" || exit 125
@@ -65,10 +79,14 @@ def _git(repo: Path, *args: str, env=None, input_text: str | None = None) -> str
     return done.stdout.strip()
 
 
+def _sources(repo: Path, base: str) -> tuple[str, str]:
+    return (_git(repo, "show", f"{base}:{LOOP_C}") + "\n",
+            _git(repo, "show", f"{base}:{DOC}") + "\n")  # fmt: skip
+
+
 def make_history(repo: Path, base: str, salt: str = "") -> list[str]:
     """c0..c5 above as commits on BRANCH (plumbing, a private index); returns their ids."""
-    loop_c = _git(repo, "show", f"{base}:{LOOP_C}") + "\n"
-    doc = _git(repo, "show", f"{base}:{DOC}") + "\n"
+    loop_c, doc = _sources(repo, base)
     assert DISCARD in loop_c and ANCHOR in loop_c
     versions = [
         ("bisect test: harmless doc line", {DOC: doc + "\n.. harmless 1\n"}),
@@ -77,6 +95,27 @@ def make_history(repo: Path, base: str, salt: str = "") -> list[str]:
         ("bisect test: loop drops discards", {LOOP_C: loop_c.replace(DISCARD, BROKEN)}),
         ("bisect test: harmless doc line 3", {DOC: doc + "\n.. harmless 3\n"}),
     ]
+    return commit_versions(repo, base, versions, BRANCH, salt)
+
+
+def make_metric_history(repo: Path, base: str, salt: str = "") -> list[str]:
+    """c0, m1..m3 above as commits on METRIC_BRANCH; returns their ids."""
+    loop_c, doc = _sources(repo, base)
+    assert SPINLOCK in loop_c and FILEBACKED in loop_c
+    slow = loop_c.replace(SPINLOCK, SPINLOCK + "#include <linux/delay.h>\n", 1)
+    slow = slow.replace(FILEBACKED, FILEBACKED + SLOW, 1)
+    versions = [
+        ("bisect test: harmless doc line m1", {DOC: doc + "\n.. metric harmless 1\n"}),
+        ("bisect test: loop busy-waits 2 ms per request", {LOOP_C: slow}),
+        ("bisect test: harmless doc line m3", {DOC: doc + "\n.. metric harmless 3\n"}),
+    ]
+    return commit_versions(repo, base, versions, METRIC_BRANCH, salt)
+
+
+def commit_versions(
+    repo: Path, base: str, versions: list[tuple[str, dict[str, str]]], branch: str, salt: str
+) -> list[str]:
+    """Each (subject, {path: text}) as a commit on top of the last, `branch` at the tip."""
     with tempfile.TemporaryDirectory() as tmp:
         date = "2001-01-01T00:00:00Z"
         env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index", "GIT_AUTHOR_DATE": date,
@@ -90,7 +129,7 @@ def make_history(repo: Path, base: str, salt: str = "") -> list[str]:
             tree = _git(repo, "write-tree", env=env)
             commits.append(_git(repo, "commit-tree", tree, "-p", commits[-1], "-m",
                                 subject + salt, env=env))  # fmt: skip
-    _git(repo, "update-ref", BRANCH, commits[-1])
+    _git(repo, "update-ref", branch, commits[-1])
     return commits
 
 
@@ -231,3 +270,31 @@ def test_list_bisect_with_a_guest_script_and_a_killed_qemu(
     assert [r.outcome for r in middle.runs] == ["infra", "bad"], middle.runs
     assert middle.outcome == "bad" and "script exited 1" in middle.reason
     assert state.steps[0].outcome == "good"
+
+
+def test_metric_bisect_finds_the_commit_that_slows_loop(lean_base, tmp_path) -> None:
+    """Default runs per step (3), judged against the good endpoint's runs with the A/B
+    statistics; the table shows good / last good / first bad / bad."""
+    from harness.kernel.source import debian_source
+
+    snap = debian_source("linux-source-6.12")
+    commits = make_metric_history(snap.repo, snap.commit)
+    plan = tmp_path / "bisect-metric.json"
+    plan.write_text(json.dumps(METRIC_PLAN))
+    req = BisectRequest("git", f"metric:{METRIC}:-25%", tmp_path / "out", runs=3,
+                        good="src:debian:linux-source-6.12",
+                        bad=f"git:{snap.repo}@harness-bisect-metric",
+                        plan=str(plan), accel="tcg")  # fmt: skip
+    state, result = bisect.run_bisect(req, progress=print)
+    report = (req.out_dir / "bisect.md").read_text()
+    print(report)
+    assert result.status == "found", result.message
+    assert result.first_bad == commits[2] and "busy-waits" in result.first_bad_label
+    by_item = {s.item: s for s in state.steps}
+    assert all(len(s.runs) == 3 for s in state.steps if s.resolution == "ok")
+    assert by_item[commits[0]].outcome == "good" and by_item[commits[3]].outcome == "bad"
+    if commits[1] in by_item:
+        assert by_item[commits[1]].outcome == "good"
+    assert "write_iops" in by_item[commits[3]].reason and "%" in by_item[commits[3]].reason
+    for label in ("good", "last good", "first bad", "bad"):
+        assert label in report

@@ -88,6 +88,25 @@ def test_remote_run_brings_home_junit_shaped_like_a_local_run(lab, tmp_path, hos
     )
 
 
+def test_ab_over_a_host_runs_both_sides_there_and_compares_at_home(lab, tmp_path, host_left_clean):
+    """`harness ab --host`: every rep of both sides boots on the remote; results.json, the
+    comparison and its reports are written here, each run naming the host it ran on."""
+    root, servers = lab
+    out = tmp_path / "ab"
+    argv = _argv(root, out, servers[:1])
+    argv[: argv.index("--plan")] = ["ab", "--base", "debian:6.12", "--candidate", "debian:6.12",
+                                    "--reps", "1"]  # fmt: skip
+    assert main(argv) == 0
+    for name in ("junit.xml", "results.json", "report.md", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 2
+    for run in runs:
+        boot = run["steps"][0]
+        assert boot["id"] == "boot" and boot["details"]["remote_host"] == servers[0].host
+        assert [s["status"] for s in run["steps"]] == ["pass"] * 3
+
+
 def test_two_host_pool_runs_one_shard_each_and_merges(lab, tmp_path, host_left_clean):
     root, servers = lab
     out = tmp_path / "pool"

@@ -191,3 +191,42 @@ def test_payload_ships_plan_topology_and_built_kernels_not_debian_specs(tmp_path
     deb = RunRequest(kernel="debian:6.12", out_dir=tmp_path / "o")
     files, sent = payload(deb, Kernel("debian:6.12", image, "6.12.1"), "/r/run2")
     assert set(files) == {"request.json"} and sent.kernel == "debian:6.12"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ab", "--base", "debian:6.12", "--candidate", "debian:6.12"],
+        ["bisect", "--kernels", "debian:6.1,debian:6.12", "--test", "check:sparse"],
+        ["backport", "--series", str(Path(__file__).parent / "data/series/harness-probe.mbox"),
+         "--base", "src:debian:linux-source-6.12"],
+    ],
+    ids=["ab", "bisect", "backport"],
+)  # fmt: skip
+def test_every_workflow_takes_host_and_refuses_a_wrong_key_before_any_work(
+    sshd, tmp_path: Path, capsys, command: list[str]
+) -> None:
+    """--host on ab, bisect and backport: the pool connects first, so a wrong host key is
+    one line, exit 2, before a kernel is resolved, built or booted."""
+    server, root = sshd
+    other = keygen(tmp_path / "other")
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{server.port} {' '.join(other.split()[:2])}\n")
+    argv = [*command, "--host", server.host, "--ssh-key", str(root / "client"),
+            "--known-hosts", str(wrong), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "host key of" in err and "does not match" in err
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_bisect_over_hosts_refuses_a_script_test(sshd, tmp_path: Path, capsys) -> None:
+    server, root = sshd
+    script = tmp_path / "t.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    argv = ["bisect", "--kernels", "debian:6.1,debian:6.12", "--test", f"script:{script}",
+            "--host", server.host, "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--host runs plans, not script: tests" in err

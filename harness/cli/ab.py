@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.progress import RichProgress
-from harness.cli.run import measure_option, preflight
+from harness.cli.run import host_options, measure_option, preflight, remote_pool
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
@@ -27,6 +27,7 @@ from harness.results.model import RunResult
 from harness.results.report import fmt, fmt_effect, headline
 from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
+from harness.run.executor import Executor
 from harness.run.request import RunRequest
 from harness.workflows import ab
 
@@ -86,8 +87,9 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
     return VERDICT_EXIT[comparison.verdict]
 
 
-def resolved_runner(req: ab.AbRequest):
-    """Resolve both sides' kernels before anything boots; a run_one over the resolved ones."""
+def resolved_runner(req: ab.AbRequest, remote: Executor | None = None):
+    """Resolve both sides' kernels before anything boots; a run_one over the resolved ones
+    (on the --host pool when there is one)."""
     kernels: dict[str, Kernel] = {}
     for side in req.sides:
         if side.kernel not in kernels:
@@ -95,7 +97,7 @@ def resolved_runner(req: ab.AbRequest):
 
     def run_one(run_req: RunRequest) -> RunResult:
         kernel = kernels[run_req.kernel]
-        return executor_for(kernel).run(run_req, kernel)
+        return executor_for(kernel, remote).run(run_req, kernel)
 
     return run_one
 
@@ -127,7 +129,11 @@ def _run_ab(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
     preflight([side.kernel for side in req.sides])
-    run_one = resolved_runner(req)
+    with remote_pool(ns) as remote:
+        return _run_ab_on(req, resolved_runner(req, remote))
+
+
+def _run_ab_on(req: ab.AbRequest, run_one) -> int:
     console = Console(stderr=True)
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
     done: ab.Done = []
@@ -182,6 +188,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)
+    host_options(p)
     p.add_argument("--out", help="output directory (default: out/ab-<time>)")
     allow_env_diff_option(p)
     p.set_defaults(func=_run_ab)

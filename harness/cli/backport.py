@@ -13,12 +13,18 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from harness.cli.run import host_options, remote_pool
 from harness.errors import UserError
 from harness.paths import default_out_root
 from harness.results import backport_report
 from harness.results.files import ensure_writable_dir
 from harness.workflows import ab
-from harness.workflows.backport import DEFAULT_WATCH, BackportRequest, run_backport
+from harness.workflows.backport import (
+    DEFAULT_WATCH,
+    BackportRequest,
+    remote_runner,
+    run_backport,
+)
 from harness.workflows.backport_model import STAGES, BaseResult
 
 
@@ -68,13 +74,18 @@ def exit_code(rows: tuple[BaseResult, ...]) -> int:
 def _run(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
+    with remote_pool(ns) as remote:
+        return _run_on(req, remote)
+
+
+def _run_on(req: BackportRequest, remote) -> int:
     console = Console(stderr=True)
     console.print(f"backport into {req.out_dir}: {len(req.bases)} base(s)", highlight=False)
 
     def on_base(row: BaseResult) -> None:
         console.print(f"  {row.base}: {row.verdict}: {row.summary}", highlight=False)
 
-    rows = run_backport(req, on_base=on_base)
+    rows = run_backport(req, runner=remote_runner(remote), on_base=on_base)
     extra = {"request": {"series": req.series, "bases": list(req.bases),
                          "series_for": dict(req.series_for), "plan": req.plan,
                          "reps": req.reps, "watch": req.watch}}  # fmt: skip
@@ -104,5 +115,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--watch", default=DEFAULT_WATCH, metavar="METRIC",
                    help=f"metric the table says was seen (default {DEFAULT_WATCH})")  # fmt: skip
+    host_options(p)
     p.add_argument("--out", help="output directory (default: out/backport-<time>)")
     p.set_defaults(func=_run)

@@ -22,6 +22,7 @@ from harness.cli.exits import (
     GIT_BISECT_GOOD,
     GIT_BISECT_SKIP,
 )
+from harness.cli.run import host_options, remote_pool
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
@@ -97,9 +98,16 @@ def handle(ns: argparse.Namespace) -> int:
             raise UserError(f"{req.out_dir} holds a bisection: --resume {req.out_dir} or "
                             "pick another --out")  # fmt: skip
     ensure_writable_dir(req.out_dir)
+    if ns.host and req.test.startswith("script:"):
+        raise UserError("--host runs plans, not script: tests; drop --host or use a check:, "
+                        "splat or metric test")  # fmt: skip
     print(f"bisect into {req.out_dir}: {req.test}, {req.runs} run(s) per step")
     try:
-        state, result = bisect.run_bisect(req, state=state, max_steps=ns.max_steps, progress=print)
+        with remote_pool(ns) as remote:
+            runner = bisect.EngineRunner(parse_test(req.test), remote)
+            state, result = bisect.run_bisect(
+                req, state=state, max_steps=ns.max_steps, progress=print, runner=runner
+            )
     except KeyboardInterrupt:
         print(f"interrupted: continue with harness bisect --resume {req.out_dir}")
         raise
@@ -128,6 +136,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the bisection in DIR")
     p.add_argument("--max-steps", type=int, metavar="N",
                    help="test at most N commits/kernels now (resume later)")  # fmt: skip
+    host_options(p)
     p.set_defaults(func=handle)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,6 +87,17 @@ def measure_option(parser: argparse.ArgumentParser) -> None:
 
 def remote_options(p: argparse.ArgumentParser) -> None:
     """--host and its SSH options (harness.run.remote), and --request (what a host is sent)."""
+    host_options(p)
+    p.add_argument(
+        "--request",
+        type=Path,
+        metavar="FILE",
+        help="run one request.json (RunRequest.to_dict; what remote hosts get)",
+    )
+
+
+def host_options(p: argparse.ArgumentParser) -> None:
+    """--host and its SSH options (harness.run.remote): run, ab, bisect and backport."""
     p.add_argument(
         "--host",
         action="append",
@@ -105,12 +118,6 @@ def remote_options(p: argparse.ArgumentParser) -> None:
         help="accept any host key (recorded in the results)",
     )
     p.add_argument("--remote-cache", metavar="DIR", help="HARNESS_CACHE_DIR on the hosts")
-    p.add_argument(
-        "--request",
-        type=Path,
-        metavar="FILE",
-        help="run one request.json (RunRequest.to_dict; what remote hosts get)",
-    )
 
 
 def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
@@ -124,6 +131,21 @@ def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
         known_hosts=ns.known_hosts, insecure_host_key=ns.insecure_host_key,
         remote_cache=ns.remote_cache,
     ))  # fmt: skip
+
+
+@contextlib.contextmanager
+def remote_pool(ns: argparse.Namespace) -> Iterator:  # Iterator[RemoteExecutor | None]
+    """remote_executor(ns) for the length of a command, connected and prepared up front (a
+    wrong host key or an unreachable host fails before anything is built or booted); its
+    SSH connections closed after."""
+    remote = remote_executor(ns)
+    try:
+        if remote is not None:
+            remote.connect()
+        yield remote
+    finally:
+        if remote is not None:
+            remote.close()
 
 
 def request_from_file(path: Path, out: Path | None) -> RunRequest:
@@ -231,12 +253,11 @@ def _handle(ns: argparse.Namespace) -> int:
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]
     write_shard_record(out, requests, kernels)  # what `harness merge` reads
-    remote = remote_executor(ns)
     runs: list[RunResult] = []
-    with outlock.hold(out):
+    with remote_pool(ns) as remote, outlock.hold(out):
         try:
             for req, kernel in zip(requests, kernels, strict=True):
-                runs.append((remote or executor_for(kernel)).run(req, kernel))
+                runs.append(executor_for(kernel, remote).run(req, kernel))
                 write_outputs(out, runs)  # after every kernel: a later crash loses nothing
         except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
             if getattr(exc, "result", None) is not None:

@@ -16,8 +16,11 @@ from harness.run.request import RunRequest
 from harness.run.vm import VmExecutor
 
 
-def executor_for(kernel: Kernel) -> Executor:
-    """Host mode for the running kernel, a VM for everything else."""
+def executor_for(kernel: Kernel, remote: Executor | None = None) -> Executor:
+    """The remote pool when one is given (--host: it runs host mode and VMs there), else
+    host mode for the running kernel and a VM for everything else."""
+    if remote is not None:
+        return remote
     return HostExecutor() if kernel.is_host else VmExecutor()
 
 

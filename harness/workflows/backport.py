@@ -26,6 +26,7 @@ from harness.kernel.resolve import Resolution, resolve_kernel
 from harness.kernel.series import load_series
 from harness.results.compare import Comparison
 from harness.results.model import RunResult
+from harness.run.executor import Executor
 from harness.run.request import RunRequest
 from harness.verdict import INFRA_ERROR
 from harness.workflows import ab
@@ -112,15 +113,23 @@ def slug(index: int, base: str) -> str:
     return f"{index}-" + re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-")[:80]
 
 
-def default_runner(kernels: dict[str, Kernel]) -> Callable[[RunRequest], RunResult]:
-    """run_one over already resolved kernels (the VM executor, or host mode for `host`)."""
+def default_runner(
+    kernels: dict[str, Kernel], remote: Executor | None = None
+) -> Callable[[RunRequest], RunResult]:
+    """run_one over already resolved kernels (the VM executor, or host mode for `host`;
+    the --host pool when there is one)."""
     from harness.run.engine import executor_for
 
     def run_one(req: RunRequest) -> RunResult:
         kernel = kernels[req.kernel]
-        return executor_for(kernel).run(req, kernel)
+        return executor_for(kernel, remote).run(req, kernel)
 
     return run_one
+
+
+def remote_runner(remote: Executor | None) -> RunnerFactory:
+    """default_runner on `remote` (None: this machine)."""
+    return lambda kernels: default_runner(kernels, remote)
 
 
 def _timed(durations: dict[str, float], name: str, fn: Callable[[], object]) -> object:

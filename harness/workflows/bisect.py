@@ -26,6 +26,7 @@ from harness.kernel.resolve import Resolution, resolve_kernel
 from harness.results import store
 from harness.results.model import RunResult
 from harness.run.engine import executor_for
+from harness.run.executor import Executor
 from harness.run.request import RunRequest
 from harness.verdict import classify
 from harness.workflows import bisect_git, bisect_list
@@ -72,8 +73,9 @@ class Runner(Protocol):
 class EngineRunner:
     """resolve_kernel + the run engine; a script test runs in the ScriptExecutor."""
 
-    def __init__(self, test: BisectTest) -> None:
+    def __init__(self, test: BisectTest, remote: Executor | None = None) -> None:
         self.test = test
+        self.remote = remote  # the --host pool (None: this machine)
 
     def resolve(self, spec: str) -> Resolution:
         return resolve_kernel(spec)
@@ -84,7 +86,7 @@ class EngineRunner:
 
             assert self.test.script is not None
             return ScriptExecutor(self.test.script, script_step_id(self.test)).run(req, kernel)
-        return executor_for(kernel).run(req, kernel)
+        return executor_for(kernel, self.remote).run(req, kernel)
 
 
 @dataclass(frozen=True)
