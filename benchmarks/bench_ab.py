@@ -5,7 +5,10 @@
 
 The planted slowdown is a real change in the kernel's loop I/O path: the lean 6.12 build
 plus tests/data/series/slowdown.mbox, whose loop.harness_spin_us=N busy-waits N us in
-every request loop's worker handles (built incrementally, ~20 s). Every side boots that
+every request loop's worker handles (built incrementally, ~20 s); in cost mode its
+loop.harness_spin_loops=N runs an empty loop N times instead (udelay reads the TSC, which
+under instruction counting does not cost what it waits; an empty loop costs a fixed
+number of instructions). Every side boots that
 same image; only the command line differs, so nothing else can explain a difference.
 The default plan (tests/data/ab/bench-plan.json) puts its loop rows on a tmpfs file: no
 emulated-disk wait, so under instruction counting their figures are pure CPU cost (a wait
@@ -15,7 +18,8 @@ the control that must not move.
 Per measure mode (wall: wall-clock figures; cost: QEMU instruction counting):
 1. Calibrate: one boot without spin measures the reference loop row's IOPS; the per-request
    time t = 1/IOPS gives, for a planted IOPS drop s, the spin t*s/(1-s) (the loop worker
-   serialises requests, so the spin adds to each one's service time).
+   serialises requests, so the spin adds to each one's service time). Cost mode boots once
+   more with a trial loop count to measure what one loop iteration costs (ns per loop).
 2. Each trial runs one interleaved schedule, every repetition: the base (spin 0), an
    identical A/A side, and one side per planted slowdown.
 3. Prints per slowdown the measured change of the reference metric, whether it was flagged,
@@ -47,13 +51,20 @@ KERNEL = f"src:debian:linux-source-6.12+series={SERIES}"
 PLAN = PROJECT_ROOT / "tests" / "data" / "ab" / "bench-plan.json"
 REF_STEP = "fio/loop-dio-on-tmpfs/randread-4k"
 REF_METRIC = "read_iops"
-PARAM = "loop.harness_spin_us"
+# the slowdown knob per measure mode: (kernel parameter, its unit)
+KNOBS = {"wall": ("loop.harness_spin_us", "us"), "cost": ("loop.harness_spin_loops", "loops")}
 
 
-def spin_for(ref_iops: float, pct: int) -> int:
-    """Spin (us per request) that lowers a serial worker's IOPS by pct percent."""
-    per_request_us = 1e6 / ref_iops
-    return max(1, round(per_request_us * pct / (100 - pct)))
+def spin_for(ref_iops: float, pct: int, ns_per_unit: float = 1000.0) -> int:
+    """Spin (in the knob's units: 1000 ns per us, or ns per loop) that lowers a serial
+    worker's IOPS by pct percent."""
+    per_request_ns = 1e9 / ref_iops
+    return max(1, round(per_request_ns * pct / (100 - pct) / ns_per_unit))
+
+
+def ns_per_loop(ref_iops: float, loops: int, iops: float) -> float:
+    """What one empty-loop iteration cost: the per-request time it added, per loop."""
+    return (1e9 / iops - 1e9 / ref_iops) / loops
 
 
 def reference(run) -> float | None:  # noqa: ANN001 - RunResult
@@ -71,9 +82,10 @@ def request(args: argparse.Namespace, measure: str, out: Path, reps: int) -> ab.
     )  # fmt: skip
 
 
-def calibrate(args: argparse.Namespace, measure: str, run_one) -> float:  # noqa: ANN001
-    req = request(args, measure, args.out / measure / "calibrate", 1)
-    result = run_one(ab.run_request(req, ab.Slot(0, req.base)))
+def calibrate(args: argparse.Namespace, measure: str, run_one, append=(), name="calibrate"):  # noqa: ANN001, ANN201
+    req = request(args, measure, args.out / measure / name, 1)
+    side = dataclasses.replace(req.base, append=tuple(append))
+    result = run_one(ab.run_request(req, ab.Slot(0, side)))
     value = reference(result)
     if not value:
         sys.exit(f"calibration run has no {REF_STEP} {REF_METRIC}: {result.infra_error}")
@@ -92,7 +104,8 @@ def one_trial(args, measure: str, run_one, spins: dict[int, int], trial: int) ->
     out = args.out / measure / f"trial{trial}"
     req = request(args, measure, out, args.reps)
     sides = [req.base, ab.Side("aa", args.kernel)]
-    sides += [ab.Side(f"slow{p}", args.kernel, append=(f"{PARAM}={s}",)) for p, s in spins.items()]
+    knob = KNOBS[measure][0]
+    sides += [ab.Side(f"slow{p}", args.kernel, append=(f"{knob}={s}",)) for p, s in spins.items()]
 
     def progress(done):  # noqa: ANN001, ANN202
         slot, result = done[-1]
@@ -111,7 +124,7 @@ def one_trial(args, measure: str, run_one, spins: dict[int, int], trial: int) ->
     ab.save_pooled(out / "aa", req, result["aa"])  # `harness report` regenerates these
     for pct, spin in spins.items():
         c = compare(base_runs, ab.runs_of(done, f"slow{pct}"))
-        cand = ab.Side(ab.CANDIDATE, args.kernel, append=(f"{PARAM}={spin}",))
+        cand = ab.Side(ab.CANDIDATE, args.kernel, append=(f"{knob}={spin}",))
         (out / f"slow{pct}").mkdir(parents=True, exist_ok=True)
         ab.save_pooled(out / f"slow{pct}", dataclasses.replace(req, candidate=cand), c)
         result["slow"][pct] = c
@@ -164,7 +177,7 @@ def report(args: argparse.Namespace, measure: str, spins: dict[int, int], trials
             m = ref_metric(c)
             eff = f"{m.effect.estimate:+.1f}% [{m.effect.low:+.1f}, {m.effect.high:+.1f}]" if (
                 m and m.effect) else "-"  # fmt: skip
-            print(f"  planted {pct:>3}% (spin {spin:>4} us): measured {eff}, "
+            print(f"  planted {pct:>3}% (spin {spin:>4} {KNOBS[measure][1]}): measured {eff}, "
                   f"{'FLAGGED' if flagged(c) else 'missed'}; {_row_counts(c)}")  # fmt: skip
     reliable = smallest_reliable(list(spins), trials)
     alarms = sum(len(t["aa"].regressions) + len(t["aa"].improvements) for t in trials)
@@ -202,8 +215,16 @@ def main() -> None:
 
     for measure in args.measure.split(","):
         ref = args.ref_iops or calibrate(args, measure, run_one)
-        spins = {pct: spin_for(ref, pct) for pct in args.slowdowns}
-        print(f"[{measure}] reference {REF_METRIC} {ref:.0f}: spins {spins}", flush=True)
+        unit_ns = 1000.0
+        if measure == "cost":  # what one loop costs, measured: a boot planting ~50% at 2 ns
+            trial = spin_for(ref, 50, 2.0)
+            slowed = calibrate(args, measure, run_one, (f"{KNOBS['cost'][0]}={trial}",),
+                               "calibrate-loops")  # fmt: skip
+            unit_ns = ns_per_loop(ref, trial, slowed)
+            print(f"[cost] {trial} loops: {REF_METRIC} {slowed:.0f} -> {unit_ns:.2f} ns/loop")
+        spins = {pct: spin_for(ref, pct, unit_ns) for pct in args.slowdowns}
+        print(f"[{measure}] reference {REF_METRIC} {ref:.0f}: spins {spins} "
+              f"({KNOBS[measure][1]})", flush=True)  # fmt: skip
         with host_load(args.load):
             trials = [one_trial(args, measure, run_one, spins, t) for t in range(args.trials)]
         report(args, measure, spins, trials)
