@@ -13,8 +13,9 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from harness.cli.hosts import host_options, remote_pool
 from harness.cli.progress import RichProgress
-from harness.cli.run import host_options, measure_option, preflight, remote_pool
+from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
-from harness.cli.run import host_options, remote_pool
+from harness.cli.hosts import host_options, remote_pool
 from harness.errors import UserError
 from harness.paths import default_out_root
 from harness.results import backport_report

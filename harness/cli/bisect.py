@@ -22,7 +22,7 @@ from harness.cli.exits import (
     GIT_BISECT_GOOD,
     GIT_BISECT_SKIP,
 )
-from harness.cli.run import host_options, remote_pool
+from harness.cli.hosts import host_options, remote_pool
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from harness.cli.hosts import host_options, remote_pool
 from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
@@ -94,58 +93,6 @@ def remote_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="run one request.json (RunRequest.to_dict; what remote hosts get)",
     )
-
-
-def host_options(p: argparse.ArgumentParser) -> None:
-    """--host and its SSH options (harness.run.remote): run, ab, bisect and backport."""
-    p.add_argument(
-        "--host",
-        action="append",
-        default=[],
-        metavar="[USER@]HOST[:PORT]",
-        help="run on this host over SSH, repeatable: a pool, one shard per host",
-    )
-    p.add_argument("--ssh-key", type=Path, metavar="PATH", help="default: the SSH agent")
-    p.add_argument(
-        "--known-hosts",
-        type=Path,
-        metavar="PATH",
-        help="host keys to check (default ~/.ssh/known_hosts)",
-    )
-    p.add_argument(
-        "--insecure-host-key",
-        action="store_true",
-        help="accept any host key (recorded in the results)",
-    )
-    p.add_argument("--remote-cache", metavar="DIR", help="HARNESS_CACHE_DIR on the hosts")
-
-
-def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
-    """The pool executor when --host is given (connected and prepared by its first run)."""
-    if not getattr(ns, "host", None):
-        return None
-    from harness.run.remote import Host, RemoteExecutor, RemoteOptions
-
-    return RemoteExecutor(RemoteOptions(
-        hosts=tuple(Host.parse(h) for h in ns.host), ssh_key=ns.ssh_key,
-        known_hosts=ns.known_hosts, insecure_host_key=ns.insecure_host_key,
-        remote_cache=ns.remote_cache,
-    ))  # fmt: skip
-
-
-@contextlib.contextmanager
-def remote_pool(ns: argparse.Namespace) -> Iterator:  # Iterator[RemoteExecutor | None]
-    """remote_executor(ns) for the length of a command, connected and prepared up front (a
-    wrong host key or an unreachable host fails before anything is built or booted); its
-    SSH connections closed after."""
-    remote = remote_executor(ns)
-    try:
-        if remote is not None:
-            remote.connect()
-        yield remote
-    finally:
-        if remote is not None:
-            remote.close()
 
 
 def request_from_file(path: Path, out: Path | None) -> RunRequest:
