@@ -188,3 +188,24 @@ def test_a_task_reported_once_that_runs_on_is_a_stall_not_a_hang(tmp_path: Path)
                     request_dump=lambda: None)  # fmt: skip
     assert out.reason == "done" and out.splats == () and not out.dump_requested
     assert [s.kind for s in out.stalls] == ["hung_task"] and out.stall_steps == ("write",)
+
+
+def test_an_agent_timeout_dump_listing_a_task_is_a_diagnostic_when_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A fio caught in D state (waiting on I/O) by the dump the agent takes at its own step
+    timeout is not hung: the agent stopped it and went on (recorded in a real 6.12 run)."""
+    (tmp_path / "dump.log").write_text(BLOCKED_DUMP)
+    argv = script(
+        tmp_path,
+        "m(event='begin', id='slow', timeout_s=600)\n"
+        "m(event='blocked-dump', id='slow', why='timeout')\n" + _cat(tmp_path / "dump.log")
+        + "time.sleep(2)\nm(event='end', id='slow', status='error')\n"
+        "m(event='begin', id='next', timeout_s=600)\nm(event='end', id='next', status='pass')\n"
+        "m(event='done', rc=1)\n",
+    )  # fmt: skip
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
+                    request_dump=lambda: None)  # fmt: skip
+    assert out.reason == "done" and out.splats == ()
+    assert [s.kind for s in out.stalls] == ["blocked_tasks"] and out.stall_steps == ("slow",)
+    assert out.steps_ended == {"slow": "error", "next": "pass"}

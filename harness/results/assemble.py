@@ -67,11 +67,12 @@ def _with_splats(step: StepResult, splats: Sequence[Splat]) -> StepResult:
 
 
 def with_stalls(step: StepResult, stalls: Sequence[Splat]) -> StepResult:
-    """Hung-task reports whose task ran on (harness.vm.faults): noted, never a failure."""
+    """Hung-task reports whose task ran on, blocked-task dumps of a run that went on
+    (harness.vm.faults): noted, never a failure."""
     if not stalls:
         return step
     titles = [s.title for s in stalls]
-    message = step.message or f"stall, not a hang: {titles[0]} (it ran on; slow emulated I/O)"
+    message = step.message or f"stall, not a hang: {titles[0]} (the run went on)"
     details = {**step.details, "stalls": titles}
     return StepResult(**{**step.__dict__, "message": message, "details": details})
 

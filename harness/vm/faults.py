@@ -8,7 +8,8 @@ A hung-task report is a suspicion until the same task has been blocked `hang_con
 reported `hang_confirm_reports` times (the detector reports it again every period while it
 stays blocked): under TCG a slow emulated disk can keep a task waiting for I/O past the
 short hung-task timeout, and that task then runs on. A report that is never confirmed is a
-*stall*: recorded on its step, never a kernel failure (`FaultWatch.is_stall`). A hang, and any step
+*stall*: recorded on its step, never a kernel failure (`FaultWatch.is_stall`); so is the
+dump the agent asks for at its own step timeout when it then goes on. A hang, and any step
 timeout or silence, is first answered with a sysrq-w blocked-task dump (the agent writes
 'w' to /proc/sysrq-trigger when the host asks through `request_dump`, or by itself when its
 own step alarm fires); the VM is stopped once the dump has had `dump_drain_s` to print.
@@ -86,7 +87,10 @@ class FaultWatch:
         return False
 
     def is_stall(self, splat: Splat, splat_step: str | None, reason: str) -> bool:
-        """A hung-task report whose task ran on: not part of a hang the run stopped for."""
+        """A hung-task report whose task ran on, or a blocked-task dump taken while the run
+        went on: not part of a hang the run stopped for."""
+        if splat.kind == "blocked_tasks":
+            return not (reason == "hang" and splat_step == self.step)
         found = hung_task_of(splat.title) if splat.kind == "hung_task" else None
         if found is None or found[0] in self.confirmed:
             return False
@@ -120,10 +124,15 @@ class FaultWatch:
         if not self._dump_over(scanner, now, last_output):
             return None
         waiting, self.waiting, self.dump_at = self.waiting, None, None
+        if waiting == "agent-timeout":
+            # The agent stopped its own step and goes on: its dump is a diagnostic (a fio in
+            # D state waiting on I/O at that instant is not hung). A task that stays blocked
+            # keeps the agent from going on, and the host's deadline asks again.
+            return None
         if scanner.blocked_seen > self.blocked_before:
             self.kind, self.step, self.at = "blocked_tasks", self.waiting_step, now
             return "hang"
-        return None if waiting == "agent-timeout" else waiting
+        return waiting
 
     def _fault_stop(
         self, scanner: SplatScanner, current: str | None, now: float, last_output: float
