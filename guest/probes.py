@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import threading
 from typing import Any
@@ -12,6 +13,7 @@ from guest import metrics, sh
 
 TRACING_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 STACK_SYSCTL = "/proc/sys/kernel/stack_tracer_enabled"
+log = logging.getLogger(__name__)
 
 
 class KmsgTail:
@@ -218,6 +220,39 @@ class TraceCount:
 
 
 DIO_EVENT = "iomap/iomap_dio_rw_begin"
+# The events the per-step counters enable (LoopPathCounter, dio_counters).
+COUNTED_EVENTS = ("workqueue/workqueue_execute_start", "block/block_rq_issue", DIO_EVENT)
+HOLDERS = ("harness-hold-a", "harness-hold-b")
+NEVER = "common_pid < 0"  # a filter no event passes: a holder records nothing
+
+
+def hold_tracepoints() -> list[str]:
+    """Keep the counted events' tracepoints enabled for the whole run, in two tracefs
+    instances that record nothing; returns the events held.
+
+    Enabling a tracepoint's first probe flips its static key and points its static call
+    at the probe (text_poke_bp on every call site); the second probe repoints the static
+    call at the iterator. With two probes held from the start, a step's counter is a third
+    one and enabling or disabling it patches no kernel text: live text patching while fio
+    runs on the other vCPU is what multi-threaded TCG turns into an "Oops: int3" now and
+    then (tests/data/console/tcg-int3.log)."""
+    root = events_dir()
+    held: set[str] = set()
+    if root is None:
+        return []
+    for name in HOLDERS:
+        d = f"{root}/instances/{name}"
+        try:
+            os.makedirs(d, exist_ok=True)
+            sh.write_text(f"{d}/buffer_size_kb", "4")
+            for event in COUNTED_EVENTS:
+                if os.path.exists(f"{d}/events/{event}/enable"):
+                    sh.write_text(f"{d}/events/{event}/filter", NEVER)
+                    sh.write_text(f"{d}/events/{event}/enable", "1")
+                    held.add(event)
+        except OSError as exc:
+            log.warning("holding tracepoints in %s failed: %s", d, exc)
+    return sorted(held)
 
 
 def dio_counters(root: str, backing_file: str) -> dict[str, TraceCount]:

@@ -170,6 +170,8 @@ def run_steps(
     watchdog = Watchdog(ctx.results, marker) if ctx.mode == "vm" and ctx.results else None
     if watchdog:
         watchdog.start()
+    if ctx.mode == "vm":  # the guest's own kernel only: a host's tracing is not ours
+        log.info("tracepoints held for the run: %s", ", ".join(probes.hold_tracepoints()))
     try:
         for step in plan["steps"]:
             current = step.get("id", "?")
