@@ -47,9 +47,12 @@ def beside_guest(kernel: str, out: Path) -> subprocess.Popen[str]:
         "name": "beside", "runtime_s": 3600, "size_mb": 128,
         "fio": [{"workloads": ["randwrite-4k"], "targets": ["raw-nvme0"], "timeout_s": 4000}],
     }))  # fmt: skip
+    # fio prints nothing for an hour: without a long silence limit the console watchdog
+    # stops the neighbour after a few minutes (the first soak here lost it after 10 runs)
     argv = [sys.executable, "-m", "harness", "run", "--kernel", kernel, "--accel", "tcg",
-            "--plan", str(plan), "--out", str(out / "beside")]  # fmt: skip
-    log = (out / "beside.log").open("w")
+            "--plan", str(plan), "--silence-timeout", "7200",
+            "--out", str(out / f"beside-{time.monotonic_ns()}")]  # fmt: skip
+    log = (out / "beside.log").open("a")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
@@ -98,6 +101,9 @@ def main() -> int:
     try:
         for plan, count in (("quick", ns.runs), ("loop", ns.loop_runs)):
             for i in range(count):
+                if neighbour is not None and neighbour.poll() is not None:
+                    print(f"the neighbour guest ended (exit {neighbour.returncode}): restarted")
+                    neighbour = beside_guest(ns.kernel, ns.out)
                 rc, took, verdicts = one_run(ns.kernel, plan, ns.out / f"{plan}-{i}")
                 summary = "; ".join(f"{v.get('class')}: {v.get('summary', '')}"[:140]
                                     for v in verdicts) or "no results.json"  # fmt: skip
