@@ -33,7 +33,7 @@ def host_options(p: argparse.ArgumentParser) -> None:
 
 
 def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
-    """The pool executor when --host is given (connected and prepared by its first run)."""
+    """The pool executor when --host is given, not yet connected (remote_pool connects)."""
     if not getattr(ns, "host", None):
         return None
     from harness.run.remote import Host, RemoteExecutor, RemoteOptions

@@ -127,7 +127,8 @@ def assemble(
     """One StepResult per planned step, in plan order, with splats attached to their step.
 
     fault_step: the step a kernel stop (reason panic/oops/hang) hit; running_step if None.
-    stalls: hung-task reports whose task ran on, noted on their step (stall_steps)."""
+    stalls: hung-task reports whose task ran on and dumps of a run that went on, noted on
+    their step (stall_steps)."""
     by_id = {r["id"]: r for r in records}
     splats_for: dict[str | None, list[Splat]] = {}
     for splat, sid in zip(splats, splat_steps, strict=True):

@@ -89,7 +89,8 @@ class RunResult:
     started: str = ""
     duration_s: float = 0.0
     stop_reason: str = ""  # how the VM run ended: done, panic, oops, hang, step-timeout, ...
-    # hung-task reports whose task ran on (slow emulated I/O): noted, not failures
+    # hung-task reports whose task ran on (slow emulated I/O) and blocked-task dumps of a
+    # run that went on: noted, not failures
     stalls: tuple[Splat, ...] = ()
     # harness.verdict.Verdict.to_dict(): the class (pass, kernel-failure, test-failure,
     # infra-error, emulator-artefact) with its evidence; {} in results written before it.

@@ -104,7 +104,8 @@ class ConsoleOutcome:
     fault_kind: str = ""  # the report that ended the run (oops, hung_task, blocked_tasks ...)
     dump_requested: bool = False  # the host asked the guest for a blocked-task dump
     dump_answered: bool = False  # ... and the kernel printed one
-    # Hung-task reports whose task ran on (harness.vm.faults): kept out of `splats`
+    # Hung-task reports whose task ran on, blocked-task dumps of a run that went on
+    # (harness.vm.faults FaultWatch.is_stall): kept out of `splats`
     stalls: tuple[Splat, ...] = ()
     stall_steps: tuple[str | None, ...] = ()
 
@@ -189,10 +190,11 @@ class _Session:
         fault_step = self.fatal_step if reason == "panic" else w.step
         if reason not in ("panic", "oops", "hang"):
             fault_step = t.current
-        found = [(s, t.step_for_line(s.line)) for s in self.scanner.finish()]
-        stalled = [w.is_stall(s, sid, reason) for s, sid in found]
-        kept = [pair for pair, stall in zip(found, stalled, strict=True) if not stall]
-        stalls = [pair for pair, stall in zip(found, stalled, strict=True) if stall]
+        kept: list[tuple[Splat, str | None]] = []
+        stalls: list[tuple[Splat, str | None]] = []
+        for splat in self.scanner.finish():
+            sid = t.step_for_line(splat.line)
+            (stalls if w.is_stall(splat, sid, reason) else kept).append((splat, sid))
         return ConsoleOutcome(
             reason=reason,
             agent_rc=t.agent_rc,

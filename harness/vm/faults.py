@@ -66,35 +66,36 @@ class FaultWatch:
         self.kinds_seen = len(scanner.started)
         for kind, title in new:
             if kind == "hung_task":
-                hung_in = self._hung_task(title, step)
-                if self.kind is None and hung_in is not False:
-                    self.kind, self.step, self.at = kind, hung_in, now
+                confirmed, began_in = self._hung_task(title, step)
+                if self.kind is None and confirmed:
+                    self.kind, self.step, self.at = kind, began_in, now
             elif self.kind is None and kind in STOPPING_KINDS and kind != "blocked_tasks":
                 self.kind, self.step, self.at = kind, step, now
 
-    def _hung_task(self, title: str, step: str | None) -> str | None | bool:
-        """The step a now-confirmed hang began in, or False while it is only a suspicion."""
+    def _hung_task(self, title: str, step: str | None) -> tuple[bool, str | None]:
+        """(whether the report confirms a hang, the step its task's first report hit)."""
         found = hung_task_of(title)
         if found is None:
-            return step  # a report we cannot read: take it at its word
+            return True, step  # a report we cannot read: take it at its word
         task, blocked_s = found
         reports, first_step = self.suspects.get(task, (0, step))
-        self.suspects[task] = (reports + 1, first_step)
+        reports += 1
+        self.suspects[task] = (reports, first_step)
         limits = self.limits
-        if blocked_s >= limits.hang_confirm_s or reports + 1 >= limits.hang_confirm_reports:
+        if blocked_s >= limits.hang_confirm_s or reports >= limits.hang_confirm_reports:
             self.confirmed.add(task)
-            return first_step
-        return False
+            return True, first_step
+        return False, first_step
 
     def is_stall(self, splat: Splat, splat_step: str | None, reason: str) -> bool:
         """A hung-task report whose task ran on, or a blocked-task dump taken while the run
         went on: not part of a hang the run stopped for."""
-        if splat.kind == "blocked_tasks":
-            return not (reason == "hang" and splat_step == self.step)
-        found = hung_task_of(splat.title) if splat.kind == "hung_task" else None
-        if found is None or found[0] in self.confirmed:
+        if reason == "hang" and splat_step == self.step:
             return False
-        return not (reason == "hang" and splat_step == self.step)
+        if splat.kind == "blocked_tasks":
+            return True
+        found = hung_task_of(splat.title) if splat.kind == "hung_task" else None
+        return found is not None and found[0] not in self.confirmed
 
     def agent_dumped(self, scanner: SplatScanner, step: str | None, now: float) -> None:
         """The agent's own step alarm fired and it asked the kernel for a dump."""
