@@ -54,6 +54,14 @@ def serials_from_sysfs(root: str = "/sys/block") -> dict[str, str]:
 # without udev where it can (it was most of a TCG boot), so the agent loads them itself.
 DRIVERS = {"nvme": ("nvme",), "scsi": ("virtio_scsi", "sd_mod"), "virtio-blk": ("virtio_blk",)}
 DISK_WAIT_S = 30.0  # probing after modprobe is asynchronous
+# Where each driver shows once registered, built in or loaded: a built-in driver without
+# parameters has no /sys/module entry, and a lean kernel has no modules.builtin to say so.
+DRIVER_SYSFS = {
+    "nvme": "/sys/bus/pci/drivers/nvme",
+    "virtio_scsi": "/sys/bus/virtio/drivers/virtio_scsi",
+    "sd_mod": "/sys/bus/scsi/drivers/sd",
+    "virtio_blk": "/sys/bus/virtio/drivers/virtio_blk",
+}
 
 
 def _builtin_modules(release: str) -> set[str]:
@@ -71,7 +79,7 @@ def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
         if disk.get("path"):
             continue
         for module in DRIVERS.get(str(disk.get("bus", "")), ()):
-            if os.path.isdir(f"/sys/module/{module}"):
+            if os.path.isdir(f"/sys/module/{module}") or os.path.isdir(DRIVER_SYSFS[module]):
                 continue
             builtin = _builtin_modules(release) if builtin is None else builtin
             if module in builtin:

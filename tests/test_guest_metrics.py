@@ -105,3 +105,17 @@ def test_stack_trace_from_real_debian_612_tracer():
         {"depth": 4040, "size": 24, "location": "xfs_perag_get+0x23/0x90"},
     ]
     assert len(metrics.parse_stack_trace(text, top=100)) == 28
+
+
+def test_builtin_driver_without_module_entry_is_not_missing(monkeypatch) -> None:
+    """A lean kernel: sd_mod built in, no /sys/module/sd_mod, no modules.builtin; the driver
+    is registered on its bus, so nothing is modprobed and nothing is a problem."""
+    registered = {"/sys/bus/scsi/drivers/sd", "/sys/bus/virtio/drivers/virtio_scsi"}
+    monkeypatch.setattr(disks.os.path, "isdir", lambda p: p in registered)
+    monkeypatch.setattr(disks.sh, "read_text", lambda path, default=None: default)
+    calls = []
+    monkeypatch.setattr(disks.sh, "run", lambda argv, check=True: calls.append(argv) or (1, "x"))
+    assert disks.load_drivers([{"name": "scsi0", "bus": "scsi", "serial": "s"}]) == {}
+    assert calls == []
+    problems = disks.load_drivers([{"name": "nvme0", "bus": "nvme", "serial": "n"}])
+    assert calls == [["modprobe", "nvme"]] and "needs driver nvme" in problems["nvme0"]
