@@ -1,10 +1,12 @@
-"""Boots without udev's coldplug (harness.vm.noudev): the guest gets a stand-in that only
-names the virtio ports, and the agent loads the drivers its disks need. A kernel that lacks
+"""Boots without udev's coldplug and systemd-tmpfiles (harness.vm.standins): the guest gets
+a udev stand-in that only names the virtio ports, and the agent loads the drivers its disks
+need. A kernel that lacks
 one of them fails that disk's steps with an error naming the module, the others still run."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.kernel import debian
-from harness.vm import noudev
+from harness.vm import standins
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = {"name": "two-disks", "runtime_s": 2, "size_mb": 64,
@@ -21,18 +23,28 @@ PLAN = {"name": "two-disks", "runtime_s": 2, "size_mb": 64,
 
 
 def test_wrap_argv_runs_the_namespace_helper() -> None:
-    argv = noudev.wrap_argv(["vng", "--run", "/k"], python="/py")
+    argv = standins.wrap_argv(["vng", "--run", "/k"], python="/py")
     assert argv == ["unshare", "--mount", "--propagation", "private", "--",
-                    "/py", "-m", "harness.vm.noudev", "--", "vng", "--run", "/k"]  # fmt: skip
-    assert noudev.bind_argv(Path("/s.sh"), "/bin/udevadm") == [
+                    "/py", "-m", "harness.vm.standins", "--", "vng", "--run", "/k"]  # fmt: skip
+    assert standins.bind_argv(Path("/s.sh"), "/bin/udevadm") == [
         "mount", "--bind", "/s.sh", "/bin/udevadm"
     ]  # fmt: skip
 
 
+def test_binds_cover_udev_and_tmpfiles_on_this_host() -> None:
+    pairs = {target: source for source, target in standins.binds()}
+    daemons = standins.real_files(standins.UDEV_PATHS, ("udevd",))
+    assert daemons and all(pairs[t] == str(standins.UDEV_STANDIN) for t in daemons)
+    assert set(standins.udev_binaries()) <= set(pairs)  # udevadm too, one way or the other
+    for target in standins.real_files(standins.TMPFILES_PATHS):
+        assert os.path.basename(pairs[target]) == "true"
+        assert subprocess.run([pairs[target], "--create", "--boot"], timeout=10).returncode == 0
+
+
 def test_standin_names_virtio_ports_and_answers_the_rest(tmp_path: Path) -> None:
-    script = noudev.STANDIN.read_text()
+    script = standins.UDEV_STANDIN.read_text()
     assert script.startswith("#!/bin/sh") and "/dev/virtio-ports" in script
-    done = subprocess.run(["sh", str(noudev.STANDIN), "trigger", "--action=add"], timeout=10)
+    done = subprocess.run(["sh", str(standins.UDEV_STANDIN), "trigger", "--action=add"], timeout=10)
     assert done.returncode == 0  # udevadm trigger/settle: success, nothing done
 
 
@@ -50,7 +62,7 @@ def _modules_without_nvme(kernel, dest: Path) -> Path:
 
 @pytest.mark.slow
 def test_kernel_lacking_a_driver_names_the_module(tmp_path: Path, host_left_clean) -> None:
-    if not noudev.available():
+    if not standins.available():
         pytest.skip("needs root and unshare(1): the stand-in is not used here")
     kernel = debian.fetch("6.12")
     assert kernel.modules_dir is not None and kernel.image is not None
