@@ -9,6 +9,7 @@ from harness.errors import UserError
 from harness.vm.initramfs import qemu_floor_argv
 from harness.vm.launch import (
     GUEST_MODULE_BLACKLIST,
+    ROOT_9P_FLAGS,
     TCG_QEMU_ARGS,
     BootSpec,
     agent_argv,
@@ -57,6 +58,8 @@ def test_vng_argv_tcg() -> None:
         "--append",
         "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
         "--append",
+        ROOT_9P_FLAGS,
+        "--append",
         "tsc=reliable",
         "--exec",
         "/usr/bin/python3 /h/guest/agent.py --plan /o/p.json --results /o",
@@ -82,6 +85,18 @@ def test_white_space_in_paths_is_refused() -> None:
 
 
 def test_floor_argv() -> None:
-    argv = qemu_floor_argv(Path("/k"), Path("/i.cpio"), "tcg")
+    argv = qemu_floor_argv(Path("/k"), None, "tcg")
     assert argv[:3] == ["qemu-system-x86_64", "-machine", "q35,accel=tcg"]
     assert argv[argv.index("-append") + 1] == "console=ttyS0 panic=-1 rdinit=/init"
+    assert argv[argv.index("-initrd") + 1].endswith(".cpio")
+
+
+def test_floor_argv_without_initramfs_support_boots_a_root_disk(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("CONFIG_BLK_DEV=y\n# CONFIG_BLK_DEV_INITRD is not set\n")
+    argv = qemu_floor_argv(Path("/k"), config, "tcg")
+    assert "-initrd" not in argv
+    assert argv[argv.index("-drive") + 1].endswith(".ext4,if=virtio,format=raw,readonly=on")
+    assert "root=/dev/vda ro rootfstype=ext4 init=/init" in argv[argv.index("-append") + 1]
+    config.write_text("CONFIG_BLK_DEV_INITRD=y\n")
+    assert "-initrd" in qemu_floor_argv(Path("/k"), config, "tcg")

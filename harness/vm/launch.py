@@ -95,6 +95,15 @@ TCG_APPEND = ("tsc=reliable",)
 # (harness.verdict) instead.
 TCG_QEMU_ARGS = ("-accel", "tcg,thread=multi")
 
+# The host's root as the guest sees it: virtme-ng's own 9p flags (--force-9p) plus
+# cache=loose, so the guest keeps what it read (pages, attributes, directory entries) instead
+# of asking QEMU again on every stat, open and exec. The root is read-only and nothing the
+# host changes during a run is read through it (plans and results go through the --rwdir
+# share, a mount of its own without caching). The kernel keeps the last rootflags= given, so
+# this one, appended after virtme-ng's, wins. Measured in a lean 6.12 TCG guest: first
+# `fio --version` 1.62 -> 1.05 s, `python3 guest/agent.py --help` 1.53 -> 0.94 s (second run).
+ROOT_9P_FLAGS = "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose"
+
 
 # Cost mode: guest time advances by instructions executed (1 ns each: shift=0), never by
 # host time (sleep=off: an idle guest warps to its next timer; align=off: no throttling to
@@ -123,7 +132,8 @@ def vng_argv(spec: BootSpec) -> list[str]:
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
     argv += [f"--rwdir={d}" for d in spec.rw_dirs]
     argv += ["--cwd", str(spec.cwd)]
-    for word in (*BASE_APPEND, *(TCG_APPEND if spec.accel == "tcg" else ()), *spec.append):
+    words = (*BASE_APPEND, ROOT_9P_FLAGS, *(TCG_APPEND if spec.accel == "tcg" else ()))
+    for word in (*words, *spec.append):
         argv += ["--append", word]
     argv += ["--exec", shlex.join(spec.exec_argv)]
     if spec.measure == "cost":
