@@ -20,14 +20,14 @@ from harness.run.request import RunRequest
 from harness.suite import plans
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
-from harness.vm import noudev
+from harness.vm import agent_bundle, standins
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
+from harness.vm.agent_bundle import bundle_agent_argv
 from harness.vm.console import ConsoleOutcome
 from harness.vm.launch import (
     HUNG_TASK_TIMEOUT_S,
     BootSpec,
-    agent_argv,
     find_vng,
     vng_argv,
     vng_env,
@@ -49,9 +49,12 @@ def boot_spec(
 ) -> BootSpec:
     """What to boot: the kernel, the agent to exec, the disks and the command line."""
     assert kernel.image is not None
+    python = guest_python()
     return BootSpec(
         image=kernel.image,
-        exec_argv=agent_argv(guest_python(), GUEST_DIR / "agent.py", shared / "plan.json", shared),
+        exec_argv=bundle_agent_argv(
+            python, agent_bundle.ensure(python, GUEST_DIR), shared / "plan.json", shared
+        ),
         rw_dirs=(shared,),
         qemu_args=tuple(topo_mod.qemu_argv(topology, images)),
         append=tuple(topology.kernel_append()) + plan.boot_append + req.append,
@@ -119,7 +122,7 @@ class VmExecutor(LocalExecutor):
         assert self.topology is not None
         # icount is TCG only: cost mode never probes KVM
         accel = "tcg" if req.measure == "cost" else req.accel
-        self.accel = accel_mod.choose(accel, kernel.image)
+        self.accel = accel_mod.choose(accel, kernel.image, kernel.config)
         self.images = topo_mod.create_images(self.topology, req.out_dir / "disks")
 
     def launch(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> Launch:
@@ -132,9 +135,10 @@ class VmExecutor(LocalExecutor):
             kernel.release, kernel.spec, self.topology.name, self.accel.name.upper(),
         )  # fmt: skip
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
-        # launched one also swaps udev for the stand-in where it can (harness.vm.noudev).
+        # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
+        # (harness.vm.standins).
         return Launch(
-            noudev.wrap_argv(argv) if noudev.available() else argv,
+            standins.wrap_argv(argv) if standins.available() else argv,
             req.out_dir / "console.log",
             env=vng_env(spec.vng, dict(os.environ)),
             progress=lambda msg: log.info("[%s] %s", kernel.release, msg),
