@@ -9,11 +9,9 @@ failed as expected; 1 a step failed or errored; 2 the agent itself could not run
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import platform
 import signal
 import sys
 import traceback
@@ -51,12 +49,15 @@ def marker(event: dict[str, Any]) -> None:
 
 
 def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
+    # In a VM the guest runs the host's own fio (the root is the host's, over 9p) and the
+    # host records its version; exec'ing fio here was fio's cold start (64 shared libraries
+    # over 9p, 1-2 s under TCG) before the first step.
     fio_version = ""
-    if sh.which("fio"):
+    if ctx.mode != "vm" and sh.which("fio"):
         fio_version = sh.run(["fio", "--version"], check=False)[1].strip()
     return {
-        "kernel_release": platform.release(),
-        "python": platform.python_version(),
+        "kernel_release": os.uname().release,
+        "python": sys.version.split()[0],
         "fio_version": fio_version,
         "mode": ctx.mode,
         "workdir": ctx.workdir,
@@ -66,15 +67,6 @@ def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
         "tools": {t: sh.which(t) for t in TOOLS},
         "nproc": os.cpu_count(),
     }
-
-
-def _uptime() -> float:
-    """Seconds since the kernel started (the boot benchmark splits the boot with it)."""
-    try:
-        with open("/proc/uptime") as fh:
-            return float(fh.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return -1.0
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -89,22 +81,54 @@ def load_plan(path: str) -> dict[str, Any]:
     return plan
 
 
+USAGE = "usage: agent.py --plan PLAN --results DIR [-v]"
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    """--plan PLAN --results DIR [-v|--verbose] (also --opt=VALUE). Not argparse: its
+    formatter imports shutil, and with it the bz2 and lzma extensions and libraries, which
+    every agent start would read over 9p."""
+
+    def usage_error(why: str) -> SystemExit:
+        print(f"{USAGE}\nagent.py: {why}", file=sys.stderr)
+        return SystemExit(2)
+
+    args: dict[str, Any] = {"verbose": False}
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        if word in ("-h", "--help"):
+            print(USAGE)
+            raise SystemExit(0)
+        if word in ("-v", "--verbose"):
+            args["verbose"] = True
+            continue
+        name, eq, value = word.partition("=")
+        if name not in ("--plan", "--results"):
+            raise usage_error(f"unknown argument {word!r}")
+        if not eq:
+            if not words:
+                raise usage_error(f"{name} needs a value")
+            value = words.pop(0)
+        args[name[2:]] = value
+    missing = [f"--{k}" for k in ("plan", "results") if k not in args]
+    if missing:
+        raise usage_error(f"missing {' and '.join(missing)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="harness guest agent")
-    parser.add_argument("--plan", required=True)
-    parser.add_argument("--results", required=True)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args["verbose"] else logging.INFO,
         stream=sys.stderr,
         format="agent %(levelname)s: %(message)s",
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
-    marker({"event": "start", "release": platform.release(), "uptime_s": _uptime()})
+    marker({"event": "start", "release": os.uname().release, "uptime_s": sh.uptime()})
     rc = 2
     try:
-        rc = _run(args.plan, args.results)
+        rc = _run(args["plan"], args["results"])
     except Terminated:
         log.error("terminated by SIGTERM; teardown done")
     except Exception:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import mmap
 import os
 import random
@@ -46,6 +45,10 @@ def read_direct(path: str, offset: int, length: int) -> bytes:
 
 
 def sha256_direct(path: str, length: int, chunk: int = 4 * MIB) -> str:
+    # imported here, not at the top: hashlib loads OpenSSL's libcrypto (4.6 MB read over
+    # 9p), which the agent's start need not pay before the first checksum
+    import hashlib
+
     h = hashlib.sha256()
     for off in range(0, length, chunk):
         h.update(read_direct(path, off, min(chunk, length - off)))

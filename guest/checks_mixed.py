@@ -12,7 +12,6 @@ last covered it, so the message says which kind of write was lost.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -78,6 +77,8 @@ def _apply(dev: str, writes: list[Write], image: bytearray, owner: list[int]) ->
 
 def bad_chunks(path: str, image: bytearray) -> list[int]:
     """Offsets of the CHUNK-sized pieces of `path` whose sha256 differs from the image."""
+    import hashlib  # here, not at the top: see blockio.sha256_direct
+
     bad = []
     for off in range(0, len(image), MIB):
         got = blockio.read_direct(path, off, min(MIB, len(image) - off))

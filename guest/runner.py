@@ -175,7 +175,10 @@ def run_steps(
     try:
         for step in plan["steps"]:
             current = step.get("id", "?")
-            marker({"event": "begin", "id": current, "timeout_s": step.get("timeout_s", 300)})
+            timeout_s = step.get("timeout_s", 300)
+            marker(
+                {"event": "begin", "id": current, "timeout_s": timeout_s, "uptime_s": sh.uptime()}
+            )
             if watchdog:
                 watchdog.arm(current, float(step.get("timeout_s", 300)))
             record = run_one(step, ctx, cache, plan)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -31,9 +30,30 @@ class CommandError(Exception):
         self.output = output
 
 
+def uptime() -> float:
+    """Seconds since the kernel started (the boot benchmark splits the boot with it)."""
+    try:
+        with open("/proc/uptime") as fh:
+            return float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
+def _which_in(tool: str, path: str) -> str | None:
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory, tool)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def which(tool: str) -> str | None:
-    """Absolute path of `tool`, also looking in the sbin directories PATH may lack."""
-    return shutil.which(tool) or shutil.which(tool, path=SBIN_PATH)
+    """Absolute path of `tool`, also looking in the sbin directories PATH may lack.
+    (shutil.which would do, but importing shutil loads the bz2 and lzma extensions and
+    their libraries over 9p at every agent start.)"""
+    if os.sep in tool:
+        return tool if os.path.isfile(tool) and os.access(tool, os.X_OK) else None
+    return _which_in(tool, os.environ.get("PATH") or os.defpath) or _which_in(tool, SBIN_PATH)
 
 
 def _kill_group(pid: int) -> None:

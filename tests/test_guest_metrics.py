@@ -118,4 +118,44 @@ def test_builtin_driver_without_module_entry_is_not_missing(monkeypatch) -> None
     assert disks.load_drivers([{"name": "scsi0", "bus": "scsi", "serial": "s"}]) == {}
     assert calls == []
     problems = disks.load_drivers([{"name": "nvme0", "bus": "nvme", "serial": "n"}])
-    assert calls == [["modprobe", "nvme"]] and "needs driver nvme" in problems["nvme0"]
+    assert calls == [["modprobe", "-a", "nvme"], ["modprobe", "nvme"]]
+    assert "needs driver nvme" in problems["nvme0"]
+
+
+def test_drivers_load_in_one_modprobe_and_a_failure_names_its_module(monkeypatch) -> None:
+    monkeypatch.setattr(disks.os.path, "isdir", lambda p: False)
+    monkeypatch.setattr(disks.sh, "read_text", lambda path, default=None: default)
+    calls = []
+
+    def modprobe(argv, check=True):  # noqa: ANN001, ANN202 - sh.run's shape
+        calls.append(argv)
+        return (0, "") if argv == ["modprobe", "-a", "nvme", "sd_mod", "virtio_scsi"] else (1, "")
+
+    monkeypatch.setattr(disks.sh, "run", modprobe)
+    wanted = [{"name": "nvme0", "bus": "nvme"}, {"name": "scsi0", "bus": "scsi"}]
+    assert disks.load_drivers(wanted) == {} and len(calls) == 1
+    calls.clear()
+    monkeypatch.setattr(disks.sh, "run", lambda argv, check=True: calls.append(argv) or (
+        (1, "FATAL: Module sd_mod not found") if "sd_mod" in argv else (0, "")))  # fmt: skip
+    problems = disks.load_drivers(wanted)
+    assert list(problems) == ["scsi0"] and "needs driver sd_mod" in problems["scsi0"]
+    assert "Module sd_mod not found" in problems["scsi0"]
+
+
+def test_agent_arguments(capsys) -> None:
+    from guest import agent
+
+    assert agent.parse_args(["--plan", "p.json", "--results=r", "-v"]) == {
+        "plan": "p.json", "results": "r", "verbose": True}  # fmt: skip
+    bad_lines = (
+        (["--plan", "p"], "missing --results"),
+        (["--plan"], "needs a value"),
+        (["--plan", "p", "--results", "r", "-x"], "unknown argument '-x'"),
+    )
+    for bad, why in bad_lines:
+        with pytest.raises(SystemExit) as stop:
+            agent.parse_args(bad)
+        assert stop.value.code == 2 and why in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        agent.parse_args(["--help"])
+    assert stop.value.code == 0 and "usage: agent.py --plan" in capsys.readouterr().out
