@@ -44,16 +44,19 @@ def print_figures(spec: str, accel: str, reps: int, figures: BootFigures) -> Non
     med = statistics.median
     print(f"kernel {spec}, accel {accel.upper()}, {reps} reps (medians)")
     print(
-        f"  floor   (bare QEMU + busybox initramfs -> init): {med(figures.floor_s):6.1f} s  "
+        f"  floor   (bare QEMU + busybox -> init):           {med(figures.floor_s):6.1f} s  "
         f"{[round(x, 1) for x in figures.floor_s]}"
     )
     print(
-        f"  harness (vng start -> agent's first step):       {med(figures.harness_s):6.1f} s  "
+        f"  harness (vng start -> first step begins):        {med(figures.harness_s):6.1f} s  "
         f"{[round(x, 1) for x in figures.harness_s]}"
     )
     print(f"  ratio harness/floor: {figures.ratio:.2f} (goal <= 2)")
-    for name, seconds in figures.stage_medians().items():
-        print(f"    {name:<14} {seconds:6.1f} s")
+    floor, harness = figures.floor_stage_medians(), figures.stage_medians()
+    print(f"    {'stage':<14} {'floor':>7} {'harness':>8}")
+    for name, seconds in harness.items():
+        shown = f"{floor[name]:6.1f} s" if name in floor else f"{'-':>8}"
+        print(f"    {name:<14} {shown} {seconds:6.1f} s")
     if figures.milestones:
         print("  milestones of the last boot (guest clock, s since kernel start):")
         for name, stamp in figures.milestones.items():

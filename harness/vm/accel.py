@@ -16,7 +16,7 @@ from pathlib import Path
 from harness import proc
 from harness.errors import InfraError, UserError
 from harness.paths import cache_subdir
-from harness.vm.initramfs import READY_MARKER, busybox_initramfs, qemu_floor_argv
+from harness.vm.initramfs import READY_MARKER, qemu_floor_argv
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,11 @@ def _boot_id() -> str:
         return "unknown"
 
 
-def probe_kvm(image: Path) -> tuple[bool, str]:
-    """Boot `image` into a busybox initramfs under -accel kvm; True if init was reached."""
+def probe_kvm(image: Path, config: Path | None = None) -> tuple[bool, str]:
+    """Boot `image` into the busybox floor under -accel kvm; True if init was reached."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is missing or not accessible"
-    argv = qemu_floor_argv(image, busybox_initramfs(), "kvm")
+    argv = qemu_floor_argv(image, config, "kvm")
     started = time.monotonic()
     try:
         result = proc.run(argv, timeout=PROBE_TIMEOUT_S, check=False)
@@ -52,7 +52,7 @@ def probe_kvm(image: Path) -> tuple[bool, str]:
     return False, f"a KVM test boot failed (exit {result.returncode}: {tail[0][:120]})"
 
 
-def choose(requested: str, image: Path | None) -> Accel:
+def choose(requested: str, image: Path | None, config: Path | None = None) -> Accel:
     """Resolve --accel auto|kvm|tcg. The auto probe is cached per host boot."""
     if requested not in ("auto", "kvm", "tcg"):
         raise UserError(f"--accel must be auto, kvm or tcg, not '{requested}'")
@@ -68,7 +68,7 @@ def choose(requested: str, image: Path | None) -> Accel:
     if cached.get("boot_id") != _boot_id() or image is None:
         if image is None:
             return Accel("tcg", "no kernel image to probe KVM with")
-        ok, why = probe_kvm(image)
+        ok, why = probe_kvm(image, config)
         cached = {"boot_id": _boot_id(), "kvm": ok, "why": why}
         cache.write_text(json.dumps(cached))
     if cached["kvm"]:

@@ -1,4 +1,7 @@
-"""A minimal busybox initramfs: the boot floor for benchmarks and the KVM probe's guest."""
+"""The busybox floor: a minimal userland the bare-QEMU boots of the boot benchmark and the
+KVM probe run. A kernel that can unpack an initramfs gets it as one (cpio); a kernel built
+without initramfs support (CONFIG_BLK_DEV_INITRD unset, as lean builds are) gets the same
+tree as a read-only ext4 root on a virtio disk, the nearest bare boot such a kernel has."""
 
 from __future__ import annotations
 
@@ -11,51 +14,76 @@ from harness.paths import cache_subdir
 
 READY_MARKER = "HARNESS-INIT-READY"
 
+# The marker carries /proc/uptime: the boot benchmark splits the floor into QEMU start +
+# firmware (host time before the kernel's clock) and the kernel's way to init.
 _INIT = f"""#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
-echo {READY_MARKER}
+read up idle < /proc/uptime
+echo {READY_MARKER} $up
 /bin/busybox poweroff -f
 """
 
 
+def ready_uptime(console_text: str) -> float | None:
+    """The guest's uptime the floor's init printed with the marker (None when absent)."""
+    for line in console_text.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == READY_MARKER:
+            try:
+                return float(words[1])
+            except ValueError:
+                return None
+    return None
+
+
+FLOOR_APPEND = "console=ttyS0 panic=-1"
+
+
+def takes_initramfs(config: Path | None) -> bool:
+    """Whether a kernel can unpack an initramfs: its .config says; distribution kernels
+    (no config at hand) always can."""
+    if config is None or not config.is_file():
+        return True
+    return "CONFIG_BLK_DEV_INITRD=y" in config.read_text(errors="replace").splitlines()
+
+
 def qemu_floor_argv(
-    image: Path, initrd: Path, accel: str, cpus: int = 2, memory_mb: int = 512
+    image: Path, config: Path | None, accel: str, cpus: int = 2, memory_mb: int = 512
 ) -> list[str]:
-    """A bare QEMU boot of `image` into the busybox initramfs, console on stdio."""
-    argv = [
-        "qemu-system-x86_64",
-        "-machine",
-        f"q35,accel={accel}",
-        "-m",
-        str(memory_mb),
-        "-smp",
-        str(cpus),
-        "-nographic",
-        "-no-reboot",
-        "-kernel",
-        str(image),
-        "-initrd",
-        str(initrd),
-        "-append",
-        "console=ttyS0 panic=-1 rdinit=/init",
-    ]
+    """A bare QEMU boot of `image` into the busybox floor, console on stdio."""
+    argv = ["qemu-system-x86_64", "-machine", f"q35,accel={accel}", "-m", str(memory_mb),
+            "-smp", str(cpus), "-nographic", "-no-reboot", "-kernel", str(image)]  # fmt: skip
+    if takes_initramfs(config):
+        argv += ["-initrd", str(busybox_initramfs()), "-append", f"{FLOOR_APPEND} rdinit=/init"]
+    else:
+        disk = f"file={busybox_rootdisk()},if=virtio,format=raw,readonly=on"
+        root = "root=/dev/vda ro rootfstype=ext4 init=/init"
+        argv += ["-drive", disk, "-append", f"{FLOOR_APPEND} {root}"]
     return argv + (["-cpu", "host"] if accel == "kvm" else ["-cpu", "max"])
 
 
-def busybox_initramfs() -> Path:
-    """Build (once, cached by content) a newc cpio with a static busybox and our /init."""
+def _key() -> tuple[Path, str]:
     busybox = Path(proc.require_tool("busybox", "busybox-static"))
-    key = hashlib.sha256(busybox.read_bytes() + _INIT.encode()).hexdigest()[:16]
-    out = cache_subdir("initramfs") / f"busybox-{key}.cpio"
-    if out.exists():
-        return out
-    stage = out.with_suffix(".d")
+    return busybox, hashlib.sha256(busybox.read_bytes() + _INIT.encode()).hexdigest()[:16]
+
+
+def _stage(busybox: Path, stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
     for sub in ("bin", "proc", "dev"):
         (stage / sub).mkdir(parents=True)
     shutil.copy2(busybox, stage / "bin/busybox")
     (stage / "init").write_text(_INIT)
     (stage / "init").chmod(0o755)
+
+
+def busybox_initramfs() -> Path:
+    """Build (once, cached by content) a newc cpio with a static busybox and our /init."""
+    busybox, key = _key()
+    out = cache_subdir("initramfs") / f"busybox-{key}.cpio"
+    if out.exists():
+        return out
+    stage = out.with_suffix(".d")
+    _stage(busybox, stage)
     names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
     proc.run(
         ["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(out.with_suffix(".tmp"))],
@@ -64,5 +92,21 @@ def busybox_initramfs() -> Path:
         input_text="\n".join(names) + "\n",
     )
     out.with_suffix(".tmp").rename(out)
+    shutil.rmtree(stage)
+    return out
+
+
+def busybox_rootdisk() -> Path:
+    """The same tree as an ext4 image (mke2fs -d: no mount, no root needed), cached."""
+    busybox, key = _key()
+    out = cache_subdir("initramfs") / f"busybox-{key}.ext4"
+    if out.exists():
+        return out
+    stage = out.with_suffix(".d")
+    _stage(busybox, stage)
+    tmp = out.with_suffix(".tmp")
+    proc.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(stage), "-E", "root_owner=0:0",
+              str(tmp), "16M"], timeout=60)  # fmt: skip
+    tmp.rename(out)
     shutil.rmtree(stage)
     return out

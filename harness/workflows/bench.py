@@ -1,5 +1,6 @@
-"""Boot benchmark: harness boot (vng start -> agent's first step) against the physical floor
-(bare QEMU + busybox initramfs of the same kernel to init), both under the same accel."""
+"""Boot benchmark: harness boot (vng start -> the agent's first step begins) against the
+physical floor (bare QEMU + busybox initramfs of the same kernel to init), both under the
+same accel."""
 
 from __future__ import annotations
 
@@ -17,19 +18,21 @@ from harness.kernel.resolve import resolve_kernel
 from harness.run.engine import executor_for, require
 from harness.run.request import RunRequest
 from harness.vm import accel as accel_mod
-from harness.vm.initramfs import READY_MARKER, busybox_initramfs, qemu_floor_argv
+from harness.vm.initramfs import READY_MARKER, qemu_floor_argv, ready_uptime
 
 # Guest milestones virtme-ng prints, in boot order, with the kernel's own timestamps.
 MILESTONES = {
-    "init": re.compile(r"Run /init as init process"),
+    "init": re.compile(r"Run /\S* as init process"),  # vng's initramfs, or virtme-ng-init itself
     "tmpfiles": re.compile(r"virtme-ng-init: running systemd-tmpfiles"),
+    "basic-done": re.compile(r"virtme-ng-init: basic initialization done"),
     "udev-start": re.compile(r"virtme-ng-init: Starting systemd-udevd"),
     "udev-done": re.compile(r"virtme-ng-init: udev is done"),
     "script": re.compile(r"virtme-ng-init: starting script"),
 }
 _STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]")
-_START = re.compile(r'^@@HARNESS .*"event": "start"')
-STAGES = ("qemu+firmware", "kernel", "init+udev", "agent start")
+_EVENT = re.compile(r'^@@HARNESS .*"event": "(start|begin)"')
+STAGES = ("qemu+firmware", "kernel", "init", "agent start", "agent prep")
+FLOOR_STAGES = ("qemu+firmware", "kernel")
 
 
 @dataclass(frozen=True)
@@ -38,38 +41,54 @@ class BootFigures:
     harness_s: list[float]
     milestones: dict[str, float]  # kernel timestamp of each milestone in the last boot
     stages: tuple[dict[str, float], ...] = ()  # per rep: where the boot's time went
+    floor_stages: tuple[dict[str, float], ...] = ()  # per rep: the floor's split
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.harness_s) / statistics.median(self.floor_s)
 
     def stage_medians(self) -> dict[str, float]:
-        return {n: statistics.median(s[n] for s in self.stages) for n in STAGES
-                if all(n in s for s in self.stages) and self.stages}  # fmt: skip
+        return _medians(self.stages, STAGES)
+
+    def floor_stage_medians(self) -> dict[str, float]:
+        return _medians(self.floor_stages, FLOOR_STAGES)
 
 
-def agent_uptime(console_text: str) -> float | None:
-    """The guest's uptime when the agent printed its start marker (None when absent)."""
+def _medians(per_rep: tuple[dict[str, float], ...], names: tuple[str, ...]) -> dict[str, float]:
+    return {n: statistics.median(s[n] for s in per_rep) for n in names
+            if per_rep and all(n in s for s in per_rep)}  # fmt: skip
+
+
+def event_uptimes(console_text: str) -> dict[str, float]:
+    """The guest's uptime at the agent's start marker and at its first step's begin marker
+    ("start", "begin"; absent when the marker or its uptime is)."""
+    found: dict[str, float] = {}
     for line in console_text.splitlines():
-        if _START.match(line):
-            event = json.loads(line.split(" ", 1)[1])
-            up = event.get("uptime_s")
-            return float(up) if isinstance(up, int | float) and up >= 0 else None
-    return None
+        event = _EVENT.match(line)
+        if event and event.group(1) not in found:
+            up = json.loads(line.split(" ", 1)[1]).get("uptime_s")
+            if isinstance(up, int | float) and up >= 0:
+                found[event.group(1)] = float(up)
+    return found
 
 
-def stages(harness_s: float, marks: dict[str, float], uptime: float | None) -> dict[str, float]:
-    """Split one boot (host: vng start -> first marker) into QEMU start + firmware (everything
-    before the kernel's clock), kernel (to init), init and udev (to the script) and the
-    agent's own start (script -> its first marker), from the guest's clock."""
-    if uptime is None or "init" not in marks or "script" not in marks:
+def stages(start_s: float, marks: dict[str, float], events: dict[str, float]) -> dict[str, float]:
+    """Split one boot (host: vng start -> the agent's start marker, start_s) into QEMU start +
+    firmware (everything before the kernel's clock, vng's own start included), kernel (to
+    init), init (virtme-ng-init: mounts, tmpfiles, udev, to the script), the agent's own start
+    (script -> its start marker) and its preparation (disks, tracepoints: start -> the first
+    step's begin), from the guest's clock."""
+    if "start" not in events or "init" not in marks or "script" not in marks:
         return {}
-    return {
-        "qemu+firmware": harness_s - uptime,
+    split = {
+        "qemu+firmware": start_s - events["start"],
         "kernel": marks["init"],
-        "init+udev": marks["script"] - marks["init"],
-        "agent start": uptime - marks["script"],
+        "init": marks["script"] - marks["init"],
+        "agent start": events["start"] - marks["script"],
     }
+    if "begin" in events:
+        split["agent prep"] = events["begin"] - events["start"]
+    return split
 
 
 def milestones(console_text: str) -> dict[str, float]:
@@ -85,16 +104,21 @@ def milestones(console_text: str) -> dict[str, float]:
     return found
 
 
-def floor_boot(kernel: Kernel, accel: str) -> float:
-    """Seconds for a bare QEMU boot of the kernel to reach busybox init."""
-    argv = qemu_floor_argv(kernel.image, busybox_initramfs(), accel)
+def floor_boot(kernel: Kernel, accel: str, log_path: Path) -> tuple[float, dict[str, float]]:
+    """Seconds for a bare QEMU boot of the kernel to reach busybox init, and its split; the
+    console goes to log_path."""
+    argv = qemu_floor_argv(kernel.image, kernel.config, accel)
     t0 = time.monotonic()
     out = proc.run(argv, timeout=300, check=False)
     elapsed = time.monotonic() - t0
+    log_path.write_text(out.stdout)
     if READY_MARKER not in out.stdout:
         tail = " | ".join(out.stdout.strip().splitlines()[-3:])
-        raise InfraError(f"the bare-QEMU floor boot never reached busybox init: {tail}")
-    return elapsed
+        raise InfraError(f"the bare-QEMU floor boot never reached busybox init: {tail} "
+                         f"({log_path})")  # fmt: skip
+    up = ready_uptime(out.stdout)
+    split = {} if up is None else {"qemu+firmware": elapsed - up, "kernel": up}
+    return elapsed, split
 
 
 BOOT_PLAN = {
@@ -118,19 +142,24 @@ def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, s
     kernel = require(resolve_kernel(spec))
     if kernel.is_host:
         raise UserError("bench boot needs a kernel to boot, not 'host'")
-    chosen = accel_mod.choose(accel, kernel.image)
-    floors, harness_s, marks, split = [], [], {}, []
+    chosen = accel_mod.choose(accel, kernel.image, kernel.config)
+    floors, floor_split, harness_s, marks, split = [], [], [], {}, []
     out.mkdir(parents=True, exist_ok=True)
     plan = write_boot_plan(out)
     for rep in range(reps):
-        floors.append(floor_boot(kernel, chosen.name))
+        floor_s, floor_parts = floor_boot(kernel, chosen.name, out / f"floor-r{rep}.log")
+        floors.append(floor_s)
+        floor_split.append(floor_parts)
         req = RunRequest(kernel=spec, out_dir=out / f"r{rep}", plan=str(plan), accel=chosen.name)
         result = executor_for(kernel).run(req, kernel)
         boot = result.steps[0]
         if boot.status != "pass":
             raise InfraError(f"harness boot failed: {boot.message} ({result.console_log})")
-        harness_s.append(boot.duration_s)
         console = Path(result.console_log).read_text(errors="replace")
-        marks = milestones(console)
-        split.append(stages(boot.duration_s, marks, agent_uptime(console)))
-    return BootFigures(floors, harness_s, marks, tuple(split)), chosen.name
+        marks, events = milestones(console), event_uptimes(console)
+        split.append(stages(boot.duration_s, marks, events))
+        if "begin" not in events or "start" not in events:
+            raise InfraError(f"no first step with its uptime in {result.console_log}")
+        harness_s.append(boot.duration_s + events["begin"] - events["start"])
+    figures = BootFigures(floors, harness_s, marks, tuple(split), tuple(floor_split))
+    return figures, chosen.name
