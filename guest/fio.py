@@ -62,6 +62,9 @@ def run_workload(
         targets.restore_sparse(prepared)
     tracer = probes.StackTracer() if trace_stack else None
     details: dict[str, Any] = {"fio_argv": argv, **prepared.extra}
+    # Whether this row's I/O ends on an emulated disk (not a tmpfs-backed loop or file): a
+    # cost-mode A/B reports such rows but does not judge them (harness.results.metrics).
+    details["waits_on_device"] = prepared.kind == "raw" or prepared.fs != "tmpfs"
     if tracer and tracer.available:
         tracer.start()
     elif tracer:

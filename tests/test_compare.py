@@ -14,10 +14,11 @@ FIO = "fio/loop-dio-on-xfs-nvme0/randread-4k"
 BASE_IOPS = (2010.0, 1985.0, 2040.0)
 
 
-def run(rep, iops, *, spec="debian:6.12", check="pass", extra=None, splats=(), **kw):
+def run(rep, iops, *, spec="debian:6.12", check="pass", extra=None, splats=(), details=None,
+        **kw):  # fmt: skip
     metrics = {"read_iops": iops, "read_clat_p50_us": 8_000_000.0 / iops, **(extra or {})}
     steps = (
-        StepResult(FIO, "fio", "pass", metrics=metrics),
+        StepResult(FIO, "fio", "pass", metrics=metrics, details=dict(details or {})),
         StepResult(
             "check/sparse", "check", check, message="blocks leaked" if check == "fail" else ""
         ),
@@ -229,6 +230,31 @@ def stats_welch_misses(base, cand):
     from harness.results import stats
 
     return stats.welch_p(base, cand, log_scale=True) > 0.05
+
+
+def test_cost_mode_does_not_judge_a_row_that_waits_on_an_emulated_disk():
+    """The same 50% IOPS drop: a regression in wall mode, and in cost mode on a tmpfs-backed
+    row; descriptive (shown, never a verdict) in cost mode on a row over an emulated disk,
+    whose CPU per I/O is still judged."""
+    cost = dataclasses.replace(ENV, measure="cost")
+    slow = tuple(v / 2 for v in BASE_IOPS)
+    disk = {"waits_on_device": True}
+    c = compare(side(BASE_IOPS, environment=cost, details=disk),
+                side(slow, environment=cost, details=disk))  # fmt: skip
+    m = next(m for m in c.metrics if m.metric == "read_iops")
+    assert (m.family, m.verdict) == ("descriptive", "descriptive") and not c.regressions
+    assert m.change_pct == pytest.approx(-50.0)  # still reported
+    cpu = compare(side(BASE_IOPS, environment=cost, details=disk, extra={"cpu_us_per_io": 80.0}),
+                  side(BASE_IOPS, environment=cost, details=disk,
+                       extra={"cpu_us_per_io": 170.0}))  # fmt: skip
+    assert verdicts(cpu)[f"{FIO}:cpu_us_per_io"] == "regression"
+    assert verdicts(cpu)[f"{FIO}:read_clat_p50_us"] == "descriptive"
+    tmpfs = {"waits_on_device": False}
+    c = compare(side(BASE_IOPS, environment=cost, details=tmpfs),
+                side(slow, environment=cost, details=tmpfs))  # fmt: skip
+    assert verdicts(c)[f"{FIO}:read_iops"] == "regression"
+    wall = compare(side(BASE_IOPS, details=disk), side(slow, details=disk))
+    assert verdicts(wall)[f"{FIO}:read_iops"] == "regression"
 
 
 def test_cost_mode_makes_cpu_per_io_primary():

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from harness.errors import UserError
 from harness.results import stats
 from harness.results.metrics import (
+    DESCRIPTIVE,
     PRIMARY,
     SECONDARY,
     beyond_minimum,
+    is_time_figure,
     is_worse,
     metric_spec,
     primary_metrics,
@@ -62,7 +64,9 @@ class MetricComparison:
     p_value: float | None
     q_value: float | None
     verdict: str
-    family: str = ""  # "primary" | "secondary" | "" (no direction: never tested)
+    # "primary" | "secondary" | "descriptive" (IOPS and latency of a cost-mode row that
+    # waits on an emulated disk: reported, never tested) | "" (no direction: never tested)
+    family: str = ""
     effect: stats.Effect | None = None  # candidate vs base with its interval
 
     @property
@@ -243,12 +247,22 @@ def _raw_metric(
     )
 
 
+def _waits_on_device(runs: Sequence[RunResult], step_id: str) -> bool:
+    """Whether the agent said the row's I/O waits on an emulated disk (older results do not
+    say: then it is judged as before)."""
+    return any(
+        s.details.get("waits_on_device") is True for r in runs for s in r.steps if s.id == step_id
+    )
+
+
 def _judge(m: MetricComparison, q: float | None, alpha: float) -> MetricComparison:
     spec = metric_spec(m.metric)
     if m.base is None or m.cand is None or m.base.n < 2 or m.cand.n < 2:
         verdict = "insufficient"
     elif spec.better is None:
         verdict = "undirected"
+    elif m.family == DESCRIPTIVE:
+        verdict = DESCRIPTIVE
     elif q is None or q >= alpha or not beyond_minimum(spec, m.base.mean, m.cand.mean):
         verdict = "unchanged"
     else:
@@ -266,10 +280,12 @@ def compare_metrics(
     for step_id in _step_ids(base, cand):
         names = _metric_names((*base, *cand), step_id)
         primary = primary_metrics(names, "cost" if cost else "wall")
+        descriptive = cost and _waits_on_device((*base, *cand), step_id)
         for metric in names:
             b = _keyed_values(base, step_id, metric)
             c = _keyed_values(cand, step_id, metric)
             family = PRIMARY if metric in primary else SECONDARY
+            family = DESCRIPTIVE if descriptive and is_time_figure(metric) else family
             raw.append(_raw_metric(step_id, metric, b, c, family))
     qs: list[float | None] = [None] * len(raw)
     for family in (PRIMARY, SECONDARY):

@@ -140,7 +140,7 @@ def perf_of(comparison: Comparison) -> Perf:
         verdict = REGRESSION
     elif improvements:
         verdict = "improvement"
-    elif verdicts and verdicts <= {"insufficient", "undirected"}:
+    elif verdicts and verdicts <= {"insufficient", "undirected", "descriptive"}:
         verdict = "insufficient"
     else:
         verdict = OK if verdicts else SKIPPED
