@@ -18,10 +18,11 @@ PYTHON_FLAGS = ("-S", "-E")
 
 
 def digest(python: str, guest_dir: Path) -> str:
-    """The interpreter (resolved path, size, mtime), the builder and every guest source."""
+    """The interpreter (resolved path, size, mtime), the guest directory (tracebacks name
+    its files), the builder and every guest source."""
     real = os.path.realpath(python)
     st = os.stat(real)
-    h = hashlib.sha256(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    h = hashlib.sha256(f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{guest_dir}\0".encode())
     for path in (BUILDER, *sorted(guest_dir.glob("*.py"))):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
