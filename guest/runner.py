@@ -157,6 +157,11 @@ def write_record(out: IO[str], record: dict[str, Any]) -> None:
     os.fsync(out.fileno())
 
 
+def begin_marker(step_id: str, step: dict[str, Any]) -> dict[str, Any]:
+    timeout_s = step.get("timeout_s", 300)
+    return {"event": "begin", "id": step_id, "timeout_s": timeout_s, "uptime_s": sh.uptime()}
+
+
 def run_steps(
     plan: dict[str, Any], ctx: Context, out: IO[str], marker: Callable[[dict], None]
 ) -> int:
@@ -175,10 +180,7 @@ def run_steps(
     try:
         for step in plan["steps"]:
             current = step.get("id", "?")
-            timeout_s = step.get("timeout_s", 300)
-            marker(
-                {"event": "begin", "id": current, "timeout_s": timeout_s, "uptime_s": sh.uptime()}
-            )
+            marker(begin_marker(current, step))
             if watchdog:
                 watchdog.arm(current, float(step.get("timeout_s", 300)))
             record = run_one(step, ctx, cache, plan)

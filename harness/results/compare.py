@@ -64,9 +64,7 @@ class MetricComparison:
     p_value: float | None
     q_value: float | None
     verdict: str
-    # "primary" | "secondary" | "descriptive" (IOPS and latency of a cost-mode row that
-    # waits on an emulated disk: reported, never tested) | "" (no direction: never tested)
-    family: str = ""
+    family: str = ""  # primary | secondary | descriptive (metrics.DESCRIPTIVE) | "" (undirected)
     effect: stats.Effect | None = None  # candidate vs base with its interval
 
     @property
