@@ -5,7 +5,9 @@ into a fresh venv outside it, lists the suite and runs the default job under TCG
 from __future__ import annotations
 
 import json
+import marshal
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -60,6 +62,10 @@ def test_installed_harness_runs_the_default_job(venv: Path, tmp_path: Path) -> N
     assert run["kernel"]["spec"] == "debian:6.12"
     assert all(s["status"] == "pass" for s in run["steps"]), run["steps"]
     argv = json.loads(next(out.glob("*/vng-argv.json")).read_text())
-    agent = next(a for a in argv if "agent.py" in a)
+    # python3 -S -E LAUNCHER ...: the launcher's bundle holds the agent compiled from the
+    # installed package (its code names its source), not from the checkout
+    launcher = Path(shlex.split(argv[argv.index("--exec") + 1])[3])
+    modules = marshal.loads(launcher.with_suffix(".bundle").read_bytes())
+    agent = modules["guest.agent"][1]
     assert str(venv) in agent and str(ROOT) not in agent, agent
     assert (out / "junit.xml").is_file()
