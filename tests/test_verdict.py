@@ -210,3 +210,18 @@ def test_lost_io_under_round_robin_tcg_is_an_emulator_artefact_elsewhere_a_failu
     verdict = judge(cost)
     assert verdict.cls == EMULATOR_ARTEFACT and verdict.signature == "tcg-round-robin-lost-io"
     assert judge(run(steps=steps, splats=found)).cls == KERNEL_FAILURE  # multi-threaded TCG
+
+
+def test_lost_io_that_comes_back_under_round_robin_tcg_stays_an_artefact():
+    """Round-robin TCG loses NVMe I/O often enough to do it on the retry too (seen in a
+    cost-mode A/A): that is no evidence against the kernel; exit 2, both logs kept."""
+    found = splats_of("tcg-rr-lost-io")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=found),)
+    cost = dataclasses.replace(run(steps=steps, splats=found),
+                               environment=Environment(accel="tcg", measure="cost"))  # fmt: skip
+    first = judge(cost)
+    again = after_retry(first, "out/console.attempt1.log", judge(cost))
+    assert again.cls == EMULATOR_ARTEFACT and "not a kernel verdict" in again.summary
+    assert again.attempts == 2 and again.retry == ""
+    assert again.artefacts[0]["console_log"] == "out/console.attempt1.log"
+    assert exit_code([with_verdict(cost, again)]) == 2
