@@ -268,3 +268,20 @@ def test_cost_mode_makes_cpu_per_io_primary():
     assert m.family == "primary" and m.verdict == "regression"
     wall = compare(side(BASE_IOPS, extra=extra), side(BASE_IOPS, extra=extra))
     assert next(m for m in wall.metrics if m.metric == "cpu_us_per_io").family == "secondary"
+
+
+def test_a_run_its_emulator_artefact_spoiled_adds_no_statuses_or_numbers():
+    """An A/A side whose rep 1 lost NVMe I/O on both attempts (round-robin TCG, cost mode):
+    that run could not tell, so it is listed, not counted; the A/A stays clean."""
+    spoiled = dataclasses.replace(
+        run(1, 200.0, check="fail"),
+        verdict={"class": "emulator-artefact", "summary": "emulator artefact under TCG "
+                 "(tcg-round-robin-lost-io): nvme nvme0: I/O tag 256 timeout"},
+    )  # fmt: skip
+    cand = [run(0, BASE_IOPS[0]), spoiled, run(2, BASE_IOPS[2])]
+    c = compare(side(BASE_IOPS), cand)
+    assert not c.regressions, c.regressions
+    assert c.infra_errors == ("candidate rep 1: " + spoiled.verdict["summary"],)
+    healthy_failure = dataclasses.replace(spoiled, verdict={"class": "test-failure"})
+    failed = compare(side(BASE_IOPS), [run(0, BASE_IOPS[0]), healthy_failure, run(2, 2040.0)])
+    assert "check/sparse" in [getattr(r, "step_id", "") for r in failed.regressions]

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from harness.errors import UserError
 from harness.results import stats
+from harness.results.envguard import (  # noqa: F401 - compare's own API too
+    GUARDED_FIELDS,
+    EnvDiff,
+    environment_diffs,
+    guard_environment,
+)
 from harness.results.metrics import (
     DESCRIPTIVE,
     PRIMARY,
@@ -30,19 +36,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ALPHA = 0.05
 # Environment fields (plus the topology) that must match for numbers to be comparable.
-GUARDED_FIELDS = ("accel", "measure", "qemu_version", "host_fs", "cpus", "topology")
 SPLAT_STEP = "kernel/splats"
 NOT_REACHED = "not-reached"  # a step after a kernel failure stopped the run
 _OK = ("pass", "xfail")
-
-
-@dataclass(frozen=True)
-class EnvDiff:
-    """A guarded field whose values differ between the sides (sorted, comma-joined)."""
-
-    field: str
-    base: str
-    candidate: str
 
 
 @dataclass(frozen=True)
@@ -110,10 +106,10 @@ class Comparison:
     @property
     def infra_errors(self) -> tuple[str, ...]:
         return tuple(
-            f"{side} rep {r.repetition}: {r.infra_error}"
+            f"{side} rep {r.repetition}: {could_not_tell(r)}"
             for side, runs in (("base", self.base_runs), ("candidate", self.cand_runs))
             for r in runs
-            if r.infra_error
+            if could_not_tell(r)
         )
 
     @property
@@ -134,46 +130,21 @@ class Comparison:
         return "incomplete" if self.infra_errors else "ok"
 
 
-def _values(runs: Iterable[RunResult], name: str) -> tuple[str, ...]:
-    vals = set()
-    for run in runs:
-        raw = run.topology if name == "topology" else getattr(run.environment, name)
-        vals.add(str(raw))
-    return tuple(sorted(vals))
-
-
-def environment_diffs(base: Sequence[RunResult], cand: Sequence[RunResult]) -> tuple[EnvDiff, ...]:
-    """Guarded fields whose sets of values differ between the two sides."""
-    diffs = []
-    for name in GUARDED_FIELDS:
-        b, c = _values(base, name), _values(cand, name)
-        if b != c:
-            diffs.append(EnvDiff(name, ", ".join(b), ", ".join(c)))
-    return tuple(diffs)
-
-
-def guard_environment(diffs: Sequence[EnvDiff], allowed: Iterable[str]) -> None:
-    """Raise UserError for the first difference not explicitly allowed."""
-    allowed = set(allowed)
-    unknown = allowed - set(GUARDED_FIELDS)
-    if unknown:
-        raise UserError(
-            f"--allow-env-diff {sorted(unknown)[0]!r} is not a guarded field: "
-            f"use one of {', '.join(GUARDED_FIELDS)}"
-        )
-    for diff in diffs:
-        if diff.field not in allowed:
-            raise UserError(
-                f"base and candidate differ in {diff.field} ({diff.base!r} vs "
-                f"{diff.candidate!r}): make them match, or pass --allow-env-diff "
-                f"{diff.field} to compare anyway (the comparison is then marked invalid)"
-            )
+def could_not_tell(run: RunResult) -> str:
+    """Why a run says nothing about its kernel, or '': an infrastructure stop, or an
+    emulator artefact its retry did not shake off (the failed steps are the emulator's).
+    A run a kernel oops or hang stopped has neither (harness.run.executor): its finished
+    steps count and the step it hit is a failure."""
+    if run.infra_error:
+        return run.infra_error
+    if run.verdict.get("class") == "emulator-artefact" and not run.passed:
+        return str(run.verdict.get("summary") or "emulator artefact")
+    return ""
 
 
 def _usable(runs: Sequence[RunResult]) -> list[RunResult]:
-    """Runs without an infrastructure stop. A run a kernel oops or hang stopped has none
-    (harness.run.executor): its finished steps count and the step it hit is a failure."""
-    return [r for r in runs if not r.infra_error]
+    """Runs that say something about their kernel (see could_not_tell)."""
+    return [r for r in runs if not could_not_tell(r)]
 
 
 def _step_ids(base: Sequence[RunResult], cand: Sequence[RunResult]) -> list[str]:
