@@ -273,8 +273,10 @@ def test_cost_mode_makes_cpu_per_io_primary():
 def test_a_run_its_emulator_artefact_spoiled_adds_no_statuses_or_numbers():
     """An A/A side whose rep 1 lost NVMe I/O on both attempts (round-robin TCG, cost mode):
     that run could not tell, so it is listed, not counted; the A/A stays clean."""
+    title = "nvme nvme0: I/O tag 256 (2100) opcode 0x2 (I/O Cmd) QID 1 timeout, aborting"
+    lost = Splat("io_timeout", title, 40, title)
     spoiled = dataclasses.replace(
-        run(1, 200.0, check="fail"),
+        run(1, 200.0, check="fail", splats=(lost,)),
         verdict={"class": "emulator-artefact", "summary": "emulator artefact under TCG "
                  "(tcg-round-robin-lost-io): nvme nvme0: I/O tag 256 timeout"},
     )  # fmt: skip

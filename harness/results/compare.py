@@ -137,9 +137,13 @@ def could_not_tell(run: RunResult) -> str:
     steps count and the step it hit is a failure."""
     if run.infra_error:
         return run.infra_error
-    if run.verdict.get("class") == "emulator-artefact" and not run.passed:
+    if _spoiled(run):
         return str(run.verdict.get("summary") or "emulator artefact")
     return ""
+
+
+def _spoiled(run: RunResult) -> bool:
+    return run.verdict.get("class") == "emulator-artefact" and not run.passed
 
 
 def _usable(runs: Sequence[RunResult]) -> list[RunResult]:
@@ -327,10 +331,11 @@ def compare_statuses(
 def compare_splats(base: Sequence[RunResult], cand: Sequence[RunResult]) -> StatusComparison:
     """The console splat scan as a check: a run with any splat counts as failed.
 
-    Takes all runs, including those with an infra error, because a panic may be both.
+    Takes all runs, including those with an infra error, because a panic may be both;
+    not those an emulator artefact spoiled (their splats are the emulator's).
     """
-    b, base_titles = _splat_statuses(base)
-    c, cand_titles = _splat_statuses(cand)
+    b, base_titles = _splat_statuses([r for r in base if not _spoiled(r)])
+    c, cand_titles = _splat_statuses([r for r in cand if not _spoiled(r)])
     verdict, why = _status_verdict(b, c)
     titles = [f"candidate {t}" for t in cand_titles] + [f"base {t}" for t in base_titles]
     message = "; ".join([why, *dict.fromkeys(titles)]) if titles else why
