@@ -95,6 +95,22 @@ def check_integrity(
     return Outcome("pass", "", {}, details)
 
 
+def _stack_job(params: dict[str, Any]) -> dict[str, Any]:
+    """The write load of the stack check: 4k random direct writes, 2 jobs x 16 deep."""
+    return {
+        "rw": "randwrite",
+        "bs": "4k",
+        "size": f"{int(params.get('size_mb', 64))}M",
+        "direct": 1,
+        "ioengine": "libaio",
+        "iodepth": 16,
+        "numjobs": 2,
+        "runtime": int(params.get("runtime_s", 10)),
+        "time_based": 1,
+        "group_reporting": 1,
+    }
+
+
 def check_stack(
     prepared: Prepared, params: dict[str, Any], ctx: Context, stack: contextlib.ExitStack
 ) -> Outcome:
@@ -108,19 +124,7 @@ def check_stack(
     out_dir = os.path.join(ctx.results or ctx.workdir, "fio")
     os.makedirs(out_dir, exist_ok=True)
     output = os.path.join(out_dir, f"stack-{prepared.name}.json")
-    job = {
-        "rw": "randwrite",
-        "bs": "4k",
-        "size": f"{int(params.get('size_mb', 64))}M",
-        "direct": 1,
-        "ioengine": "libaio",
-        "iodepth": 16,
-        "numjobs": 2,
-        "runtime": int(params.get("runtime_s", 10)),
-        "time_based": 1,
-        "group_reporting": 1,
-    }
-    argv = fio.fio_argv("stack", prepared.path, job, output)
+    argv = fio.fio_argv("stack", prepared.path, _stack_job(params), output)
     if tracer.available:
         tracer.start()
     try:

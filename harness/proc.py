@@ -127,12 +127,16 @@ def run(
             out_fh.close()
     result = subprocess.CompletedProcess(argv, proc.returncode, stdout or "", stderr or "")
     if check and proc.returncode != 0:
-        where = f"; log: {log_path}" if log_path else ""
-        tail = (stderr or stdout or "").strip().splitlines()[-5:]
-        raise InfraError(
-            f"{' '.join(argv[:3])}... exited {proc.returncode}{where}: " + " | ".join(tail)
-        )
+        raise _exit_error(result, log_path)
     return result
+
+
+def _exit_error(result: subprocess.CompletedProcess[str], log_path: Path | None) -> InfraError:
+    """The error for a command that exited non-zero: its start, code, log and output tail."""
+    where = f"; log: {log_path}" if log_path else ""
+    tail = (result.stderr or result.stdout or "").strip().splitlines()[-5:]
+    head = " ".join(result.args[:3])
+    return InfraError(f"{head}... exited {result.returncode}{where}: " + " | ".join(tail))
 
 
 def run_retrying(
