@@ -69,12 +69,8 @@ def _builtin_modules(release: str) -> set[str]:
     return {os.path.basename(line).removesuffix(".ko").replace("-", "_") for line in text.split()}
 
 
-def _present(module: str, builtin: set[str]) -> bool:
-    return (
-        os.path.isdir(f"/sys/module/{module}")
-        or os.path.isdir(DRIVER_SYSFS[module])
-        or module in builtin
-    )
+def _registered(module: str) -> bool:
+    return os.path.isdir(f"/sys/module/{module}") or os.path.isdir(DRIVER_SYSFS[module])
 
 
 def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
@@ -83,10 +79,12 @@ def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
     for all of them (each exec of modprobe is a cold start over 9p under TCG); only when it
     fails is each module tried alone, to name the one that is missing."""
     release = os.uname().release
-    builtin = _builtin_modules(release)
     buses = {d["name"]: str(d.get("bus", "")) for d in wanted if not d.get("path")}
-    needs = {name: [m for m in DRIVERS.get(bus, ()) if not _present(m, builtin)]
+    needs = {name: [m for m in DRIVERS.get(bus, ()) if not _registered(m)]
              for name, bus in buses.items()}  # fmt: skip
+    if any(needs.values()):  # modules.builtin only when sysfs does not already say
+        builtin = _builtin_modules(release)
+        needs = {name: [m for m in ms if m not in builtin] for name, ms in needs.items()}
     modules = sorted({m for ms in needs.values() for m in ms})
     if not modules or sh.run(["modprobe", "-a", *modules], check=False)[0] == 0:
         return {}

@@ -112,11 +112,12 @@ def test_builtin_driver_without_module_entry_is_not_missing(monkeypatch) -> None
     is registered on its bus, so nothing is modprobed and nothing is a problem."""
     registered = {"/sys/bus/scsi/drivers/sd", "/sys/bus/virtio/drivers/virtio_scsi"}
     monkeypatch.setattr(disks.os.path, "isdir", lambda p: p in registered)
-    monkeypatch.setattr(disks.sh, "read_text", lambda path, default=None: default)
+    read = []
+    monkeypatch.setattr(disks.sh, "read_text", lambda path, default=None: read.append(path))
     calls = []
     monkeypatch.setattr(disks.sh, "run", lambda argv, check=True: calls.append(argv) or (1, "x"))
     assert disks.load_drivers([{"name": "scsi0", "bus": "scsi", "serial": "s"}]) == {}
-    assert calls == []
+    assert calls == [] and read == []  # sysfs said it all: modules.builtin not even read
     problems = disks.load_drivers([{"name": "nvme0", "bus": "nvme", "serial": "n"}])
     assert calls == [["modprobe", "-a", "nvme"], ["modprobe", "nvme"]]
     assert "needs driver nvme" in problems["nvme0"]

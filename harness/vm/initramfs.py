@@ -76,37 +76,38 @@ def _stage(busybox: Path, stage: Path) -> None:
     (stage / "init").chmod(0o755)
 
 
-def busybox_initramfs() -> Path:
-    """Build (once, cached by content) a newc cpio with a static busybox and our /init."""
+def _cached_tree(suffix: str, pack) -> Path:  # noqa: ANN001 - pack(stage, tmp) writes tmp
+    """The busybox tree packed once into the cache as busybox-KEY.SUFFIX (KEY: busybox and
+    /init), written beside its final name and renamed into place."""
     busybox, key = _key()
-    out = cache_subdir("initramfs") / f"busybox-{key}.cpio"
-    if out.exists():
-        return out
-    stage = out.with_suffix(".d")
-    _stage(busybox, stage)
-    names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
-    proc.run(
-        ["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(out.with_suffix(".tmp"))],
-        timeout=60,
-        cwd=stage,
-        input_text="\n".join(names) + "\n",
-    )
-    out.with_suffix(".tmp").rename(out)
-    shutil.rmtree(stage)
-    return out
-
-
-def busybox_rootdisk() -> Path:
-    """The same tree as an ext4 image (mke2fs -d: no mount, no root needed), cached."""
-    busybox, key = _key()
-    out = cache_subdir("initramfs") / f"busybox-{key}.ext4"
+    out = cache_subdir("initramfs") / f"busybox-{key}.{suffix}"
     if out.exists():
         return out
     stage = out.with_suffix(".d")
     _stage(busybox, stage)
     tmp = out.with_suffix(".tmp")
-    proc.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(stage), "-E", "root_owner=0:0",
-              str(tmp), "16M"], timeout=60)  # fmt: skip
+    pack(stage, tmp)
     tmp.rename(out)
     shutil.rmtree(stage)
     return out
+
+
+def _cpio(stage: Path, tmp: Path) -> None:
+    names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
+    proc.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(tmp)], timeout=60, cwd=stage,
+             input_text="\n".join(names) + "\n")  # fmt: skip
+
+
+def _ext4(stage: Path, tmp: Path) -> None:
+    proc.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(stage), "-E", "root_owner=0:0",
+              str(tmp), "16M"], timeout=60)  # fmt: skip
+
+
+def busybox_initramfs() -> Path:
+    """A newc cpio with a static busybox and our /init (cached by content)."""
+    return _cached_tree("cpio", _cpio)
+
+
+def busybox_rootdisk() -> Path:
+    """The same tree as an ext4 image (mke2fs -d: no mount, no root needed), cached."""
+    return _cached_tree("ext4", _ext4)

@@ -1,6 +1,6 @@
 """Boot benchmark: harness boot (vng start -> the agent's first step begins) against the
-physical floor (bare QEMU + busybox initramfs of the same kernel to init), both under the
-same accel."""
+physical floor (bare QEMU + busybox of the same kernel to init: an initramfs, or a root
+disk for a kernel without initramfs support), both under the same accel."""
 
 from __future__ import annotations
 
