@@ -32,6 +32,15 @@ def test_wrap_argv_runs_the_namespace_helper() -> None:
 
 
 def test_binds_cover_udev_and_tmpfiles_on_this_host() -> None:
+    binary = standins.compiled()
+    assert binary is not None, "gcc -static failed: bootstrap.sh installs build-essential"
+    pairs = {target: source for source, target in standins.binds()}
+    targets = set(standins.udev_binaries()) | set(standins.real_files(standins.TMPFILES_PATHS))
+    assert targets and pairs == {t: str(binary) for t in targets}
+
+
+def test_without_a_compiler_the_shell_standin_and_true_serve(monkeypatch) -> None:
+    monkeypatch.setattr(standins, "compiled", lambda: None)
     pairs = {target: source for source, target in standins.binds()}
     daemons = standins.real_files(standins.UDEV_PATHS, ("udevd",))
     assert daemons and all(pairs[t] == str(standins.UDEV_STANDIN) for t in daemons)
@@ -39,6 +48,31 @@ def test_binds_cover_udev_and_tmpfiles_on_this_host() -> None:
     for target in standins.real_files(standins.TMPFILES_PATHS):
         assert os.path.basename(pairs[target]) == "true"
         assert subprocess.run([pairs[target], "--create", "--boot"], timeout=10).returncode == 0
+
+
+def test_compiled_standin_names_virtio_ports_and_answers_the_rest(tmp_path: Path) -> None:
+    """The static binary run for real against a fake /sys/class/virtio-ports and a fresh
+    /dev, both mounted in a private mount namespace (the host sees neither)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    binary = standins.compiled()
+    assert binary is not None
+    ports = tmp_path / "class/virtio-ports"
+    for port, name in (("vport1p1", "virtme.stdin\n"), ("vport2p1", "virtme.ret"),
+                       ("vport3p1", "")):  # fmt: skip
+        (ports / port).mkdir(parents=True)
+        (ports / port / "name").write_text(name)
+    script = (f"mount --bind {tmp_path / 'class'} /sys/class && mount -t tmpfs none /dev && "
+              f"{binary} --daemon --resolve-names=never && "
+              "for l in /dev/virtio-ports/*; do echo \"$l $(readlink $l)\"; done")  # fmt: skip
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    # the unnamed port gets no link
+    assert done.stdout.splitlines() == ["/dev/virtio-ports/virtme.ret ../vport2p1",
+                                        "/dev/virtio-ports/virtme.stdin ../vport1p1"]  # fmt: skip
+    for args in (["trigger", "--action=add"], ["settle"], ["--create", "--boot"]):
+        assert subprocess.run([str(binary), *args], timeout=10).returncode == 0
 
 
 def test_standin_names_virtio_ports_and_answers_the_rest(tmp_path: Path) -> None:

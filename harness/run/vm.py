@@ -137,8 +137,11 @@ class VmExecutor(LocalExecutor):
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
         # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
         # (harness.vm.standins).
+        wrap = standins.available()
+        if wrap:
+            standins.compiled()  # built here (logged) rather than inside the namespace
         return Launch(
-            standins.wrap_argv(argv) if standins.available() else argv,
+            standins.wrap_argv(argv) if wrap else argv,
             req.out_dir / "console.log",
             env=vng_env(spec.vng, dict(os.environ)),
             progress=lambda msg: log.info("[%s] %s", kernel.release, msg),
