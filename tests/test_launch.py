@@ -58,6 +58,8 @@ def test_vng_argv_tcg() -> None:
         "--append",
         "modprobe.blacklist=" + ",".join(GUEST_MODULE_BLACKLIST),
         "--append",
+        "i8042.noaux",
+        "--append",
         ROOT_9P_FLAGS,
         "--append",
         "tsc=reliable",
