@@ -224,8 +224,10 @@ class QemuKiller:
         self.thread.start()
 
     def _pids(self) -> set[int]:
-        """QEMU processes that descend from this test process (never anyone else's)."""
-        out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
+        """QEMU processes that descend from this test process (never anyone else's); by
+        process name, not command line: a short-lived helper (a shell, a version probe)
+        whose arguments mention QEMU is not a guest."""
+        out = subprocess.run(["pgrep", "-x", "qemu-system-x86"], capture_output=True, text=True)
         return {int(p) for p in out.stdout.split() if _descends_from_us(int(p))}
 
     def _watch(self) -> None:
@@ -236,7 +238,11 @@ class QemuKiller:
             if new:
                 time.sleep(2)
                 for pid in new:
-                    os.kill(pid, signal.SIGKILL)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        before.add(pid)  # gone already: wait for the next QEMU
+                        continue
                     self.killed.append(pid)
             time.sleep(0.2)
 
