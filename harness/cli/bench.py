@@ -57,6 +57,8 @@ def print_figures(spec: str, accel: str, reps: int, figures: BootFigures) -> Non
     for name, seconds in harness.items():
         shown = f"{floor[name]:6.1f} s" if name in floor else f"{'-':>8}"
         print(f"    {name:<14} {shown} {seconds:6.1f} s")
+    for why in figures.rebooted:
+        print(f"  one boot failed and was booted again (not timed): {why}")
     if figures.milestones:
         print("  milestones of the last boot (guest clock, s since kernel start):")
         for name, stamp in figures.milestones.items():
