@@ -85,3 +85,30 @@ def test_a_boot_whose_qemu_crashes_is_booted_again_and_said(
     assert len(figures.rebooted) == 1, figures.rebooted
     assert "console.attempt1.log" in figures.rebooted[0]
     assert (tmp_path / "k0/r0/console.attempt1.log").exists()
+
+
+def test_a_floor_boot_that_fails_once_is_booted_again(tmp_path, monkeypatch) -> None:
+    """The floor's retry: the first attempt's log is kept and named, the figures are the
+    second attempt's; a second failure is the benchmark's error."""
+    from harness.errors import InfraError
+    from harness.workflows import bench
+
+    calls = []
+
+    def flaky_floor(kernel, accel, log_path):
+        calls.append(log_path)
+        log_path.write_text(f"attempt {len(calls)}")
+        if len(calls) == 1:
+            raise InfraError(f"the bare-QEMU floor boot never reached busybox init ({log_path})")
+        return 2.5, {"kernel": 1.5}
+
+    monkeypatch.setattr(bench, "floor_boot", flaky_floor)
+    log = tmp_path / "floor-r0.log"
+    seconds, split, why = bench.floor_boot_retried(None, "tcg", log)
+    assert (seconds, split) == (2.5, {"kernel": 1.5})
+    assert "floor-r0.attempt1.log" in why and log.read_text() == "attempt 2"
+    assert (tmp_path / "floor-r0.attempt1.log").read_text() == "attempt 1"
+    calls.clear()
+    monkeypatch.setattr(bench, "floor_boot", lambda *a: (_ for _ in ()).throw(InfraError("x")))
+    with pytest.raises(InfraError):
+        bench.floor_boot_retried(None, "tcg", log)
