@@ -17,7 +17,6 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
-from harness.kernel import modules
 from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
@@ -25,7 +24,6 @@ from harness.paths import cache_subdir
 log = logging.getLogger(__name__)
 
 LISTS_MAX_AGE_S = 24 * 3600
-UNCOMPRESSED = "uncompressed"  # metadata: the tree's modules are plain .ko (kernel.modules)
 FLAVOUR = "amd64"  # generic flavour; -cloud lacks 9p, which virtme-ng needs
 
 # ABIs look like 6.1.0-50, 6.12.117+deb12, 7.3.4+deb13; flavours (-cloud, -rt) never match.
@@ -162,6 +160,10 @@ def extract_argv(deb: Path, dest: Path) -> list[str]:
     return ["dpkg-deb", "-x", str(deb), str(dest)]
 
 
+def depmod_argv(root: Path, release: str) -> list[str]:
+    return ["depmod", "-a", "-b", str(root), release]
+
+
 def find_image(root: Path, release: str) -> Path:
     """The kernel image inside an extracted package tree (6.x: boot/, 7.x: usr/lib/modules/)."""
     candidates = [
@@ -191,26 +193,8 @@ def _extract(kernel: DebianKernel, debs: list[Path], dest: Path) -> None:
         proc.run(extract_argv(deb, tmp), timeout=600)
     if (tmp / "usr/lib/modules").is_dir() and not (tmp / "lib").exists():
         (tmp / "lib").symlink_to("usr/lib")  # depmod -b looks in lib/modules
-    modules.decompress(tmp, kernel.release)  # and depmod
+    proc.run(depmod_argv(tmp, kernel.release), timeout=600)
     tmp.rename(dest)
-
-
-def _uncompressed(kernel: DebianKernel, dest: Path, meta_path: Path) -> dict:
-    """The cached tree's metadata, after decompressing its modules if an older harness
-    cached them compressed."""
-    meta = json.loads(meta_path.read_text())
-    if meta.get("modules") == UNCOMPRESSED:
-        return meta
-    with modules.locked(dest):
-        meta = json.loads(meta_path.read_text())
-        if meta.get("modules") != UNCOMPRESSED:
-            log.info("debian: decompressing the modules of %s once", kernel.release)
-            modules.decompress(dest, kernel.release)
-            meta["modules"] = UNCOMPRESSED
-            tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(meta, indent=2))
-            tmp.rename(meta_path)
-    return meta
 
 
 def fetch(version: str, spec: str | None = None) -> Kernel:
@@ -234,11 +218,11 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
             ) from exc
         debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
         _extract(kernel, debs, dest)
-        meta = {"packages": [d.name for d in debs], "abi": kernel.abi, "modules": UNCOMPRESSED}
+        meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
         meta_path.write_text(json.dumps(meta, indent=2))
         for deb in debs:
             deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
-    meta = _uncompressed(kernel, dest, meta_path)
+    meta = json.loads(meta_path.read_text())
     config = dest / "boot" / f"config-{kernel.release}"
     return Kernel(
         spec=spec or f"debian:{version}",
