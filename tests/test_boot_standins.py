@@ -114,3 +114,20 @@ def test_kernel_lacking_a_driver_names_the_module(tmp_path: Path, host_left_clea
     assert "Starting systemd-udevd" not in console and "console fallback" not in console
     assert "starting script" in console
     shutil.rmtree(tmp_path / "mods", ignore_errors=True)
+
+
+def test_a_stand_in_that_does_not_compile_is_tried_once(tmp_path: Path, monkeypatch) -> None:
+    """gcc present but failing (no static libc): the shell stand-in serves, the failure is
+    recorded next to where the binary would be, and later boots do not compile again."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    failing = ["sh", "-c", "echo 'cannot find -lc' >&2; exit 1"]
+    monkeypatch.setattr(standins, "compile_argv", lambda source, out: failing)
+    assert standins.compiled() is None
+    (failed,) = (tmp_path / "standins").glob("*.failed")
+    assert "cannot find -lc" in failed.read_text()
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(standins.subprocess, "run", no_compiler)
+    assert standins.compiled() is None

@@ -58,16 +58,18 @@ def compiled() -> Path | None:
 
     key = hashlib.sha256(STANDIN_SOURCE.read_bytes()).hexdigest()[:16]
     binary = cache_subdir("standins") / f"udev-standin-{key}"
+    failed = binary.with_suffix(".failed")  # tried once with this source: not every boot
     if binary.is_file():
         return binary
-    if shutil.which("gcc") is None:
+    if shutil.which("gcc") is None or failed.exists():
         return None
     tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")
     done = subprocess.run(compile_argv(STANDIN_SOURCE, tmp), capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
     if done.returncode != 0:
-        log.warning("static udev stand-in did not compile (the shell one serves): %s",
-                    done.stderr.strip().splitlines()[-1:])  # fmt: skip
+        log.warning("static udev stand-in did not compile (the shell one serves; remove %s "
+                    "to try again): %s", failed, done.stderr.strip().splitlines()[-1:])  # fmt: skip
+        failed.write_text(done.stderr)
         tmp.unlink(missing_ok=True)
         return None
     tmp.rename(binary)
