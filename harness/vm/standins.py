@@ -27,6 +27,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.paths import cache_subdir
+
+log = logging.getLogger(__name__)
+
 UDEV_STANDIN = Path(__file__).resolve().parent / "udev-standin.sh"
 STANDIN_SOURCE = UDEV_STANDIN.with_suffix(".c")
 UDEV_PATHS = ("/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd")
@@ -44,9 +48,6 @@ def udev_binaries() -> list[str]:
     return real_files(UDEV_PATHS, ("udevd", "udevadm"))
 
 
-log = logging.getLogger(__name__)
-
-
 def compile_argv(source: Path, output: Path) -> list[str]:
     return ["gcc", "-static", "-Os", "-s", "-o", str(output), str(source)]
 
@@ -54,8 +55,6 @@ def compile_argv(source: Path, output: Path) -> list[str]:
 def compiled() -> Path | None:
     """The static stand-in, compiled once into the cache (keyed by its source); None where
     gcc is missing or fails (the shell stand-in then serves)."""
-    from harness.paths import cache_subdir
-
     key = hashlib.sha256(STANDIN_SOURCE.read_bytes()).hexdigest()[:16]
     binary = cache_subdir("standins") / f"udev-standin-{key}"
     failed = binary.with_suffix(".failed")  # tried once with this source: not every boot
