@@ -70,14 +70,22 @@ def make_req(tmp_path, **kw) -> ab.AbRequest:
     return ab.AbRequest(**fields)
 
 
-def test_schedule_alternates_sides():
+def test_schedule_alternates_sides_and_rotates_their_order():
     sides = [ab.Side("base", "a"), ab.Side("candidate", "b")]
-    assert [s.name for s in ab.schedule(sides, 2)] == [
+    assert [s.name for s in ab.schedule(sides, 3)] == [
         "rep0-base",
         "rep0-candidate",
-        "rep1-base",
         "rep1-candidate",
+        "rep1-base",
+        "rep2-base",
+        "rep2-candidate",
     ]
+    three = [*sides, ab.Side("slow", "c")]
+    order = [s.side.label for s in ab.schedule(three, 3)]
+    assert order == ["base", "candidate", "slow", "candidate", "slow", "base",
+                     "slow", "base", "candidate"]  # fmt: skip
+    # each side in each place once: a Latin square
+    assert all(sorted(order[i::3]) == ["base", "candidate", "slow"] for i in range(3))
 
 
 def test_run_ab_interleaves_and_writes_every_output(tmp_path):
@@ -87,8 +95,8 @@ def test_run_ab_interleaves_and_writes_every_output(tmp_path):
     assert rec.calls == [
         "rep0-base",
         "rep0-candidate",
-        "rep1-base",
         "rep1-candidate",
+        "rep1-base",
         "rep2-base",
         "rep2-candidate",
     ]
@@ -97,7 +105,7 @@ def test_run_ab_interleaves_and_writes_every_output(tmp_path):
     for name in ("junit.xml", "results.json", "report.md", "report.html", "reproduce.sh"):
         assert (out / name).stat().st_size > 0, name
     stored = json.loads((out / "results.json").read_text())
-    assert stored["ab"]["sides"] == ["base", "candidate"] * 3
+    assert stored["ab"]["sides"] == ["base", "candidate", "candidate", "base", "base", "candidate"]
     assert len(stored["runs"]) == 6
 
 
