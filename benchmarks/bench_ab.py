@@ -21,11 +21,13 @@ Per measure mode (wall: wall-clock figures; cost: QEMU instruction counting):
    serialises requests, so the spin adds to each one's service time; a loop iteration is
    first taken to cost 2.5 ns). In cost mode each planted slowdown is then calibrated at its
    own size: a boot with the spin measures the drop; off by more than 15% of the target, the
-   spin is scaled by (time to add) / (time it added) and booted again, up to 3 boots. In
-   wall mode the reference is the median of 3 boots and each spin is the model's, measured
-   once (a single wall-mode boot moves +-20% with the host). (One loop
-   count measured at 50% and scaled down overshot: 25% planted came out -31.7%, 10% -18.8%:
-   a spin costs more per iteration when it is short.)
+   spin is scaled by (time to add) / (time it added), then moved along the secant of the
+   last two boots, up to 4 boots. Under instruction counting a spinning request costs
+   ~1.4-2 us more than its loop (553, 262 and 175 loops on every request gave -19.0, -14.3,
+   -13.1%: no per-request spin planted 10%), so in cost mode a small slowdown spins
+   N times longer on one request in N (`loop.harness_spin_every=N`, N chosen so that each
+   spin adds >= 10 us). In wall mode the reference is the median of 3 boots and each spin is
+   the model's, measured once (a single wall-mode boot moves +-20% with the host).
 2. Each trial runs one interleaved schedule, every repetition: the base (spin 0), an
    identical A/A side, and one side per planted slowdown.
 3. Prints per slowdown the measured change of the reference metric, whether it was flagged,
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import statistics
 import subprocess
 import sys
@@ -62,11 +65,15 @@ REF_METRIC = "read_iops"
 KNOBS = {"wall": ("loop.harness_spin_us", "us"), "cost": ("loop.harness_spin_loops", "loops")}
 
 
-def spin_for(ref_iops: float, pct: int, ns_per_unit: float = 1000.0) -> int:
+def spin_for(ref_iops: float, pct: int, ns_per_unit: float = 1000.0, every: int = 1) -> int:
     """Spin (in the knob's units: 1000 ns per us, or ns per loop) that lowers a serial
-    worker's IOPS by pct percent."""
-    per_request_ns = 1e9 / ref_iops
-    return max(1, round(per_request_ns * pct / (100 - pct) / ns_per_unit))
+    worker's IOPS by pct percent, when one request in `every` spins."""
+    return max(1, round(added_ns(ref_iops, pct) * every / ns_per_unit))
+
+
+def added_ns(ref_iops: float, pct: int) -> float:
+    """Per-request time a pct percent IOPS drop adds to a serial worker's requests."""
+    return 1e9 / ref_iops * pct / (100 - pct)
 
 
 # first guess of what one knob unit costs (ns): a microsecond, or one empty-loop iteration
@@ -75,40 +82,77 @@ UNIT_NS = {"wall": 1000.0, "cost": 2.5}
 # Boots per planted size (cost mode refines; in wall mode one boot moves +-20% with the
 # host, which no refinement can chase: the model's spin is measured once, for the record)
 # and for the reference (wall mode: the median of 3, a single boot was 20% low once).
-CALIBRATION_BOOTS = {"wall": 1, "cost": 3}
+CALIBRATION_BOOTS = {"wall": 1, "cost": 4}
 REF_BOOTS = {"wall": 3, "cost": 1}
 TOLERANCE = 0.15  # of the planted drop
+# Under instruction counting a spinning request costs ~1.4-2 us more than its loop's
+# instructions, so in cost mode a small slowdown spins on one request in `every`, each
+# spin adding at least this much (the fixed part then weighs <~20% of what is planted).
+SPUN_NS = 10_000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plant:
+    """A planted slowdown: `spin` knob units on one request in `every`."""
+
+    spin: int
+    every: int = 1
+
+    def append(self, measure: str) -> tuple[str, ...]:
+        knob = KNOBS[measure][0]
+        every = (f"loop.harness_spin_every={self.every}",) if self.every > 1 else ()
+        return (f"{knob}={self.spin}", *every)
+
+    def __str__(self) -> str:
+        return f"{self.spin}" + (f" every {self.every}" if self.every > 1 else "")
+
+
+def every_for(measure: str, ref_iops: float, pct: int) -> int:
+    if measure != "cost":
+        return 1  # harness_spin_every thins the empty loop only; udelay is per request
+    return max(1, math.ceil(SPUN_NS / added_ns(ref_iops, pct)))
 
 
 def drop_pct(ref_iops: float, iops: float) -> float:
     return 100.0 * (1.0 - iops / ref_iops)
 
 
-def refine(ref_iops: float, pct: int, spin: int, iops: float) -> int:
-    """The spin scaled by (per-request time to add) / (per-request time it added)."""
-    target = 1e9 / ref_iops * pct / (100 - pct)
-    added = 1e9 / iops - 1e9 / ref_iops
+def refine(ref_iops: float, pct: int, tried: list[tuple[int, float]]) -> int:
+    """The next spin: scaled by (time to add) / (time it added) after one boot; after two,
+    the secant through the last two (spin, added time) points, which also finds the fixed
+    part a spinning request costs beyond its loop."""
+    target = added_ns(ref_iops, pct)
+    points = [(spin, 1e9 / iops - 1e9 / ref_iops) for spin, iops in tried]
+    spin, added = points[-1]
+    if len(points) >= 2 and points[-1][1] != points[-2][1]:
+        (s0, a0), (s1, a1) = points[-2], points[-1]
+        guess = s1 + (target - a1) * (s1 - s0) / (a1 - a0)
+        return max(1, round(guess)) if guess > 0 else max(1, spin // 2)
     return spin * 2 if added <= 0 else max(1, round(spin * target / added))
 
 
-def calibrate_spins(args, measure: str, run_one, ref: float) -> dict[int, int]:  # noqa: ANN001
-    """Per planted slowdown, the spin that measured within TOLERANCE of it (or the last)."""
-    knob, unit = KNOBS[measure]
-    spins = {}
+def calibrate_spins(args, measure: str, run_one, ref: float) -> dict[int, Plant]:  # noqa: ANN001
+    """Per planted slowdown, the plant that measured within TOLERANCE of it (or the last)."""
+    unit = KNOBS[measure][1]
+    plants = {}
     for pct in args.slowdowns:
-        spin = spin_for(ref, pct, UNIT_NS[measure])
+        every = every_for(measure, ref, pct)
+        plant = Plant(spin_for(ref, pct, UNIT_NS[measure], every), every)
         boots = CALIBRATION_BOOTS[measure]
+        tried = []
         for boot in range(boots):
-            iops = calibrate(args, measure, run_one, (f"{knob}={spin}",), f"calibrate-{pct}-{boot}")
+            name = f"calibrate-{pct}-{boot}"
+            iops = calibrate(args, measure, run_one, plant.append(measure), name)
+            tried.append((plant.spin, iops))
             drop = drop_pct(ref, iops)
-            print(f"[{measure}] planting {pct}%: {spin} {unit} -> {REF_METRIC} {iops:.0f} "
+            print(f"[{measure}] planting {pct}%: {plant} {unit} -> {REF_METRIC} {iops:.0f} "
                   f"({-drop:+.1f}%)", flush=True)  # fmt: skip
             if abs(drop - pct) <= TOLERANCE * pct:
                 break
             if boot + 1 < boots:
-                spin = refine(ref, pct, spin, iops)
-        spins[pct] = spin
-    return spins
+                plant = Plant(refine(ref, pct, tried), every)
+        plants[pct] = plant
+    return plants
 
 
 def reference(run) -> float | None:  # noqa: ANN001 - RunResult
@@ -146,12 +190,11 @@ def iops_rows(c: Comparison, prefix: str) -> list[MetricComparison]:
     ]
 
 
-def one_trial(args, measure: str, run_one, spins: dict[int, int], trial: int) -> dict:  # noqa: ANN001
+def one_trial(args, measure: str, run_one, spins: dict[int, Plant], trial: int) -> dict:  # noqa: ANN001
     out = args.out / measure / f"trial{trial}"
     req = request(args, measure, out, args.reps)
     sides = [req.base, ab.Side("aa", args.kernel)]
-    knob = KNOBS[measure][0]
-    sides += [ab.Side(f"slow{p}", args.kernel, append=(f"{knob}={s}",)) for p, s in spins.items()]
+    sides += [ab.Side(f"slow{p}", args.kernel, append=s.append(measure)) for p, s in spins.items()]
 
     def progress(done):  # noqa: ANN001, ANN202
         slot, result = done[-1]
@@ -170,7 +213,7 @@ def one_trial(args, measure: str, run_one, spins: dict[int, int], trial: int) ->
     ab.save_pooled(out / "aa", req, result["aa"])  # `harness report` regenerates these
     for pct, spin in spins.items():
         c = compare(base_runs, ab.runs_of(done, f"slow{pct}"))
-        cand = ab.Side(ab.CANDIDATE, args.kernel, append=(f"{knob}={spin}",))
+        cand = ab.Side(ab.CANDIDATE, args.kernel, append=spin.append(measure))
         (out / f"slow{pct}").mkdir(parents=True, exist_ok=True)
         ab.save_pooled(out / f"slow{pct}", dataclasses.replace(req, candidate=cand), c)
         result["slow"][pct] = c
@@ -219,7 +262,7 @@ def _row_counts(c: Comparison) -> str:
             f"({changes}{why})")  # fmt: skip
 
 
-def report(args: argparse.Namespace, measure: str, spins: dict[int, int], trials: list) -> None:
+def report(args: argparse.Namespace, measure: str, spins: dict[int, Plant], trials: list) -> None:
     print(f"\n[{measure}] reps={args.reps} trials={len(trials)} reference {REF_STEP}")
     for pct, spin in spins.items():
         for t in trials:
@@ -227,7 +270,7 @@ def report(args: argparse.Namespace, measure: str, spins: dict[int, int], trials
             m = ref_metric(c)
             eff = f"{m.effect.estimate:+.1f}% [{m.effect.low:+.1f}, {m.effect.high:+.1f}]" if (
                 m and m.effect) else "-"  # fmt: skip
-            print(f"  planted {pct:>3}% (spin {spin:>4} {KNOBS[measure][1]}): measured {eff}, "
+            print(f"  planted {pct:>3}% (spin {spin!s:>4} {KNOBS[measure][1]}): measured {eff}, "
                   f"{'FLAGGED' if flagged(c) else 'missed'}; {_row_counts(c)}")  # fmt: skip
     reliable = smallest_reliable(list(spins), trials)
     alarms = sum(len(t["aa"].regressions) + len(t["aa"].improvements) for t in trials)
