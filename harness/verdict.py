@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.results.assemble import HANG_SPLATS, hang_message
-from harness.results.model import RunResult, Splat
+from harness.results.model import RunResult, Splat, StepResult
 from harness.vm.stacks import signature, tasks, top
 
 PASS = "pass"
@@ -56,6 +56,13 @@ ROUND_ROBIN_ARTEFACTS = (
 # side in a cost-mode bench_ab run). A repeat stays an emulator artefact (exit 2: the run
 # could not tell), never a kernel failure; wall mode (multi-threaded TCG) judges the kernel.
 RECURRING_ARTEFACTS = frozenset({"tcg-round-robin-lost-io"})
+# Artefacts whose damage stays in the step they hit, with the splats they can cause. A lost
+# NVMe submission stalls its own fio until the driver's timeout aborts and resubmits it (so
+# the report lands in that step), and can block a task on that I/O meanwhile; the kernel
+# stays sound. So a later splat of another kind (an oops, a BUG, a warning...) is the
+# kernel's own and decides the run, and the run's other clean steps still measure the
+# kernel (harness.results.compare). An int3 trap is an oops: after it nothing is sound.
+CONTAINED_ARTEFACTS = {"tcg-round-robin-lost-io": frozenset({"io_timeout", *HANG_SPLATS})}
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,9 @@ class Verdict:
     retry: str = ""  # why one more attempt is due: "silence" or "emulator-artefact"
     attempts: int = 1
     artefacts: tuple[dict[str, str], ...] = ()  # emulator artefacts seen and retried
+    # an emulator artefact that spoiled only the steps it hit (CONTAINED_ARTEFACTS): the
+    # run's other clean steps still count in comparisons
+    contained: bool = False
 
     @property
     def judged(self) -> bool:
@@ -112,6 +122,11 @@ def tcg_artefact(splat: Splat, round_robin: bool = False) -> str:
     return ""
 
 
+def _artefact(run: RunResult, splat: Splat) -> str:
+    env = run.environment
+    return tcg_artefact(splat, env.measure == "cost") if env.accel == "tcg" else ""
+
+
 def _hang(step: str, hangs: Sequence[Splat]) -> Verdict:
     summary = hang_message(step or "boot", hangs) or f"hang in {step or 'boot'}"
     found = [t for s in hangs for t in tasks(s.excerpt)]
@@ -124,13 +139,12 @@ def _hang(step: str, hangs: Sequence[Splat]) -> Verdict:
 
 def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
     where = f" in {step}" if step else ""
-    env = run.environment
-    artefact = tcg_artefact(splat, env.measure == "cost") if env.accel == "tcg" else ""
+    artefact = _artefact(run, splat)
     if artefact:
         return Verdict(EMULATOR_ARTEFACT,
                        f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
                        step or None, splat.excerpt[:EVIDENCE_CHARS], artefact,
-                       retry=EMULATOR_ARTEFACT)  # fmt: skip
+                       retry=EMULATOR_ARTEFACT, contained=_contained(run))  # fmt: skip
     if splat.kind in HANG_SPLATS:
         steps = {st.id: st for st in run.steps}
         hangs = steps[step].splats if step in steps else (splat,)
@@ -140,19 +154,49 @@ def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
     return Verdict(KERNEL_FAILURE, summary, step or None, splat.excerpt[:EVIDENCE_CHARS], sig)
 
 
+def _deciding(run: RunResult, splats: list[tuple[Splat, str]]) -> tuple[Splat, str]:
+    """The splat that decides the run: the first, unless it is a contained artefact and a
+    later splat is one that artefact cannot have caused (that one is the kernel's)."""
+    caused = CONTAINED_ARTEFACTS.get(_artefact(run, splats[0][0]))
+    if caused is not None:
+        for splat, step in splats[1:]:
+            if splat.kind not in caused and not _artefact(run, splat):
+                return splat, step
+    return splats[0]
+
+
+def _contained(run: RunResult) -> bool:
+    """True when the run's only splats are one contained artefact's, each in a step: its
+    other clean steps measured a sound kernel (Verdict.contained)."""
+    splats = _splats_with_steps(run)
+    if not splats or any(not step or step == "boot" for _, step in splats):
+        return False
+    names = {_artefact(run, s) for s, _ in splats}
+    return len(names) == 1 and next(iter(names)) in CONTAINED_ARTEFACTS
+
+
+def _test_failure(failed: Sequence[StepResult], why: str = "") -> Verdict:
+    names = ", ".join(s.id for s in failed[:3]) + (" ..." if len(failed) > 3 else "")
+    return Verdict(TEST_FAILURE, f"{len(failed)} step(s) failed: {names}{why}", failed[0].id,
+                   failed[0].message, f"fail: {failed[0].id}")  # fmt: skip
+
+
 def judge(run: RunResult) -> Verdict:
     """The class of one run (one attempt), from its splats, steps and how it stopped."""
     splats = _splats_with_steps(run)
     if splats:
-        return _splat_verdict(run, *splats[0])
+        verdict = _splat_verdict(run, *_deciding(run, splats))
+        # a step that failed on its own beside a contained artefact failed on a sound kernel
+        failed = [s for s in run.steps if s.status == "fail" and not s.splats]
+        if verdict.contained and failed:
+            return _test_failure(failed, f" (and {verdict.summary})")
+        return verdict
     if run.stop_reason in ("panic", "oops", "hang"):
         return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
                        run.stop_reason)  # fmt: skip
     failed = [s for s in run.steps if s.status == "fail"]
     if failed:
-        names = ", ".join(s.id for s in failed[:3]) + (" ..." if len(failed) > 3 else "")
-        return Verdict(TEST_FAILURE, f"{len(failed)} step(s) failed: {names}", failed[0].id,
-                       failed[0].message, f"fail: {failed[0].id}")  # fmt: skip
+        return _test_failure(failed)
     if run.stop_reason == "unresponsive":
         step = next((s.id for s in run.steps if s.status == "error" and s.id != "boot"), None)
         return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,

@@ -287,3 +287,21 @@ def test_a_run_its_emulator_artefact_spoiled_adds_no_statuses_or_numbers():
     healthy_failure = dataclasses.replace(spoiled, verdict={"class": "test-failure"})
     failed = compare(side(BASE_IOPS), [run(0, BASE_IOPS[0]), healthy_failure, run(2, 2040.0)])
     assert "check/sparse" in [getattr(r, "step_id", "") for r in failed.regressions]
+
+
+def test_a_contained_artefact_drops_only_the_step_it_hit():
+    """A run whose lost NVMe I/O stayed in one step (verdict `contained`): that step adds no
+    numbers, its other steps count, a check that failed there on its own included."""
+    title = "nvme nvme0: I/O tag 256 (2100) opcode 0x2 (I/O Cmd) QID 1 timeout, aborting"
+    lost = Splat("io_timeout", title, 40, title)
+    hit = StepResult("fio/raw-nvme0/randread-4k", "fio", "fail", "io_timeout", splats=(lost,),
+                     metrics={"read_iops": 20.0})  # fmt: skip
+    rest = run(1, BASE_IOPS[1], check="fail")
+    verdict = {"class": "emulator-artefact", "contained": True, "summary": "lost I/O"}
+    cand = dataclasses.replace(rest, steps=(hit, *rest.steps), verdict=verdict)
+    c = compare(side(BASE_IOPS), [run(0, BASE_IOPS[0]), cand, run(2, BASE_IOPS[2])])
+    fio = next(m for m in c.metrics if m.step_id == FIO and m.metric == "read_iops")
+    assert fio.effect.n == 3  # the other row keeps all three pairs
+    assert all(not m.cand_values for m in c.metrics if m.step_id == hit.id)
+    assert "check/sparse" in [getattr(r, "step_id", "") for r in c.regressions]
+    assert c.infra_errors == ("candidate rep 1: lost I/O (its other clean steps count)",)

@@ -6,8 +6,11 @@ throttled to 200 IOPS (topology difference allowed, so the comparison is invalid
 {cost,wall}-loop-slowdown-results.json / {cost,wall}-aa-results.json: benchmarks/bench_ab.py
 runs (lean 6.12 + slowdown.mbox on every side, 3 reps): a planted loop-only slowdown and
 the A/A side of the same interleaved schedule.
+cost-10pct-lost-io-results.json: a bench_ab.py cost-mode planted 10% whose candidate lost
+NVMe I/O in one run.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +18,10 @@ import pytest
 import xmlschema
 
 from harness.cli.main import main
+from harness.results.compare import compare
+from harness.results.model import RunResult
 from harness.results.report import measure_of
+from harness.verdict import with_verdict
 from harness.workflows import ab
 
 DATA = Path(__file__).parent / "data" / "ab"
@@ -87,3 +93,26 @@ def test_recorded_aa_from_the_same_schedule_stays_clean(measure):
     _, c = ab.load_comparison([DATA / f"{measure}-aa-results.json"])
     assert measure_of(c) == measure and c.verdict == "ok"
     assert not c.regressions and not c.improvements
+
+
+def test_recorded_cost_ab_keeps_the_clean_steps_of_a_run_that_lost_nvme_io():
+    """tests/data/ab/cost-10pct-lost-io-results.json: a real cost-mode A/B (bench_ab.py, lean
+    6.12 + slowdown.mbox, 3 reps; the candidate spins 1467 loops on one loop request in 8:
+    planted 10%). Candidate rep 1 lost NVMe I/O on both attempts, in its raw NVMe randread
+    step only. Judged as a whole run it was dropped, and every loop row fell to 2 pairs: one
+    randwrite row missed (q 0.12). Its other clean steps count: all 4 loop IOPS rows are
+    flagged on 3 pairs, the raw row it hit has 2, and the run is still listed."""
+    data = json.loads((DATA / "cost-10pct-lost-io-results.json").read_text())
+    runs = [RunResult.from_dict(r) for r in data["runs"]]
+    # recorded before verdicts said `contained`: judge its final attempt again
+    runs = [with_verdict(r) if r.verdict["class"] == "emulator-artefact" and not r.passed
+            else r for r in runs]  # fmt: skip
+    assert [r.verdict.get("contained", False) for r in runs] == [False] * 4 + [True, False]
+    c = compare(runs[:3], runs[3:])
+    iops = {m.step_id: m for m in c.metrics if m.metric.endswith("_iops")}
+    loop = [m for s, m in iops.items() if "/loop-" in s]
+    assert len(loop) == 4 and all(m.verdict == "regression" and m.effect.n == 3 for m in loop)
+    assert iops["fio/raw-nvme0/randread-4k"].effect.n == 2  # the step the artefact hit
+    assert all(m.verdict == "descriptive" for s, m in iops.items() if "/raw-" in s)
+    (listed,) = c.infra_errors
+    assert "candidate rep 1" in listed and "its other clean steps count" in listed

@@ -225,3 +225,49 @@ def test_lost_io_that_comes_back_under_round_robin_tcg_stays_an_artefact():
     assert again.attempts == 2 and again.retry == ""
     assert again.artefacts[0]["console_log"] == "out/console.attempt1.log"
     assert exit_code([with_verdict(cost, again)]) == 2
+
+
+def _cost(run_result: RunResult) -> RunResult:
+    return dataclasses.replace(run_result, environment=Environment(accel="tcg", measure="cost"))
+
+
+def test_an_oops_after_lost_io_decides_the_run_as_a_kernel_failure():
+    """Lost NVMe I/O (round-robin TCG) in one step, then a real oops in a later one: the
+    artefact cannot have caused the oops, so the kernel failed, not the emulator. A hang
+    after it (the I/O blocked a task) stays the artefact's."""
+    lost = splats_of("tcg-rr-lost-io")
+    oops = splats_of("oops-null")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+             StepResult(LOOP, "fio", "fail", "kernel oops during step", splats=oops))  # fmt: skip
+    verdict = judge(_cost(run(steps=steps, splats=(*lost, *oops))))
+    assert verdict.cls == KERNEL_FAILURE and verdict.step == LOOP, verdict
+    assert not verdict.contained
+    hung = splats_of("hung-task")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+             StepResult(LOOP, "fio", "fail", "kernel hung_task", splats=hung))  # fmt: skip
+    verdict = judge(_cost(run(steps=steps, splats=(*lost, *hung))))
+    assert verdict.cls == EMULATOR_ARTEFACT and not verdict.contained  # the hang taints more
+
+
+def test_lost_io_is_contained_to_its_step_an_int3_oops_is_not():
+    lost = splats_of("tcg-rr-lost-io")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+             StepResult(LOOP, "fio", "pass", metrics={"write_iops": 9000.0}))  # fmt: skip
+    verdict = judge(_cost(run(steps=steps, splats=lost)))
+    assert verdict.cls == EMULATOR_ARTEFACT and verdict.contained
+    assert Verdict.from_dict(verdict.to_dict()) == verdict
+    again = after_retry(verdict, "out/console.attempt1.log", verdict)
+    assert again.cls == EMULATOR_ARTEFACT and again.contained
+    unowned = judge(_cost(run(steps=(steps[1],), splats=lost)))  # in no step: which one hurt?
+    assert unowned.cls == EMULATOR_ARTEFACT and not unowned.contained
+    int3 = faulted("tcg-int3")
+    assert judge(int3).cls == EMULATOR_ARTEFACT and not judge(int3).contained
+
+
+def test_a_step_failing_on_its_own_beside_contained_lost_io_is_a_test_failure():
+    lost = splats_of("tcg-rr-lost-io")
+    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+             StepResult("check/sparse", "check", "fail", "blocks leaked"))  # fmt: skip
+    verdict = judge(_cost(run(steps=steps, splats=lost)))
+    assert verdict.cls == TEST_FAILURE and verdict.step == "check/sparse"
+    assert "tcg-round-robin-lost-io" in verdict.summary and not verdict.retry
