@@ -10,7 +10,8 @@ reads it back (and judges runs written before verdicts were stored).
     test-failure       a check or fio step said fail on a kernel that stayed healthy
     infra-error        the run could not tell: QEMU died or would not start, the host ran
                        out of space, a fetch failed, the guest went unresponsive without
-                       kernel evidence (retried once first)
+                       kernel evidence (retried once first), the VM ended without the
+                       agent's last word and without kernel evidence (retried once first)
     emulator-artefact  a splat with a known TCG signature that did not come back on retry,
                        or one so common that coming back proves nothing (round-robin
                        TCG's lost NVMe I/O); under KVM the same splat is a kernel failure
@@ -39,6 +40,11 @@ KERNEL_VERDICTS = (PASS, KERNEL_FAILURE, TEST_FAILURE)  # the kernel was judged
 # infrastructure error would report a broken kernel as "could not tell".
 _RANK = (KERNEL_FAILURE, TEST_FAILURE, INFRA_ERROR, EMULATOR_ARTEFACT, PASS)
 RETRY_SILENCE = "silence"
+# The VM ended (the console closed) before the agent said it was done, and the kernel said
+# nothing: QEMU killed by a signal (a segfault under multi-threaded TCG, the host's OOM
+# killer) looks exactly so - virtme-ng returns 255 for any unexpected exit, and the console
+# just stops. One more boot tells a hiccup from a VM that always dies there.
+RETRY_VM_EXIT = "vm-exit"
 EVIDENCE_CHARS = 6000
 
 # Known emulator artefacts: (name, splat kind, title pattern). Multi-threaded TCG can run a
@@ -75,7 +81,7 @@ class Verdict:
     step: str | None = None
     evidence: str = ""
     signature: str = ""
-    retry: str = ""  # why one more attempt is due: "silence" or "emulator-artefact"
+    retry: str = ""  # why one more attempt is due: "silence", "vm-exit", "emulator-artefact"
     attempts: int = 1
     artefacts: tuple[dict[str, str], ...] = ()  # emulator artefacts seen and retried
     # an emulator artefact that spoiled only the steps it hit (CONTAINED_ARTEFACTS): the
@@ -201,6 +207,10 @@ def judge(run: RunResult) -> Verdict:
         step = next((s.id for s in run.steps if s.status == "error" and s.id != "boot"), None)
         return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,
                        run.console_log, f"unresponsive: {step}", retry=RETRY_SILENCE)  # fmt: skip
+    if run.stop_reason == "eof" and run.environment.accel in ("tcg", "kvm"):
+        step = next((s.id for s in run.steps if s.status == "error"), None)
+        return Verdict(INFRA_ERROR, run.infra_error or "the VM exited unexpectedly", step,
+                       run.console_log, f"vm-exit: {step}", retry=RETRY_VM_EXIT)  # fmt: skip
     if run.infra_error:
         return Verdict(INFRA_ERROR, run.infra_error, None, run.console_log)
     errors = [s for s in run.steps if s.status == "error"]
@@ -232,6 +242,13 @@ def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
         return dataclasses.replace(second, attempts=2, retry="")
     record = {"summary": first.summary, "signature": first.signature,
               "excerpt": first.evidence, "console_log": first_log}  # fmt: skip
+    if first.retry == RETRY_VM_EXIT:
+        if second.retry == RETRY_VM_EXIT:
+            why = "the VM ended without kernel evidence on both attempts"
+            return dataclasses.replace(second, summary=f"{second.summary} ({why})", retry="",
+                                       attempts=2, artefacts=(record,))  # fmt: skip
+        return dataclasses.replace(second, retry="", attempts=2,
+                                   artefacts=(record, *second.artefacts))  # fmt: skip
     if second.retry == EMULATOR_ARTEFACT and second.signature in RECURRING_ARTEFACTS:
         why = ("came back on retry, as this artefact often does: not a kernel verdict; "
                "run in wall mode to judge the kernel")  # fmt: skip

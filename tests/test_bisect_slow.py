@@ -224,8 +224,14 @@ def test_list_bisect_with_a_guest_script_and_a_killed_qemu(
     assert killer.killed, f"the injected QEMU kill never happened:\n{report}"
     assert result.status == "found" and result.first_bad == specs[1], result.message
     middle = state.tested()[0]
-    assert [r.outcome for r in middle.runs] == ["infra", "bad"], middle.runs
+    # the run engine booted the killed VM again (no kernel evidence: harness.verdict
+    # RETRY_VM_EXIT), so the step needed no retry of its own; the first console is kept
+    assert [r.outcome for r in middle.runs] == ["bad"], middle.runs
     assert middle.outcome == "bad" and "script exited 1" in middle.reason
+    run_dir = Path(middle.runs[0].directory)
+    assert list(run_dir.rglob("console.attempt1.log")), "the killed boot's console was not kept"
+    verdict = json.loads((run_dir / "results.json").read_text())["runs"][0]["verdict"]
+    assert verdict["attempts"] == 2 and verdict["artefacts"][0]["signature"].startswith("vm-exit")
     assert state.steps[0].outcome == "good"
 
 

@@ -271,3 +271,23 @@ def test_a_step_failing_on_its_own_beside_contained_lost_io_is_a_test_failure():
     verdict = judge(_cost(run(steps=steps, splats=lost)))
     assert verdict.cls == TEST_FAILURE and verdict.step == "check/sparse"
     assert "tcg-round-robin-lost-io" in verdict.summary and not verdict.retry
+
+
+def test_a_vm_that_ended_without_kernel_evidence_is_retried_once():
+    """The console closed before the agent's last marker and the kernel said nothing (QEMU
+    killed by a signal looks so): infra, retried; a second boot that passes is the verdict,
+    the first attempt kept; the same twice stays infra (never a kernel failure)."""
+    steps = (StepResult("boot", "setup", "pass"),
+             StepResult(FIO, "fio", "error", "never finished: the VM exited"))  # fmt: skip
+    gone = run(steps=steps, stop_reason="eof", infra_error="run stopped (eof) during " + FIO)
+    first = judge(gone)
+    assert first.cls == INFRA_ERROR and first.retry == "vm-exit" and first.step == FIO
+    assert judge(dataclasses.replace(gone, environment=Environment(accel="host"))).retry == ""
+    passed = after_retry(first, "out/console.attempt1.log", judge(run()))
+    assert passed.cls == PASS and passed.attempts == 2 and not passed.retry
+    assert passed.artefacts[0]["console_log"] == "out/console.attempt1.log"
+    assert exit_code([with_verdict(run(), passed)]) == 0
+    twice = after_retry(first, "out/console.attempt1.log", judge(gone))
+    assert twice.cls == INFRA_ERROR and not twice.retry and "both attempts" in twice.summary
+    oops = after_retry(first, "out/console.attempt1.log", judge(faulted("oops-null")))
+    assert oops.cls == KERNEL_FAILURE  # the second boot showed the kernel's own fault

@@ -189,14 +189,24 @@ def floor_boot_retried(
     return (*floor_boot(kernel, accel, log_path), why)
 
 
+def _retried(result: RunResult) -> str:
+    """Why the run engine booted this run twice (a VM that died, a known emulator
+    artefact; harness.verdict), with the first attempt's console log, or ''."""
+    first = next(iter(result.verdict.get("artefacts", ())), None)
+    if result.verdict.get("attempts", 1) < 2 or not first:
+        return ""
+    return f"{first.get('summary', '')} ({first.get('console_log', '')})"
+
+
 def harness_boot(req: RunRequest, kernel: Kernel) -> tuple[RunResult, str]:
-    """One timed harness boot, and '' - or, when that boot failed (QEMU segfaulted under
-    multi-threaded TCG once in ~40 boots here), the same boot once more, and why the first
-    was dropped (its console log kept as console.attempt1.log). Two failures in a row stop
+    """One timed harness boot, and '' - or why it was booted again: the run engine retries
+    a VM that died (QEMU segfaulted under multi-threaded TCG once in ~40 boots here) and
+    known emulator artefacts itself; any other failed boot is booted once more here. The
+    first attempt's console log is kept as console.attempt1.log. Two failures in a row stop
     the benchmark: that is no hiccup."""
     result = executor_for(kernel).run(req, kernel)
     if result.steps[0].status == "pass":
-        return result, ""
+        return result, _retried(result)
     kept = keep_log(Path(result.console_log), "attempt1")
     why = f"{result.steps[0].message} ({kept})"
     log.warning("harness boot failed: %s; booting again", why)
