@@ -34,7 +34,8 @@ Per measure mode (wall: wall-clock figures; cost: QEMU instruction counting):
    how many loop rows' IOPS were flagged and how many raw rows were (should be 0); the
    smallest slowdown flagged in every trial; and the A/A false alarms (all metrics, checks).
 
-Long: (1 + (2 + len(slowdowns)) x reps x trials) boots per mode. Not a test.
+Long: per mode, the reference boot(s), up to 4 calibration boots per slowdown (cost; 1 in
+wall), then (2 + len(slowdowns)) x reps x trials. Not a test.
 """
 
 from __future__ import annotations
