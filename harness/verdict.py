@@ -150,7 +150,7 @@ def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
         return Verdict(EMULATOR_ARTEFACT,
                        f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
                        step or None, splat.excerpt[:EVIDENCE_CHARS], artefact,
-                       retry=EMULATOR_ARTEFACT, contained=_contained(run))  # fmt: skip
+                       retry=EMULATOR_ARTEFACT)  # fmt: skip
     if splat.kind in HANG_SPLATS:
         steps = {st.id: st for st in run.steps}
         hangs = steps[step].splats if step in steps else (splat,)
@@ -171,10 +171,9 @@ def _deciding(run: RunResult, splats: list[tuple[Splat, str]]) -> tuple[Splat, s
     return splats[0]
 
 
-def _contained(run: RunResult) -> bool:
+def _contained(run: RunResult, splats: list[tuple[Splat, str]]) -> bool:
     """True when the run's only splats are one contained artefact's, each in a step: its
-    other clean steps measured a sound kernel (Verdict.contained)."""
-    splats = _splats_with_steps(run)
+    other steps measured a sound kernel (Verdict.contained)."""
     if not splats or any(not step or step == "boot" for _, step in splats):
         return False
     names = {_artefact(run, s) for s, _ in splats}
@@ -192,10 +191,14 @@ def judge(run: RunResult) -> Verdict:
     splats = _splats_with_steps(run)
     if splats:
         verdict = _splat_verdict(run, *_deciding(run, splats))
+        if verdict.cls != EMULATOR_ARTEFACT or not _contained(run, splats):
+            return verdict
+        verdict = dataclasses.replace(verdict, contained=True)
         # a step that failed on its own beside a contained artefact failed on a sound kernel
         failed = [s for s in run.steps if s.status == "fail" and not s.splats]
-        if verdict.contained and failed:
-            return _test_failure(failed, f" (and {verdict.summary})")
+        if failed:
+            failure = _test_failure(failed, f" (and {verdict.summary})")
+            return dataclasses.replace(failure, contained=True)
         return verdict
     if run.stop_reason in ("panic", "oops", "hang"):
         return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
@@ -258,9 +261,10 @@ def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
         return Verdict(KERNEL_FAILURE, f"{second.summary} (came back on retry: not an artefact)",
                        second.step, second.evidence, second.signature, attempts=2,
                        artefacts=(record,))  # fmt: skip
-    if second.cls == PASS:
+    if second.cls == PASS:  # the passing attempt's steps are whole: nothing is contained
         return dataclasses.replace(first, summary=f"{first.summary}; the retry passed",
-                                   retry="", attempts=2, artefacts=(record,))  # fmt: skip
+                                   retry="", attempts=2, artefacts=(record,),
+                                   contained=False)  # fmt: skip
     return dataclasses.replace(second, attempts=2, artefacts=(record,))
 
 

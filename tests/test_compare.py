@@ -305,3 +305,24 @@ def test_a_contained_artefact_drops_only_the_step_it_hit():
     assert all(not m.cand_values for m in c.metrics if m.step_id == hit.id)
     assert "check/sparse" in [getattr(r, "step_id", "") for r in c.regressions]
     assert c.infra_errors == ("candidate rep 1: lost I/O (its other clean steps count)",)
+
+
+def test_a_test_failure_beside_contained_lost_io_brings_no_emulator_splats():
+    """judge() calls a run whose check failed on its own beside lost NVMe I/O a test failure
+    (still `contained`): the comparison flags the check, not the lost I/O's failed fio step
+    nor its io_timeout reports (those are the emulator's)."""
+    from harness.verdict import TEST_FAILURE, with_verdict
+
+    cost = dataclasses.replace(ENV, measure="cost")
+    title = "nvme nvme0: I/O tag 256 (2100) opcode 0x2 (I/O Cmd) QID 1 timeout, aborting"
+    lost = Splat("io_timeout", title, 40, title)
+    hit = StepResult("fio/raw-nvme0/randread-4k", "fio", "fail", "io_timeout", splats=(lost,))
+    rest = run(1, BASE_IOPS[1], check="fail", environment=cost)
+    cand = with_verdict(dataclasses.replace(rest, steps=(hit, *rest.steps), splats=(lost,)))
+    assert cand.verdict["class"] == TEST_FAILURE and cand.verdict["contained"], cand.verdict
+    base = side(BASE_IOPS, environment=cost)
+    c = compare(base, [run(0, BASE_IOPS[0], environment=cost), cand,
+                       run(2, BASE_IOPS[2], environment=cost)])  # fmt: skip
+    flagged = [getattr(r, "step_id", "") for r in c.regressions]
+    assert flagged == ["check/sparse"], flagged
+    assert next(m for m in c.metrics if m.step_id == FIO and m.metric == "read_iops").effect.n == 3

@@ -258,6 +258,7 @@ def test_lost_io_is_contained_to_its_step_an_int3_oops_is_not():
     assert Verdict.from_dict(verdict.to_dict()) == verdict
     again = after_retry(verdict, "out/console.attempt1.log", verdict)
     assert again.cls == EMULATOR_ARTEFACT and again.contained
+    assert not after_retry(verdict, "out/console.attempt1.log", judge(run())).contained
     unowned = judge(_cost(run(steps=(steps[1],), splats=lost)))  # in no step: which one hurt?
     assert unowned.cls == EMULATOR_ARTEFACT and not unowned.contained
     int3 = faulted("tcg-int3")
@@ -271,6 +272,7 @@ def test_a_step_failing_on_its_own_beside_contained_lost_io_is_a_test_failure():
     verdict = judge(_cost(run(steps=steps, splats=lost)))
     assert verdict.cls == TEST_FAILURE and verdict.step == "check/sparse"
     assert "tcg-round-robin-lost-io" in verdict.summary and not verdict.retry
+    assert verdict.contained  # comparisons still drop the artefact's step and splats
 
 
 def test_a_vm_that_ended_without_kernel_evidence_is_retried_once():

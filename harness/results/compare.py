@@ -139,12 +139,18 @@ def could_not_tell(run: RunResult) -> str:
         return run.infra_error
     if _spoiled(run):
         why = str(run.verdict.get("summary") or "emulator artefact")
-        return f"{why} (its other clean steps count)" if run.verdict.get("contained") else why
+        return f"{why} (its other clean steps count)" if _contained(run) else why
     return ""
 
 
 def _spoiled(run: RunResult) -> bool:
     return run.verdict.get("class") == "emulator-artefact" and not run.passed
+
+
+def _contained(run: RunResult) -> bool:
+    """harness.verdict found the run's splats all a contained artefact's (an emulator
+    artefact, or a test failure beside one): those steps are the emulator's."""
+    return bool(run.verdict.get("contained"))
 
 
 def _clean_steps(run: RunResult) -> RunResult:
@@ -161,10 +167,10 @@ def _usable(runs: Sequence[RunResult]) -> list[RunResult]:
     for run in runs:
         if run.infra_error:
             continue
-        if _spoiled(run):
-            if not run.verdict.get("contained"):
-                continue
+        if _contained(run):
             run = _clean_steps(run)
+        elif _spoiled(run):
+            continue
         usable.append(run)
     return usable
 
@@ -350,10 +356,11 @@ def compare_splats(base: Sequence[RunResult], cand: Sequence[RunResult]) -> Stat
     """The console splat scan as a check: a run with any splat counts as failed.
 
     Takes all runs, including those with an infra error, because a panic may be both;
-    not those an emulator artefact spoiled (their splats are the emulator's).
+    not those an emulator artefact spoiled or whose splats are all a contained artefact's
+    (they are the emulator's).
     """
-    b, base_titles = _splat_statuses([r for r in base if not _spoiled(r)])
-    c, cand_titles = _splat_statuses([r for r in cand if not _spoiled(r)])
+    b, base_titles = _splat_statuses([r for r in base if not (_spoiled(r) or _contained(r))])
+    c, cand_titles = _splat_statuses([r for r in cand if not (_spoiled(r) or _contained(r))])
     verdict, why = _status_verdict(b, c)
     titles = [f"candidate {t}" for t in cand_titles] + [f"base {t}" for t in base_titles]
     message = "; ".join([why, *dict.fromkeys(titles)]) if titles else why
