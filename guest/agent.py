@@ -69,7 +69,16 @@ def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
         "disk_problems": problems,
         "tools": {t: sh.which(t) for t in TOOLS},
         "nproc": os.cpu_count(),
+        "root_mount": root_mount(),
     }
+
+
+def root_mount(mounts: str = "/proc/mounts") -> str:
+    """How / is mounted ("9p ro,...,cache=..."): whether the guest caches the host's root."""
+    text = sh.read_text(mounts, "") or ""
+    rows = [line.split() for line in text.splitlines()]
+    last = [r for r in rows if len(r) >= 4 and r[1] == "/"][-1:]  # the last mount on / wins
+    return f"{last[0][2]} {last[0][3]}" if last else ""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -3,7 +3,8 @@
 Verified in a virtme-ng guest (Debian 6.12, QEMU nvme serial=HNVME0, scsi-hd serial=HSCSI0):
 `lsblk -J -o NAME,SERIAL,MODEL` reports both serials; in sysfs the NVMe serial is in
 /sys/block/nvme0n1/device/serial (space padded) while the SCSI one is only in the VPD page
-/sys/block/sda/device/vpd_pg80, so lsblk is the primary source and sysfs the fallback.
+/sys/block/sda/device/vpd_pg80. sysfs is read first (no exec); lsblk only for a serial
+sysfs does not show.
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ def vpd_serial(raw: bytes) -> str:
     return raw[4 : 4 + length].decode("ascii", "replace").strip(" \x00")
 
 
-def serials_from_sysfs(root: str = "/sys/block") -> dict[str, str]:
-    """Map serial -> /dev path from sysfs (NVMe device/serial, SCSI device/vpd_pg80)."""
+def serials_from_sysfs(root: str = "/sys/block", dev: str = "/dev") -> dict[str, str]:
+    """Map serial -> /dev path from sysfs (NVMe device/serial, SCSI device/vpd_pg80), for
+    disks with a device node (a multipath NVMe's hidden per-path disk has none)."""
     found: dict[str, str] = {}
     for name in sorted(os.listdir(root)):
+        if not os.path.exists(f"{dev}/{name}"):
+            continue
         serial = sh.read_text(f"{root}/{name}/device/serial", "") or ""
         if not serial:
             try:
@@ -49,7 +53,7 @@ def serials_from_sysfs(root: str = "/sys/block") -> dict[str, str]:
             except OSError:
                 serial = ""
         if serial.strip():
-            found.setdefault(serial.strip(), "/dev/" + name)
+            found.setdefault(serial.strip(), f"{dev}/{name}")
     return found
 
 
@@ -107,14 +111,16 @@ def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
     return problems
 
 
-def _lookup(by_serial_needed: bool) -> dict[str, str]:
-    by_serial: dict[str, str] = {}
-    if by_serial_needed:
-        by_serial = serials_from_sysfs()
-        if sh.which("lsblk"):
-            rc, out = sh.run(["lsblk", "-J", "-d", "-o", "NAME,SERIAL,MODEL"], check=False)
-            if rc == 0:
-                by_serial.update(serials_from_lsblk(out))
+def _lookup(serials: set[str]) -> dict[str, str]:
+    """serial -> /dev path for the wanted serials: sysfs first, lsblk only for those sysfs
+    does not show (each exec of lsblk is a cold start over 9p under TCG)."""
+    if not serials:
+        return {}
+    by_serial = serials_from_sysfs()
+    if not serials <= by_serial.keys() and sh.which("lsblk"):
+        rc, out = sh.run(["lsblk", "-J", "-d", "-o", "NAME,SERIAL,MODEL"], check=False)
+        if rc == 0:
+            by_serial.update(serials_from_lsblk(out))
     return by_serial
 
 
@@ -128,10 +134,10 @@ def find_disks(
     drivers loaded just now to finish probing.
     """
     problems = load_drivers(wanted)
-    needed = any(not d.get("path") for d in wanted)
+    serials = {str(d.get("serial", "")) for d in wanted if not d.get("path")}
     deadline = time.monotonic() + wait_s
     while True:
-        by_serial = _lookup(needed)
+        by_serial = _lookup(serials)
         missing = [d for d in wanted if d["name"] not in problems and not d.get("path")
                    and str(d.get("serial", "")) not in by_serial]  # fmt: skip
         if not missing or time.monotonic() > deadline:

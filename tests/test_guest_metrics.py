@@ -160,3 +160,46 @@ def test_agent_arguments(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         agent.parse_args(["--help"])
     assert stop.value.code == 0 and "usage: agent.py --plan" in capsys.readouterr().out
+
+
+def test_sysfs_serials_skip_disks_without_a_device_node(tmp_path) -> None:
+    """A multipath NVMe's per-path disk (nvme0c0n1) is in sysfs but has no /dev node: the
+    serial must map to the head (nvme0n1), which sorts after it."""
+    sysfs, dev = tmp_path / "sys", tmp_path / "dev"
+    for name, serial in (("nvme0c0n1", "HNVME0   "), ("nvme0n1", "HNVME0   ")):
+        (sysfs / name / "device").mkdir(parents=True)
+        (sysfs / name / "device" / "serial").write_text(serial)
+    (sysfs / "sda" / "device").mkdir(parents=True)
+    page = b"\x00\x80\x00\x06HSCSI0"
+    (sysfs / "sda" / "device" / "vpd_pg80").write_bytes(page)
+    dev.mkdir()
+    for name in ("nvme0n1", "sda"):
+        (dev / name).touch()
+    found = disks.serials_from_sysfs(str(sysfs), str(dev))
+    assert found == {"HNVME0": f"{dev}/nvme0n1", "HSCSI0": f"{dev}/sda"}
+
+
+def test_lsblk_runs_only_for_serials_sysfs_does_not_show(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(disks, "serials_from_sysfs", lambda: {"HNVME0": "/dev/nvme0n1"})
+    monkeypatch.setattr(disks.sh, "which", lambda tool: "/usr/bin/" + tool)
+
+    def run(argv, check=True):
+        calls.append(argv)
+        return 0, '{"blockdevices": [{"name": "sda", "serial": "HSCSI0"}]}'
+
+    monkeypatch.setattr(disks.sh, "run", run)
+    assert disks._lookup({"HNVME0"}) == {"HNVME0": "/dev/nvme0n1"}
+    assert calls == []
+    assert disks._lookup({"HNVME0", "HSCSI0"})["HSCSI0"] == "/dev/sda"
+    assert calls and calls[0][0] == "lsblk"
+
+
+def test_root_mount_reads_how_the_guest_mounted_the_hosts_root() -> None:
+    from guest import agent
+
+    mounts = PROJECT_ROOT / "tests" / "data" / "boot" / "proc-mounts-debian-6.12.txt"
+    assert agent.root_mount(str(mounts)) == (
+        "9p ro,relatime,cache=0xf,access=any,msize=512000,trans=virtio"
+    )
+    assert agent.root_mount("/nonexistent") == ""
