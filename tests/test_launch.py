@@ -102,3 +102,15 @@ def test_floor_argv_without_initramfs_support_boots_a_root_disk(tmp_path: Path) 
     assert "root=/dev/vda ro rootfstype=ext4 init=/init" in argv[argv.index("-append") + 1]
     config.write_text("CONFIG_BLK_DEV_INITRD=y\n")
     assert "-initrd" in qemu_floor_argv(Path("/k"), config, "tcg")
+
+
+def test_the_harness_initramfs_is_the_last_initrd_qemu_sees() -> None:
+    argv = vng_argv(spec(initrd=Path("/c/initramfs/boot-6.12.cpio")))
+    qemu = shlex.split(argv[-1].removeprefix("--qemu-opts="))
+    assert qemu[-2:] == ["-initrd", "/c/initramfs/boot-6.12.cpio"]  # after vng's own
+    assert not any("-initrd" in a for a in vng_argv(spec()))
+
+
+def test_white_space_in_the_initrd_path_is_refused() -> None:
+    with pytest.raises(UserError, match="white space"):
+        vng_argv(spec(initrd=Path("/c/my initramfs.cpio")))

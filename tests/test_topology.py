@@ -84,3 +84,22 @@ def test_images_are_sparse(tmp_path: Path) -> None:
         st = path.stat()
         assert st.st_size == 2048 << 20
         assert st.st_blocks * 512 < 1 << 20
+
+
+def test_drivers_follow_the_disks_buses_in_first_use_order() -> None:
+    assert t.BUILTIN["default"].drivers() == ("nvme", "virtio_scsi", "sd_mod")
+    assert t.BUILTIN["all-buses"].drivers() == ("nvme", "virtio_scsi", "sd_mod", "virtio_blk")
+    two = t.Topology("two", (t.Disk("a", "scsi"), t.Disk("b", "scsi")))
+    assert two.drivers() == ("virtio_scsi", "sd_mod")
+
+
+def test_the_host_and_the_agent_name_the_same_drivers() -> None:
+    import sys
+
+    from harness.paths import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT))  # guest/ imports itself as `guest`
+    from guest import disks
+
+    assert t.BUS_DRIVERS == disks.DRIVERS
+    assert set(t.BUS_DRIVERS) == set(t.BUSES)

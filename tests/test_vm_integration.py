@@ -90,6 +90,20 @@ def test_guest_saw_the_topology(default_job: tuple[int, Path]) -> None:
     assert agent["disk_queues"] == {"nvme0": 3, "scsi0": 2}
 
 
+def test_debian_boots_through_the_harness_initramfs(default_job: tuple[int, Path]) -> None:
+    """A modular kernel: its root modules and disk drivers came from the harness's initramfs,
+    and the host's root is cached in the guest (virtme-ng's own initramfs mounts it without
+    cache=loose)."""
+    _, out = default_job
+    agent = json.loads(next(out.glob("*/shared/agent.json")).read_text())
+    kind, options = agent["root_mount"].split()
+    assert kind == "9p" and ("cache=0xf" in options or "cache=loose" in options), options
+    console = next(out.glob("*/console.log")).read_text(errors="replace")
+    assert "harness initramfs: loading nvme" in console and "virtme initramfs" not in console
+    assert "harness initramfs: done" in console
+    assert agent["disk_problems"] == {}
+
+
 def test_missing_kernel_path_is_a_usage_error(tmp_path: Path, capsys, no_qemu_left) -> None:
     rc = main(["run", "--kernel", f"image:{tmp_path}/missing/bzImage", "--out", str(tmp_path)])
     assert rc == 2

@@ -20,7 +20,7 @@ from harness.run.request import RunRequest
 from harness.suite import plans
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
-from harness.vm import agent_bundle, standins
+from harness.vm import agent_bundle, boot_initramfs, standins
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
 from harness.vm.agent_bundle import bundle_agent_argv
@@ -63,6 +63,7 @@ def boot_spec(
         memory_mb=topology.memory_mb,
         vng=find_vng(),
         measure=req.measure,
+        initrd=boot_initramfs.for_boot(kernel.modules_dir, kernel.config, topology.drivers()),
     )
 
 

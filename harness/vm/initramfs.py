@@ -92,7 +92,8 @@ def _cached_tree(suffix: str, pack) -> Path:  # noqa: ANN001 - pack(stage, tmp) 
     return out
 
 
-def _cpio(stage: Path, tmp: Path) -> None:
+def cpio_tree(stage: Path, tmp: Path) -> None:
+    """Pack a staged tree into a newc cpio at tmp (owned by root, as the kernel unpacks it)."""
     names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
     proc.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(tmp)], timeout=60, cwd=stage,
              input_text="\n".join(names) + "\n")  # fmt: skip
@@ -105,7 +106,7 @@ def _ext4(stage: Path, tmp: Path) -> None:
 
 def busybox_initramfs() -> Path:
     """A newc cpio with a static busybox and our /init (cached by content)."""
-    return _cached_tree("cpio", _cpio)
+    return _cached_tree("cpio", cpio_tree)
 
 
 def busybox_rootdisk() -> Path:

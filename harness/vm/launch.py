@@ -38,6 +38,7 @@ class BootSpec:
     cwd: Path = Path("/")
     vng: str = "vng"
     measure: str = "wall"  # "cost": instruction counting (COST_QEMU_ARGS), TCG only
+    initrd: Path | None = None  # the harness's initramfs (harness.vm.boot_initramfs)
 
 
 # Words every harness boot appends: keep all console output, name the stack overflow, make
@@ -126,7 +127,7 @@ def _check_shell_safe(path: Path) -> None:
 
 def vng_argv(spec: BootSpec) -> list[str]:
     """The `vng --run` command line for a BootSpec."""
-    for path in (spec.image, *spec.rw_dirs):
+    for path in (spec.image, *spec.rw_dirs, *((spec.initrd,) if spec.initrd else ())):
         _check_shell_safe(path)
     # --force-9p: Debian's only virtiofsd here is QEMU's old C one, which virtme-ng cannot
     # drive; it retries it for seconds on every boot before falling back to 9p anyway.
@@ -144,7 +145,9 @@ def vng_argv(spec: BootSpec) -> list[str]:
         accel_args: tuple[str, ...] = COST_QEMU_ARGS
     else:
         accel_args = TCG_QEMU_ARGS if spec.accel == "tcg" else ()
-    qemu_args = (*spec.qemu_args, *accel_args)
+    # QEMU takes the last -initrd: this one, after virtme-ng's own
+    initrd = ("-initrd", str(spec.initrd)) if spec.initrd else ()
+    qemu_args = (*spec.qemu_args, *accel_args, *initrd)
     if qemu_args:
         argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in qemu_args))
     return argv

@@ -19,6 +19,9 @@ from harness.errors import UserError
 BUSES = ("nvme", "scsi", "virtio-blk")
 CACHE_MODES = ("none", "writeback", "writethrough", "directsync", "unsafe")
 AIO_MODES = ("threads", "native", "io_uring")
+# The drivers each bus needs: the agent loads what is missing (guest/disks.py DRIVERS, the
+# same table: a test holds them equal), a modular kernel's initramfs preloads them.
+BUS_DRIVERS = {"nvme": ("nvme",), "scsi": ("virtio_scsi", "sd_mod"), "virtio-blk": ("virtio_blk",)}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 
 
@@ -93,6 +96,11 @@ class Topology:
         """Kernel command-line words this topology needs (NVMe poll queues)."""
         polls = [d.poll_queues for d in self.disks if d.poll_queues]
         return [f"nvme.poll_queues={polls[0]}"] if polls else []
+
+    def drivers(self) -> tuple[str, ...]:
+        """The kernel modules the disks need, in first-use order (as the agent loads them)."""
+        wanted = [m for d in self.disks for m in BUS_DRIVERS.get(d.bus, ())]
+        return tuple(dict.fromkeys(wanted))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # Guest milestones virtme-ng prints, in boot order, with the kernel's own timestamps.
 MILESTONES = {
     "init": re.compile(r"Run /\S* as init process"),  # vng's initramfs, or virtme-ng-init itself
+    # a modular kernel's initramfs (harness.vm.boot_initramfs, or vng's) switching to the root
+    "root": re.compile(r"(harness|virtme) initramfs: done"),
     "tmpfiles": re.compile(r"virtme-ng-init: running systemd-tmpfiles"),
     "basic-done": re.compile(r"virtme-ng-init: basic initialization done"),
     "udev-start": re.compile(r"virtme-ng-init: Starting systemd-udevd"),

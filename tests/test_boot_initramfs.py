@@ -1,0 +1,126 @@
+"""The initramfs a modular kernel boots through (harness.vm.boot_initramfs): module lists
+from modprobe's real output, the load script's order, modules stored decompressed, and one
+built for the real Debian 6.12 kernel."""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.vm import boot_initramfs as bi
+
+DATA = Path(__file__).parent / "data" / "boot"
+ELF = b"\x7fELF" + bytes(60)
+
+
+def test_show_depends_lists_files_in_load_order_and_skips_builtins() -> None:
+    files = bi.parse_show_depends((DATA / "show-depends-debian-6.12.txt").read_text())
+    assert [bi.module_name(f) for f in files] == ["netfs", "9pnet", "9p", "nvme_auth",
+                                                   "nvme_core", "nvme"]  # fmt: skip
+    assert all(f.name.endswith(".ko.xz") for f in files)
+
+
+def test_module_names_are_the_kernels() -> None:
+    assert bi.module_name(Path("/m/nvme-core.ko.xz")) == "nvme_core"
+    assert bi.module_name(Path("/m/9pnet_virtio.ko")) == "9pnet_virtio"
+    assert bi.module_name(Path("/m/sd_mod.ko.zst")) == "sd_mod"
+
+
+def test_show_depends_argv() -> None:
+    assert bi.show_depends_argv(Path("/c/k"), "6.12.1-amd64", "fs-9p") == [
+        "modprobe", "--show-depends", "--ignore-install", "-d", "/c/k", "-S", "6.12.1-amd64",
+        "fs-9p"]  # fmt: skip
+
+
+def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
+    root = [Path("/m/netfs.ko.xz"), Path("/m/9p.ko.xz")]
+    drivers = [Path("/m/nvme-core.ko.xz"), Path("/m/nvme.ko.xz")]
+    script = bi.load_script(root, drivers)
+    assert script == (
+        "(\n"
+        "load /modules/nvme_core.ko nvme_core\n"
+        "load /modules/nvme.ko nvme\n"
+        ") &\n"
+        "load /modules/netfs.ko netfs\n"
+        "load /modules/9p.ko 9p\n"
+    )
+    assert "&" not in bi.load_script(root, [])
+    # a driver chain that needs one of the root's modules waits for them
+    shared = bi.load_script(root, [Path("/m/netfs.ko.xz"), Path("/m/cachefiles.ko.xz")])
+    assert "&" not in shared and shared.count("netfs") == 2  # once: "load FILE NAME"
+    assert shared.index("cachefiles") > shared.index("9p")
+
+
+def test_init_waits_for_the_drivers_before_the_switch() -> None:
+    init = bi.INIT
+    assert init.index(". /modules/load.sh") < init.index("mount -n -t 9p") < init.index("wait")
+    assert init.index("wait") < init.index("switch_root")
+    assert "modprobe" not in init
+
+
+@pytest.mark.parametrize("suffix,pack", [(".xz", lzma.compress), (".gz", gzip.compress),
+                                         ("", lambda b: b)])  # fmt: skip
+def test_modules_are_stored_decompressed(tmp_path: Path, suffix: str, pack) -> None:
+    src = tmp_path / f"m.ko{suffix}"
+    src.write_bytes(pack(ELF))
+    bi.unpack_module(src, tmp_path / "out.ko")
+    assert (tmp_path / "out.ko").read_bytes() == ELF
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd not installed")
+def test_zstd_modules_are_stored_decompressed(tmp_path: Path) -> None:
+    (tmp_path / "m.ko").write_bytes(ELF)
+    subprocess.run(["zstd", "-q", str(tmp_path / "m.ko")], check=True)
+    bi.unpack_module(tmp_path / "m.ko.zst", tmp_path / "out.ko")
+    assert (tmp_path / "out.ko").read_bytes() == ELF
+
+
+def test_kernels_without_modules_or_initramfs_support_get_none(tmp_path: Path) -> None:
+    assert bi.for_boot(None, None, ("nvme",)) is None
+    assert bi.for_boot(tmp_path / "missing", None, ("nvme",)) is None
+    config = tmp_path / ".config"
+    config.write_text("# CONFIG_BLK_DEV_INITRD is not set\n")
+    (tmp_path / "lib/modules/6.12").mkdir(parents=True)
+    assert bi.for_boot(tmp_path / "lib/modules/6.12", config, ("nvme",)) is None
+
+
+def test_a_tree_without_the_root_modules_falls_back_to_virtme_ngs(tmp_path: Path, caplog) -> None:
+    tree = tmp_path / "lib/modules/6.12.0"
+    tree.mkdir(parents=True)
+    subprocess.run(["depmod", "-b", str(tmp_path), "6.12.0"], check=True, timeout=60)
+    assert bi.for_boot(tree, None, ("nvme",)) is None
+    assert "virtme-ng's own initramfs serves" in caplog.text and "fs-9p" in caplog.text
+
+
+def _members(cpio: Path) -> list[str]:
+    out = subprocess.run(["cpio", "-t", "--quiet", "-F", str(cpio)], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return out.stdout.split()
+
+
+@pytest.mark.slow
+def test_built_for_the_real_debian_kernel(tmp_path: Path) -> None:
+    from harness.kernel import debian
+
+    kernel = debian.fetch("6.12")
+    assert kernel.modules_dir is not None
+    cpio = bi.for_boot(kernel.modules_dir, kernel.config, ("nvme", "virtio_scsi", "sd_mod"))
+    assert cpio is not None and cpio.parent.name == "initramfs"
+    members = _members(cpio)
+    for module in ("netfs", "9pnet", "9p", "9pnet_virtio", "overlay", "nvme_core", "nvme",
+                   "scsi_mod", "virtio_scsi", "sd_mod"):  # fmt: skip
+        assert f"modules/{module}.ko" in members
+    assert "bin/modprobe" not in members and "init" in members
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["cpio", "-id", "--quiet", "-F", str(cpio)], cwd=root, check=True)
+    assert (root / "modules/nvme.ko").read_bytes()[:4] == b"\x7fELF"  # decompressed
+    load = (root / "modules/load.sh").read_text()
+    assert load.index("nvme_core") < load.index("load /modules/nvme.ko")
+    # cached: a second boot reuses it
+    assert bi.for_boot(kernel.modules_dir, kernel.config, ("nvme", "virtio_scsi", "sd_mod")) == cpio
