@@ -32,9 +32,9 @@ def test_module_names_are_the_kernels() -> None:
 
 
 def test_show_depends_argv() -> None:
-    assert bi.show_depends_argv(Path("/c/k"), "6.12.1-amd64", "fs-9p") == [
+    assert bi.show_depends_argv(Path("/c/k"), "6.12.1-amd64", ["fs-9p", "overlay"]) == [
         "modprobe", "--show-depends", "--ignore-install", "-d", "/c/k", "-S", "6.12.1-amd64",
-        "fs-9p"]  # fmt: skip
+        "-a", "fs-9p", "overlay"]  # fmt: skip
 
 
 def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
@@ -46,6 +46,7 @@ def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
         "load /modules/nvme_core.ko nvme_core\n"
         "load /modules/nvme.ko nvme\n"
         ") &\n"
+        "drivers=$!\n"
         "load /modules/netfs.ko netfs\n"
         "load /modules/9p.ko 9p\n"
     )
@@ -58,8 +59,9 @@ def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
 
 def test_init_waits_for_the_drivers_before_the_switch() -> None:
     init = bi.INIT
-    assert init.index(". /modules/load.sh") < init.index("mount -n -t 9p") < init.index("wait")
-    assert init.index("wait") < init.index("switch_root")
+    wait = init.index('wait "$drivers"')
+    assert init.index(". /modules/load.sh") < init.index("mount -n -t 9p") < wait
+    assert wait < init.index("switch_root")
     assert "modprobe" not in init
 
 
@@ -122,5 +124,24 @@ def test_built_for_the_real_debian_kernel(tmp_path: Path) -> None:
     assert (root / "modules/nvme.ko").read_bytes()[:4] == b"\x7fELF"  # decompressed
     load = (root / "modules/load.sh").read_text()
     assert load.index("nvme_core") < load.index("load /modules/nvme.ko")
+    # a driver the tree lacks is left to the agent (which names it); the rest still load
+    chain = bi.resolve(kernel.modules_dir, kernel.modules_dir.name, ("nvme", "nosuch"), False)
+    assert [bi.module_name(f) for f in chain] == ["nvme_auth", "nvme_core", "nvme"]
     # cached: a second boot reuses it
     assert bi.for_boot(kernel.modules_dir, kernel.config, ("nvme", "virtio_scsi", "sd_mod")) == cpio
+
+
+def test_warm_param_carries_argv_as_one_word() -> None:
+    argv = ("/usr/bin/python3", "-S", "-E", "/c/agent-bundle/agent-1.py", "--help")
+    assert bi.warm_param(argv) == (
+        "harness.warm=/usr/bin/python3,-S,-E,/c/agent-bundle/agent-1.py,--help"
+    )
+    assert bi.warm_param(("/usr/bin/python3", "/my dir/agent.py")) is None
+    assert bi.warm_param(("/usr/bin/python3", "/a,b/agent.py")) is None
+    assert bi.warm_param(()) is None
+
+
+def test_init_warms_up_after_the_root_mount_and_never_waits_for_it() -> None:
+    init = bi.INIT
+    assert init.index("mount -n -t 9p") < init.index('warm "${word#harness.warm=}"')
+    assert 'wait "$drivers"' in init and "\nwait\n" not in init  # a bare wait would wait for it

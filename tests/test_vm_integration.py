@@ -101,6 +101,7 @@ def test_debian_boots_through_the_harness_initramfs(default_job: tuple[int, Path
     console = next(out.glob("*/console.log")).read_text(errors="replace")
     assert "harness initramfs: loading nvme" in console and "virtme initramfs" not in console
     assert "harness initramfs: done" in console
+    assert "harness initramfs: warm-up exited 0" in console  # the agent's --help ran
     assert agent["disk_problems"] == {}
 
 

@@ -23,7 +23,7 @@ from harness.vm import accel as accel_mod
 from harness.vm import agent_bundle, boot_initramfs, standins
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
-from harness.vm.agent_bundle import bundle_agent_argv
+from harness.vm.agent_bundle import PYTHON_FLAGS, bundle_agent_argv
 from harness.vm.console import ConsoleOutcome
 from harness.vm.launch import (
     HUNG_TASK_TIMEOUT_S,
@@ -50,20 +50,26 @@ def boot_spec(
     """What to boot: the kernel, the agent to exec, the disks and the command line."""
     assert kernel.image is not None
     python = guest_python()
+    launcher = agent_bundle.ensure(python, GUEST_DIR)
+    initrd = boot_initramfs.for_boot(kernel.modules_dir, kernel.config, topology.drivers())
+    warm = boot_initramfs.warm_param((python, *PYTHON_FLAGS, str(launcher), "--help"))
     return BootSpec(
         image=kernel.image,
-        exec_argv=bundle_agent_argv(
-            python, agent_bundle.ensure(python, GUEST_DIR), shared / "plan.json", shared
-        ),
+        exec_argv=bundle_agent_argv(python, launcher, shared / "plan.json", shared),
         rw_dirs=(shared,),
         qemu_args=tuple(topo_mod.qemu_argv(topology, images)),
-        append=tuple(topology.kernel_append()) + plan.boot_append + req.append,
+        append=(
+            tuple(topology.kernel_append())
+            + plan.boot_append
+            + req.append
+            + ((warm,) if initrd and warm else ())
+        ),  # fmt: skip
         accel=accel,
         cpus=topology.cpus,
         memory_mb=topology.memory_mb,
         vng=find_vng(),
         measure=req.measure,
-        initrd=boot_initramfs.for_boot(kernel.modules_dir, kernel.config, topology.drivers()),
+        initrd=initrd,
     )
 
 

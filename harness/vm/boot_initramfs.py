@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 # What virtme-ng's initramfs loads for a 9p root (virtme.virtmods), minus what q35 does not
 # use (virtio_mmio) and what --force-9p does not (virtiofs). Aliases, as modprobe takes them.
 ROOT_MODULES = ("fs-9p", "9pnet_virtio", "virtio_pci", "virtio_console", "overlay")
-BUSYBOX_TOOLS = ("sh", "mount", "umount", "switch_root", "insmod", "mknod")
+BUSYBOX_TOOLS = ("sh", "mount", "umount", "switch_root", "insmod", "mknod", "chroot")
+# harness.warm=ARG,ARG,...: a command /init starts in the host's root, in the background,
+# before the switch (warm_param()).
+WARM_PARAM = "harness.warm"
 
 # $1: module file, $2: its name; its parameters come from the kernel command line (NAME.P=V),
 # which modprobe would read from /proc/cmdline and busybox insmod does not.
@@ -51,7 +54,7 @@ mknod /dev/kmsg c 1 11
 mknod /dev/null c 1 3  # a background job's stdin: without it the job dies at once
 log() { echo "<6>harness initramfs: $*" > /dev/kmsg; }
 read -r cmdline < /proc/cmdline
-init=""; flags="version=9p2000.L,trans=virtio,access=any,msize=524288"
+init=""; drivers=""; flags="version=9p2000.L,trans=virtio,access=any,msize=524288"
 for word in $cmdline; do
   case "$word" in
     init=*) init="${word#init=}" ;;
@@ -72,7 +75,19 @@ if ! mount -n -t 9p -o "ro,$flags" /dev/root /newroot; then
   log "could not mount the host's root over 9p: we are stuck"
   exit 1
 fi
-wait  # for the drivers' job: the switch empties the initramfs it loads from
+warm() {  # its exit status reaches the log through fd 3: the switch deletes /dev/kmsg
+  old=$IFS; IFS=,; set -- $1; IFS=$old
+  log "warming up: $*"
+  (
+    exec 3> /dev/kmsg
+    chroot /newroot "$@" < /dev/null > /dev/null 2>&1 3>&-
+    echo "<6>harness initramfs: warm-up exited $?" >&3
+  ) &
+}
+for word in $cmdline; do
+  case "$word" in harness.warm=*) warm "${word#harness.warm=}" ;; esac
+done
+[ -z "$drivers" ] || wait "$drivers"  # the switch empties the initramfs they load from
 umount /proc
 [ -n "$init" ] || { log "no init= on the kernel command line"; exit 1; }
 log "done; switching to the host's root"
@@ -84,10 +99,10 @@ class InitramfsError(HarnessError):
     """The harness's initramfs cannot be built for this kernel (virtme-ng's serves)."""
 
 
-def show_depends_argv(root: Path, release: str, module: str) -> list[str]:
-    """modprobe's load order for `module` in a kernel's module tree (nothing is loaded)."""
+def show_depends_argv(root: Path, release: str, modules: Sequence[str]) -> list[str]:
+    """modprobe's load order for `modules` in a kernel's module tree (nothing is loaded)."""
     return ["modprobe", "--show-depends", "--ignore-install", "-d", str(root), "-S", release,
-            module]  # fmt: skip
+            "-a", *modules]  # fmt: skip
 
 
 def parse_show_depends(text: str) -> list[Path]:
@@ -107,19 +122,22 @@ def module_name(path: Path) -> str:
 
 
 def resolve(modules_dir: Path, release: str, wanted: Sequence[str], required: bool) -> list[Path]:
-    """The files to load, dependencies first, deduplicated. A module the tree lacks is an
-    InitramfsError when `required`, else left out (the agent's modprobe then names it)."""
+    """The files to load, dependencies first, deduplicated: one modprobe for all, and only
+    when one is missing one each. A module the tree lacks is an InitramfsError when
+    `required`, else left out (the agent's modprobe then names it)."""
     root = modules_dir.parents[2]  # ROOT/lib/modules/RELEASE
-    files: list[Path] = []
-    for module in wanted:
-        done = proc.run(show_depends_argv(root, release, module), timeout=30, check=False)
-        if done.returncode != 0:
-            if required:
-                raise InitramfsError(f"kernel {release} has no module {module}: {done.stdout}")
+    done = proc.run(show_depends_argv(root, release, wanted), timeout=30, check=False)
+    outputs = [done.stdout] if done.returncode == 0 else []
+    for module in wanted if done.returncode != 0 else ():
+        one = proc.run(show_depends_argv(root, release, [module]), timeout=30, check=False)
+        if one.returncode == 0:
+            outputs.append(one.stdout)
+        elif required:
+            raise InitramfsError(f"kernel {release} has no module {module}: {one.stderr}")
+        else:
             log.info("initramfs: %s has no module %s (left to the agent)", release, module)
-            continue
-        files += [f for f in parse_show_depends(done.stdout) if f not in files]
-    return files
+    files = [f for text in outputs for f in parse_show_depends(text)]
+    return list(dict.fromkeys(files))
 
 
 def unpack_module(src: Path, dest: Path) -> None:
@@ -150,7 +168,7 @@ def load_script(root: Sequence[Path], drivers: Sequence[Path]) -> str:
         return lines(root)
     if set(drivers) & set(root):
         return lines([*root, *(f for f in drivers if f not in root)])
-    return f"(\n{lines(drivers)}) &\n{lines(root)}"
+    return f"(\n{lines(drivers)}) &\ndrivers=$!\n{lines(root)}"
 
 
 def _key(release: str, files: Sequence[Path], script: str, busybox: Path) -> str:
@@ -211,3 +229,14 @@ def for_boot(modules_dir: Path | None, config: Path | None, drivers: Sequence[st
         log.warning("virtme-ng's own initramfs serves this boot (slower: no 9p caching): %s",
                     exc)  # fmt: skip
         return None
+
+
+def warm_param(argv: Sequence[str]) -> str | None:
+    """The kernel parameter that has /init run argv (the agent's launcher with --help: its
+    interpreter and imports, nothing else) in the background as soon as the host's root is
+    mounted, while virtme-ng-init sets the guest up. Under TCG the first run of Python in a
+    boot translates the interpreter's code; a second one reuses that (cold 1.2 s, warm
+    0.5 s for the agent's start). None when a word cannot travel as one (comma, space)."""
+    if any(c in word for word in argv for c in ", \t\n") or not argv:
+        return None
+    return f"{WARM_PARAM}={','.join(argv)}"
