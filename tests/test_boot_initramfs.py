@@ -138,6 +138,7 @@ def test_warm_param_carries_argv_as_one_word() -> None:
     )
     assert bi.warm_param(("/usr/bin/python3", "/my dir/agent.py")) is None
     assert bi.warm_param(("/usr/bin/python3", "/a,b/agent.py")) is None
+    assert bi.warm_param(("/usr/bin/python3", '/a"b/agent.py')) is None
     assert bi.warm_param(()) is None
 
 
@@ -145,3 +146,5 @@ def test_init_warms_up_after_the_root_mount_and_never_waits_for_it() -> None:
     init = bi.INIT
     assert init.index("mount -n -t 9p") < init.index('warm "${word#harness.warm=}"')
     assert 'wait "$drivers"' in init and "\nwait\n" not in init  # a bare wait would wait for it
+    # and /init switches only once the warm-up has left the initramfs for the host's root
+    assert init.index('while [ -e "/proc/$pid/root/modules/load.sh" ]') < init.index("switch_root")

@@ -80,9 +80,15 @@ warm() {  # its exit status reaches the log through fd 3: the switch deletes /de
   log "warming up: $*"
   (
     exec 3> /dev/kmsg
-    chroot /newroot "$@" < /dev/null > /dev/null 2>&1 3>&-
+    chroot /newroot "$@" < /dev/null > /dev/null 2>&1 3>&- &
+    echo $! > /warm.pid
+    wait $!
     echo "<6>harness initramfs: warm-up exited $?" >&3
   ) &
+  # no switch before its chroot: until then it finds the host's root at /newroot only
+  while [ ! -s /warm.pid ]; do :; done
+  read -r pid < /warm.pid
+  while [ -e "/proc/$pid/root/modules/load.sh" ]; do :; done
 }
 for word in $cmdline; do
   case "$word" in harness.warm=*) warm "${word#harness.warm=}" ;; esac
@@ -236,7 +242,8 @@ def warm_param(argv: Sequence[str]) -> str | None:
     interpreter and imports, nothing else) in the background as soon as the host's root is
     mounted, while virtme-ng-init sets the guest up. Under TCG the first run of Python in a
     boot translates the interpreter's code; a second one reuses that (cold 1.2 s, warm
-    0.5 s for the agent's start). None when a word cannot travel as one (comma, space)."""
-    if any(c in word for word in argv for c in ", \t\n") or not argv:
+    0.5 s for the agent's start). None when a word cannot travel as one (comma, space,
+    quote)."""
+    if any(c in word for word in argv for c in ', \t\n"') or not argv:
         return None
     return f"{WARM_PARAM}={','.join(argv)}"
