@@ -47,22 +47,25 @@ RETRY_SILENCE = "silence"
 RETRY_VM_EXIT = "vm-exit"
 EVIDENCE_CHARS = 6000
 
-# Known emulator artefacts: (name, splat kind, title pattern). Multi-threaded TCG can run a
+# Known emulator artefacts: (name, splat kind, the Splat field searched, pattern).
+# Multi-threaded TCG can run a
 # stale translation of code the kernel is live-patching (text_poke_bp: static keys, jump
 # labels, alternatives, ftrace) on another vCPU, and the guest takes an int3 trap that no
 # patch site claims: "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI".
-TCG_ARTEFACTS = (("tcg-int3-text-patching", "oops", re.compile(r"^(Oops: )?int3: ")),)
 # A VM the host did not run: an RCU stall whose stalled CPU sat idle while the grace-period
 # kthread starved, which the kernel itself flags "(false positive?)". Recorded
 # (tests/data/console/tcg-starved-rcu-stall.log): a lean 6.12 boot printed nothing from
 # 1.26 s to 21.7 s, then "timer wakeup didn't happen for 5245 jiffies" with CPU 0 in
 # default_idle - while other TCG guests ran on the same 2 host cores. Retried once like
 # int3: a kernel that really starves its RCU kthread does it again.
-STARVED_VM = ("tcg-starved-vm", "rcu_stall", re.compile(r"\(false positive\?\)"))
+TCG_ARTEFACTS = (
+    ("tcg-int3-text-patching", "oops", "title", re.compile(r"^(Oops: )?int3: ")),
+    ("tcg-starved-vm", "rcu_stall", "excerpt", re.compile(r"\(false positive\?\)")),
+)
 # Round-robin TCG on QEMU < 8.1 elides guest memory barriers beside QEMU's I/O thread and
 # can lose NVMe submissions (harness.vm.launch): only cost mode runs round-robin now.
 ROUND_ROBIN_ARTEFACTS = (
-    ("tcg-round-robin-lost-io", "io_timeout", re.compile(r"^nvme nvme\d+: I/O ")),
+    ("tcg-round-robin-lost-io", "io_timeout", "title", re.compile(r"^nvme nvme\d+: I/O ")),
 )
 # Artefacts common enough to come back on the retry, so that coming back proves nothing:
 # round-robin TCG lost NVMe I/O in 10 of 46 boots (and in 2 consecutive boots of one A/A
@@ -129,12 +132,9 @@ def _splats_with_steps(run: RunResult) -> list[tuple[Splat, str]]:
 def tcg_artefact(splat: Splat, round_robin: bool = False) -> str:
     """The name of the known TCG artefact `splat` looks like, or ''."""
     known = TCG_ARTEFACTS + (ROUND_ROBIN_ARTEFACTS if round_robin else ())
-    for name, kind, title in known:
-        if splat.kind == kind and title.match(splat.title):
+    for name, kind, field, pattern in known:
+        if splat.kind == kind and pattern.search(getattr(splat, field)):
             return name
-    name, kind, flag = STARVED_VM
-    if splat.kind == kind and flag.search(splat.excerpt):
-        return name
     return ""
 
 

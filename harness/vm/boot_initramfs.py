@@ -25,7 +25,6 @@ import gzip
 import hashlib
 import logging
 import lzma
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 from harness import proc
 from harness.errors import HarnessError
 from harness.paths import cache_subdir
-from harness.vm.initramfs import cpio_tree, takes_initramfs
+from harness.vm.initramfs import cpio_tree, packed, takes_initramfs
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +132,17 @@ def resolve(modules_dir: Path, release: str, wanted: Sequence[str], required: bo
     `required`, else left out (the agent's modprobe then names it)."""
     root = modules_dir.parents[2]  # ROOT/lib/modules/RELEASE
     done = proc.run(show_depends_argv(root, release, wanted), timeout=30, check=False)
-    outputs = [done.stdout] if done.returncode == 0 else []
-    for module in wanted if done.returncode != 0 else ():
+    if done.returncode == 0:
+        return list(dict.fromkeys(parse_show_depends(done.stdout)))
+    files: list[Path] = []
+    for module in wanted:
         one = proc.run(show_depends_argv(root, release, [module]), timeout=30, check=False)
         if one.returncode == 0:
-            outputs.append(one.stdout)
+            files += parse_show_depends(one.stdout)
         elif required:
             raise InitramfsError(f"kernel {release} has no module {module}: {one.stderr}")
         else:
             log.info("initramfs: %s has no module %s (left to the agent)", release, module)
-    files = [f for text in outputs for f in parse_show_depends(text)]
     return list(dict.fromkeys(files))
 
 
@@ -186,7 +186,6 @@ def _key(release: str, files: Sequence[Path], script: str, busybox: Path) -> str
 
 
 def _stage(stage: Path, busybox: Path, files: Sequence[Path], script: str) -> None:
-    shutil.rmtree(stage, ignore_errors=True)
     for sub in ("bin", "proc", "dev", "newroot", "modules"):
         (stage / sub).mkdir(parents=True)
     shutil.copy2(busybox, stage / "bin/busybox")
@@ -210,17 +209,10 @@ def build(modules_dir: Path, release: str, drivers: Sequence[str]) -> Path:
     script = load_script(root, chain)
     key = _key(release, files, script, Path(busybox))
     out = cache_subdir("initramfs") / f"boot-{release}-{key}.cpio"
-    if out.exists():
-        return out
-    stage = out.with_name(f"{out.name}.{os.getpid()}.d")  # two builds never share a stage
-    _stage(stage, Path(busybox), files, script)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    cpio_tree(stage, tmp)
-    tmp.rename(out)
-    shutil.rmtree(stage)
-    log.info("initramfs for %s: %d modules (%s)", release, len(files),
-             ", ".join(module_name(f) for f in files))  # fmt: skip
-    return out
+    if not out.exists():
+        log.info("initramfs for %s: %d modules (%s)", release, len(files),
+                 ", ".join(module_name(f) for f in files))  # fmt: skip
+    return packed(out, lambda stage: _stage(stage, Path(busybox), files, script), cpio_tree)
 
 
 def for_boot(modules_dir: Path | None, config: Path | None, drivers: Sequence[str]) -> Path | None:

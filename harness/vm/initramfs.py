@@ -6,6 +6,7 @@ tree as a read-only ext4 root on a virtio disk, the nearest bare boot such a ker
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -68,7 +69,6 @@ def _key() -> tuple[Path, str]:
 
 
 def _stage(busybox: Path, stage: Path) -> None:
-    shutil.rmtree(stage, ignore_errors=True)
     for sub in ("bin", "proc", "dev"):
         (stage / sub).mkdir(parents=True)
     shutil.copy2(busybox, stage / "bin/busybox")
@@ -76,20 +76,28 @@ def _stage(busybox: Path, stage: Path) -> None:
     (stage / "init").chmod(0o755)
 
 
-def _cached_tree(suffix: str, pack) -> Path:  # noqa: ANN001 - pack(stage, tmp) writes tmp
-    """The busybox tree packed once into the cache as busybox-KEY.SUFFIX (KEY: busybox and
-    /init), written beside its final name and renamed into place."""
-    busybox, key = _key()
-    out = cache_subdir("initramfs") / f"busybox-{key}.{suffix}"
+def packed(out: Path, fill, pack) -> Path:  # noqa: ANN001 - fill(stage), pack(stage, tmp)
+    """`out` as it is, or built: a tree filled in a stage beside it, packed to a temporary
+    file and renamed into place (a stage and a file of this process's own: two builds never
+    share them, and no reader sees half a file)."""
     if out.exists():
         return out
-    stage = out.with_suffix(".d")
-    _stage(busybox, stage)
-    tmp = out.with_suffix(".tmp")
+    stage = out.with_name(f"{out.name}.{os.getpid()}.d")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    fill(stage)
     pack(stage, tmp)
     tmp.rename(out)
     shutil.rmtree(stage)
     return out
+
+
+def _cached_tree(suffix: str, pack) -> Path:  # noqa: ANN001 - pack(stage, tmp) writes tmp
+    """The busybox tree packed once into the cache as busybox-KEY.SUFFIX (KEY: busybox and
+    /init)."""
+    busybox, key = _key()
+    out = cache_subdir("initramfs") / f"busybox-{key}.{suffix}"
+    return packed(out, lambda stage: _stage(busybox, stage), pack)
 
 
 def cpio_tree(stage: Path, tmp: Path) -> None:

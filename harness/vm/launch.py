@@ -127,8 +127,9 @@ def _check_shell_safe(path: Path) -> None:
 
 def vng_argv(spec: BootSpec) -> list[str]:
     """The `vng --run` command line for a BootSpec."""
-    for path in (spec.image, *spec.rw_dirs, *((spec.initrd,) if spec.initrd else ())):
-        _check_shell_safe(path)
+    for path in (spec.image, *spec.rw_dirs, spec.initrd):
+        if path is not None:
+            _check_shell_safe(path)
     # --force-9p: Debian's only virtiofsd here is QEMU's old C one, which virtme-ng cannot
     # drive; it retries it for seconds on every boot before falling back to 9p anyway.
     argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor", "--force-9p"]
