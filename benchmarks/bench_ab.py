@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.paths import PROJECT_ROOT  # noqa: E402
 from harness.results.compare import Comparison, MetricComparison, compare  # noqa: E402
-from harness.workflows import ab  # noqa: E402
+from harness.workflows.ab import workflow as ab  # noqa: E402
 
 SERIES = PROJECT_ROOT / "tests" / "data" / "series" / "slowdown.mbox"
 KERNEL = f"src:debian:linux-source-6.12+series={SERIES}"

@@ -31,13 +31,13 @@ if __package__ in (None, ""):
 
 from guest import disks, runner, sh  # noqa: E402
 from guest.api import Context  # noqa: E402
+from guest.protocol import emit  # noqa: E402
 
 TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG agent start
 if TYPE_CHECKING:
     from typing import Any
 
 log = logging.getLogger("guest.agent")
-MARKER = "@@HARNESS "
 TOOLS = ("fio", "losetup", "mkfs.xfs", "mkfs.ext4", "dmsetup", "fstrim", "blkdiscard", "cp")
 
 
@@ -47,8 +47,7 @@ class Terminated(BaseException):
 
 def marker(event: dict[str, Any]) -> None:
     """Print one console marker line; flushed so the host sees it at once."""
-    sys.stdout.write(MARKER + json.dumps(event, sort_keys=True) + "\n")
-    sys.stdout.flush()
+    emit(event)
 
 
 def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:

@@ -25,9 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.results.assemble import HANG_SPLATS, hang_message
+from harness.klog.stacks import HANG_SPLATS, hang_message, signature, tasks, top
 from harness.results.model import RunResult, Splat, StepResult
-from harness.vm.stacks import signature, tasks, top
 
 PASS = "pass"
 KERNEL_FAILURE = "kernel-failure"

@@ -11,7 +11,7 @@ from harness.cli.ab import request_from_args
 from harness.cli.main import build_parser, main
 from harness.errors import UserError
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
 
 ENV = Environment(accel="tcg", qemu_version="7.2.19", host_fs="ext4", cpus=2)
 STEP = "fio/raw-nvme0/randread-4k"
@@ -213,7 +213,7 @@ def test_progress_shows_running_done_and_left(tmp_path):
 
 
 def test_reproducer_pins_a_moving_debian_spec_and_hashes_the_image(tmp_path):
-    from harness.results.reproducer import pinned_spec
+    from harness.report.reproducer import pinned_spec
 
     assert pinned_spec("debian:6.12", "6.12.117+deb12-amd64") == "debian:6.12.117+deb12"
     assert pinned_spec("image:/k/bzImage", "6.19.0-rc1") == "image:/k/bzImage"

@@ -12,8 +12,8 @@ import pytest
 
 from harness.cli.main import main
 from harness.results.compare import compare
-from harness.results.report import render_junit
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
+from harness.workflows.ab.report import render_junit
 
 DATA = Path(__file__).parent / "data" / "ab"
 KERNEL = "debian:6.12"

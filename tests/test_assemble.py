@@ -1,7 +1,7 @@
 """Every planned step appears exactly once; splats and cut-short runs become failures."""
 
-from harness.results.assemble import assemble, boot_step
 from harness.results.model import Splat
+from harness.run.assemble import assemble, boot_step
 from harness.suite.plan import Step
 
 PLAN = [Step(f"s{i}", "fio", 60, {"name": "t"}, workload={"name": "w"}) for i in range(3)]

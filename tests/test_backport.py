@@ -15,10 +15,10 @@ from harness.cli.main import main
 from harness.errors import UserError
 from harness.kernel.apply import apply_on
 from harness.kernel.series import load_series, parse_patches
-from harness.results import backport_report
-from harness.workflows.backport import BackportRequest, check_base, slug
-from harness.workflows.backport_lint import lint_series
-from harness.workflows.backport_model import BaseResult
+from harness.workflows.backport import report as backport_report
+from harness.workflows.backport.lint import lint_series
+from harness.workflows.backport.model import BaseResult
+from harness.workflows.backport.workflow import BackportRequest, check_base, slug
 
 SERIES = Path(__file__).parent / "data" / "series"
 ENV = ["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "commit.gpgsign=false"]

@@ -9,7 +9,7 @@ import pytest
 
 from harness.paths import PROJECT_ROOT
 from harness.vm.initramfs import ready_uptime
-from harness.workflows.bench import STAGES, event_uptimes, milestones, stages
+from harness.workflows.bench.boot import STAGES, event_uptimes, milestones, stages
 
 DATA = PROJECT_ROOT / "tests" / "data" / "boot"
 
@@ -63,7 +63,7 @@ def test_a_boot_whose_qemu_crashes_is_booted_again_and_said(
     attempt's console log kept, and nothing is left running."""
     import signal
 
-    from harness.workflows import bench
+    from harness.workflows.bench import boot as bench
     from tests.conftest import LEAN_BASE
     from tests.qemu_killer import QemuKiller
 
@@ -91,7 +91,7 @@ def test_a_floor_boot_that_fails_once_is_booted_again(tmp_path, monkeypatch) -> 
     """The floor's retry: the first attempt's log is kept and named, the figures are the
     second attempt's; a second failure is the benchmark's error."""
     from harness.errors import InfraError
-    from harness.workflows import bench
+    from harness.workflows.bench import boot as bench
 
     calls = []
 

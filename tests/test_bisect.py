@@ -17,11 +17,8 @@ from harness.errors import BuildError, InfraError, SeriesConflict, UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import BUILD_FAILED, OK, Resolution
 from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
-from harness.workflows import bisect
-from harness.workflows.bisect_git import options_of, parse_bisect_output
-from harness.workflows.bisect_list import ListSpace, parse_kernel_list
-from harness.workflows.bisect_state import BisectRequest, load_state
-from harness.workflows.bisect_test import (
+from harness.workflows.bisect import workflow as bisect
+from harness.workflows.bisect.criterion import (
     BAD,
     GOOD,
     INFRA,
@@ -31,6 +28,9 @@ from harness.workflows.bisect_test import (
     judge_run,
     parse_test,
 )  # fmt: skip
+from harness.workflows.bisect.git import options_of, parse_bisect_output
+from harness.workflows.bisect.kernels import ListSpace, parse_kernel_list
+from harness.workflows.bisect.state import BisectRequest, load_state
 
 SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
 CHECK = "check/sparse/loop-dio-on-xfs"
@@ -393,8 +393,8 @@ def test_git_bisect_answers_errors(error, code) -> None:
     ("exit 0", "pass"), ("exit 1", "fail"), ("exit 125", "skip"), ("kill -9 $$", "error"),
 ])  # fmt: skip
 def test_guest_runner_speaks_the_agent_contract(tmp_path: Path, body: str, status: str) -> None:
-    from harness.vm.markers import parse_marker
-    from harness.workflows.bisect_script import GUEST_RUNNER
+    from harness.klog.markers import parse_marker
+    from harness.workflows.bisect.script import GUEST_RUNNER
 
     script = tmp_path / "t.sh"
     script.write_text(f"echo probing\n{body}\n")

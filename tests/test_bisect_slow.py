@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.workflows import bisect
-from harness.workflows.bisect_state import BisectRequest, load_state
+from harness.workflows.bisect import workflow as bisect
+from harness.workflows.bisect.state import BisectRequest, load_state
 from tests.qemu_killer import QemuKiller
 
 pytestmark = pytest.mark.slow

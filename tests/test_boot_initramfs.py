@@ -58,7 +58,7 @@ def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
 
 
 def test_init_waits_for_the_drivers_before_the_switch() -> None:
-    init = bi.INIT
+    init = bi.INIT_SCRIPT.read_text()
     wait = init.index('wait "$drivers"')
     assert init.index(". /modules/load.sh") < init.index("mount -n -t 9p") < wait
     assert wait < init.index("switch_root")
@@ -143,7 +143,7 @@ def test_warm_param_carries_argv_as_one_word() -> None:
 
 
 def test_init_warms_up_after_the_root_mount_and_never_waits_for_it() -> None:
-    init = bi.INIT
+    init = bi.INIT_SCRIPT.read_text()
     assert init.index("mount -n -t 9p") < init.index('warm "${word#harness.warm=}"')
     assert 'wait "$drivers"' in init and "\nwait\n" not in init  # a bare wait would wait for it
     # and /init switches only once the warm-up has left the initramfs for the host's root

@@ -11,7 +11,7 @@ from harness.cli.run import requests_from
 from harness.errors import UserError
 from harness.run.request import RunRequest
 from harness.vm.launch import COST_QEMU_ARGS, BootSpec, vng_argv
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
 
 SPEC = BootSpec(
     image=Path("/boot/vmlinuz"),
@@ -90,8 +90,8 @@ def test_ab_request_passes_measure_to_every_run_and_the_reproducer(tmp_path):
 
 
 def test_run_report_labels_cost_figures():
+    from harness.report.markdown import markdown
     from harness.results.model import Environment, KernelInfo, RunResult
-    from harness.results.summary import markdown
 
     env = Environment(accel="tcg", measure="cost")
     run = RunResult(KernelInfo("debian:6.12"), env, "default", "quick")

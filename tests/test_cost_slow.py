@@ -14,9 +14,9 @@ import pytest
 
 from harness.results.compare import compare
 from harness.results.metrics import DESCRIPTIVE
-from harness.results.report import measure_of
 from harness.run.engine import executor_for
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
+from harness.workflows.ab.report import measure_of
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.results.assemble import assemble
+from harness.klog.splats import SplatScanner, hung_task_of, scan
 from harness.results.model import Splat
+from harness.run.assemble import assemble
 from harness.suite.plan import Step
 from harness.vm.faults import FaultLimits, FaultWatch
-from harness.vm.splats import SplatScanner, hung_task_of, scan
 from tests.test_guest_metrics import metrics
 
 DATA = Path(__file__).parent / "data" / "console"

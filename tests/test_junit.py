@@ -11,7 +11,7 @@ import junitparser
 import pytest
 import xmlschema
 
-from harness.results.junit import class_name, junit_xml_text, suite_name, write_junit
+from harness.report.junit import class_name, junit_xml_text, suite_name, write_junit
 from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
 from harness.verdict import EMULATOR_ARTEFACT, KERNEL_FAILURE, Verdict
 

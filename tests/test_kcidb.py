@@ -10,9 +10,9 @@ import pytest
 from kcidb_io.schema import LATEST
 
 from harness.cli.main import main
-from harness.results.kcidb import kcidb_document, kcidb_patchset_hash, path_of
+from harness.report.kcidb import kcidb_document, kcidb_patchset_hash, path_of
 from harness.results.store import load_runs
-from harness.workflows.merge import ShardRun, merge_shards
+from harness.run.merge import ShardRun, merge_shards
 
 DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "ab" / "tcg-aa-results.json"  # real TCG runs of debian:6.12

@@ -15,7 +15,7 @@ from matplotlib.image import imread
 
 from harness.results.compare import compare
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
-from harness.results.report import plot_step, render_html, render_junit, render_markdown
+from harness.workflows.ab.report import plot_step, render_html, render_junit, render_markdown
 
 # Jenkins xUnit's junit-10 schema
 SCHEMA = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"

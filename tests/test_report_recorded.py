@@ -20,9 +20,9 @@ import xmlschema
 from harness.cli.main import main
 from harness.results.compare import compare
 from harness.results.model import RunResult
-from harness.results.report import measure_of
 from harness.verdict import with_verdict
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
+from harness.workflows.ab.report import measure_of
 
 DATA = Path(__file__).parent / "data" / "ab"
 SCHEMA = str(Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd")

@@ -14,8 +14,8 @@ from junitparser import JUnitXml
 from harness.cli.main import main
 from harness.errors import UserError
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
-from harness.workflows.merge import ShardRun, merge_shards
-from harness.workflows.shard import matrix, render
+from harness.run.merge import ShardRun, merge_shards
+from harness.run.shard import matrix, render
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = Environment(accel="tcg", qemu_version="7.2", cpus=2, memory_mb=2048)

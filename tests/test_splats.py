@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.vm.splats import MAX_EXCERPT_LINES, SplatScanner, clean_line, message_of, scan
+from harness.klog.splats import MAX_EXCERPT_LINES, SplatScanner, clean_line, message_of, scan
 
 CONSOLE = Path(__file__).parent / "data" / "console"
 MODULE = "/work/main/.cache/splatmod/build/splatmod.c"
@@ -505,7 +505,7 @@ BLOCKED = """\
 
 
 def test_blocked_task_dump_is_one_report_listing_its_tasks():
-    from harness.vm.stacks import blocked_summary, tasks
+    from harness.klog.stacks import blocked_summary, tasks
 
     scanner = SplatScanner()
     for line in BLOCKED.splitlines():
@@ -527,8 +527,8 @@ def test_empty_blocked_task_dump_is_no_splat_but_counts_as_an_answer():
 
 
 def test_tcg_int3_oops_is_an_oops_then_its_panic():
+    from harness.klog.stacks import rip
     from harness.verdict import tcg_artefact
-    from harness.vm.stacks import rip
 
     oops, panic = _scan_log("tcg-int3")
     assert (oops.kind, oops.title) == ("oops", "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.cli.run import exit_code
+from harness.klog.splats import scan
 from harness.results.compare import compare
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
 from harness.verdict import (
@@ -22,8 +23,7 @@ from harness.verdict import (
     judge,
     with_verdict,
 )
-from harness.vm.splats import scan
-from harness.workflows.ab import Side, Slot, repeated_failure, run_interleaved
+from harness.workflows.ab.workflow import Side, Slot, repeated_failure, run_interleaved
 
 CONSOLE = Path(__file__).parent / "data" / "console"
 FIO = "fio/raw-nvme0/randread-4k"

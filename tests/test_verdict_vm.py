@@ -156,7 +156,7 @@ def test_ab_compares_rows_before_the_fault_and_stops_the_candidate(
     assert "same kernel failure in " + LOOP_READ in data["ab"]["stopped"]["candidate"]
     report = (out / "report.md").read_text()
     assert "Early stop" in report
-    from harness.workflows.ab import load_comparison
+    from harness.workflows.ab.workflow import load_comparison
 
     _, comparison = load_comparison([out / "results.json"])
     raw = [m for m in comparison.metrics if m.step_id == RAW and m.metric == "read_iops"]

@@ -20,17 +20,17 @@ from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
 from harness.paths import default_out_root
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
 from harness.results import outlock
 from harness.results.compare import GUARDED_FIELDS, Comparison, compare
 from harness.results.files import ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.model import RunResult
-from harness.results.report import fmt, fmt_effect, headline
-from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
 from harness.run.executor import Executor
 from harness.run.request import RunRequest
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
+from harness.workflows.ab.report import fmt, fmt_effect, headline
 
 VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA}
 

@@ -16,16 +16,16 @@ from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
 from harness.errors import UserError
 from harness.paths import default_out_root
-from harness.results import backport_report
 from harness.results.files import ensure_writable_dir
-from harness.workflows import ab
-from harness.workflows.backport import (
+from harness.workflows.ab import workflow as ab
+from harness.workflows.backport import report as backport_report
+from harness.workflows.backport.model import STAGES, BaseResult
+from harness.workflows.backport.workflow import (
     DEFAULT_WATCH,
     BackportRequest,
     remote_runner,
     run_backport,
 )
-from harness.workflows.backport_model import STAGES, BaseResult
 
 
 def pair(text: str, what: str) -> tuple[str, str]:

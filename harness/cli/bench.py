@@ -11,7 +11,7 @@ from harness.errors import UserError
 from harness.kernel.spec import DEFAULT_KERNEL
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
-from harness.workflows.bench import BootFigures, measure
+from harness.workflows.bench.boot import BootFigures, measure
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -26,10 +26,10 @@ from harness.cli.hosts import host_options, remote_pool
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
-from harness.workflows import bisect
-from harness.workflows.bisect_list import parse_kernel_list
-from harness.workflows.bisect_state import GIT, LIST, STATE_FILE, BisectRequest, load_state
-from harness.workflows.bisect_test import TEST_FORMS, parse_test
+from harness.workflows.bisect import workflow as bisect
+from harness.workflows.bisect.criterion import TEST_FORMS, parse_test
+from harness.workflows.bisect.kernels import parse_kernel_list
+from harness.workflows.bisect.state import GIT, LIST, STATE_FILE, BisectRequest, load_state
 
 STATUS_EXIT = {
     bisect.FOUND: EXIT_PASS,

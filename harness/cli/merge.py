@@ -1,5 +1,5 @@
 """`harness merge DIR... --out DIR`: merge shard results into one results.json, JUnit and
-report (see harness.workflows.merge for what is merged how, and what is refused).
+report (see harness.run.merge for what is merged how, and what is refused).
 
 For an A/B over shards, merge each side's shards apart and compare the two merged files:
 `harness report BASE/results.json CANDIDATE/results.json`.
@@ -11,12 +11,12 @@ import argparse
 from pathlib import Path
 
 from harness.cli.run import exit_code
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
 from harness.results.files import atomic_write_text, ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.store import save_runs
-from harness.results.summary import write_markdown
+from harness.run import merge
 from harness.verdict import classify
-from harness.workflows import merge
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

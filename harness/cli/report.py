@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cli.ab import allow_env_diff_option, summarize
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
 
 
 def _run_report(ns: argparse.Namespace) -> int:

@@ -15,18 +15,18 @@ from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
 from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.model import RunResult
 from harness.results.store import save_runs
-from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
 from harness.run.request import MEASURES, RunRequest
+from harness.run.shard import write_shard_record
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
 from harness.vm.launch import find_vng
-from harness.workflows.shard import write_shard_record
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

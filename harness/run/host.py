@@ -13,9 +13,10 @@ from pathlib import Path
 from harness import proc
 from harness.errors import UserError
 from harness.kernel.model import Kernel
+from harness.klog.splats import scan
 from harness.paths import GUEST_DIR
-from harness.results.assemble import KERNEL_LOG_STEP, assemble, boot_step, read_records
 from harness.results.model import Environment, Splat, StepResult
+from harness.run.assemble import KERNEL_LOG_STEP, assemble, boot_step, read_records
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest
@@ -23,7 +24,6 @@ from harness.suite import plans
 from harness.suite.plan import Plan
 from harness.vm.console import ConsoleOutcome
 from harness.vm.launch import agent_argv
-from harness.vm.splats import scan
 
 
 def _kernel_log() -> list[str]:

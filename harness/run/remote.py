@@ -32,10 +32,10 @@ from pathlib import Path
 
 from harness.errors import InfraError
 from harness.kernel.model import Kernel
-from harness.results.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.results.model import Environment, RunResult, StepResult
 from harness.results.store import load_runs
 from harness.run import remote_ship
+from harness.run.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.run.remote_ship import Host, RemoteOptions, connect
 from harness.run.request import RunRequest
 
@@ -264,7 +264,7 @@ class RemoteExecutor:
             self.hosts = [RemoteHost(h, self.opts) for h in self.opts.hosts]
 
     def jobs(self, req: RunRequest, kernel: Kernel) -> list[Job]:
-        from harness.workflows.shard import plan_for
+        from harness.run.shard import plan_for
 
         full = plan_for(req.plan, req.topology, kernel.is_host)
         topology = "host" if kernel.is_host else remote_ship.topology_name(req.topology)
@@ -282,7 +282,7 @@ class RemoteExecutor:
         ]  # fmt: skip
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
-        from harness.workflows.merge import ShardRun, merge_group
+        from harness.run.merge import ShardRun, merge_group
 
         self.connect()
         jobs = self.jobs(req, kernel)
@@ -301,7 +301,7 @@ class RemoteExecutor:
 
 def plan_for_steps(jobs: Sequence[Job]) -> tuple[str, ...]:
     """The full plan order of a request cut into these jobs (shards keep plan order)."""
-    from harness.workflows.shard import plan_for
+    from harness.run.shard import plan_for
 
     first = jobs[0]
     return tuple(s.id for s in plan_for(first.req.plan, first.req.topology,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
-from harness.results.assemble import assemble, boot_step, read_records, with_stalls
 from harness.results.model import Environment, Splat, StepResult
+from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest

@@ -14,12 +14,12 @@ from typing import TextIO
 
 import pexpect
 
+from harness.klog.markers import parse_marker
+from harness.klog.splats import SplatScanner
 from harness.proc import kill_group
 from harness.results.model import Splat
 from harness.signals import reason_of
 from harness.vm.faults import FaultLimits, FaultWatch
-from harness.vm.markers import parse_marker
-from harness.vm.splats import SplatScanner
 
 log = logging.getLogger(__name__)
 

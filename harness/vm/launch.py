@@ -115,7 +115,7 @@ ROOT_9P_FLAGS = "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288
 # real time), so figures do not move with host load. icount needs single-threaded TCG;
 # virtme-ng passes no accelerator under --disable-kvm (QEMU would pick MTTCG), so say it.
 # Round-robin TCG's lost NVMe submissions (above) were not seen under icount (0 of 25
-# boots); should one happen, the "I/O tag ... timeout" report names it (harness.vm.splats
+# boots); should one happen, the "I/O tag ... timeout" report names it (harness.klog.splats
 # kind io_timeout) and the run is an emulator artefact (harness.verdict).
 COST_QEMU_ARGS = ("-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off,align=off")
 

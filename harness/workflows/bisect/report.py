@@ -2,7 +2,7 @@
 log of every step, confidence, and for metric bisects good / last good / first bad / bad
 with means and CIs, as mmtests prints) and junit.xml (one testcase per step).
 
-They read only the bisect.json document (harness.workflows.bisect.document), plain data.
+They read only the bisect.json document (harness.workflows.bisect.workflow.document), plain data.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from junit_xml import TestCase, TestSuite
 
+from harness.report.junit import conformed_xml
 from harness.results.files import atomic_write_text
-from harness.results.junit import conformed_xml
 from harness.results.stats import summarize
 
 

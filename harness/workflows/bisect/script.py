@@ -2,7 +2,7 @@
 
 The smallest honest way: the same VM executor (disks, virtme-ng, console supervision, splat
 scan, timeouts, assembly) with a plan of one synthetic step, and harness/workflows/
-bisect_guest.py in the agent's place. The script is copied into the shared directory first:
+guest/bisect_probe.py in the agent's place. The script is copied into the shared directory first:
 the guest's /tmp is its own tmpfs, so a script under the host's /tmp would not be seen.
 """
 
@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from harness.kernel.model import Kernel
+from harness.paths import GUEST_DIR
 from harness.run.executor import Launch, guest_python
 from harness.run.request import RunRequest
 from harness.run.vm import GUEST_WORKDIR, VmExecutor, boot_spec
@@ -22,13 +23,13 @@ from harness.suite.plan import Plan, Step
 from harness.vm import topology as topo_mod
 from harness.vm.launch import vng_argv, vng_env
 
-GUEST_RUNNER = Path(__file__).with_name("bisect_guest.py")
+GUEST_RUNNER = GUEST_DIR / "bisect_probe.py"
 SCRIPT_NAME = "bisect-test.sh"
 DEFAULT_SCRIPT_TIMEOUT_S = 300
 
 
 def script_plan(step_id: str, disks: list[dict], timeout_s: int) -> Plan:
-    """A plan of one step: the script, run by bisect_guest.py instead of the agent."""
+    """A plan of one step: the script, run by guest/bisect_probe.py instead of the agent."""
     step = Step(id=step_id, kind="check", timeout_s=timeout_s,
                 target={"name": "guest", "kind": "raw"}, check="script")  # fmt: skip
     return Plan(name="bisect-script", mode="vm", workdir=GUEST_WORKDIR, disks=tuple(disks),

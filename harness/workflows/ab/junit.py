@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from junit_xml import TestCase, TestSuite
 
-from harness.results.ab_text import env_diff_text, fmt, fmt_effect, measure_of, method_text
+from harness.report.junit import conformed_xml
 from harness.results.compare import Comparison, MetricComparison, StatusComparison
-from harness.results.junit import conformed_xml
+from harness.workflows.ab.text import env_diff_text, fmt, fmt_effect, measure_of, method_text
 
 
 def _metric_properties(m: MetricComparison) -> dict[str, str]:

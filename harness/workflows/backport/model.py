@@ -13,7 +13,7 @@ from harness.kernel.apply import ApplyReport
 from harness.results.compare import SPLAT_STEP, Comparison
 from harness.results.model import RunResult
 from harness.verdict import INFRA_ERROR, KERNEL_FAILURE, PASS, TEST_FAILURE, classify, worst
-from harness.workflows.backport_lint import LintWarning
+from harness.workflows.backport.lint import LintWarning
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 CONFLICT, BUILD_FAILED, REGRESSION, STOPPED = "conflict", "build-failed", "regression", "stopped"

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.results import stats
-from harness.results.ab_junit import render_junit
-from harness.results.ab_text import (
+from harness.results.compare import Comparison, MetricComparison
+from harness.results.files import atomic_write_text
+from harness.results.metrics import metric_spec
+from harness.workflows.ab.junit import render_junit
+from harness.workflows.ab.text import (
     env_diff_text,
     fmt,
     fmt_effect,
@@ -28,9 +31,6 @@ from harness.results.ab_text import (
     measure_of,
     method_text,
 )
-from harness.results.compare import Comparison, MetricComparison
-from harness.results.files import atomic_write_text
-from harness.results.metrics import metric_spec
 
 __all__ = [
     "env_diff_text", "fmt", "fmt_effect", "fmt_pct", "headline", "measure_label",

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.results.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.results.model import RunResult, StepResult
 from harness.results.store import load_runs
+from harness.run.assemble import BOOT_STEP, KERNEL_LOG_STEP
+from harness.run.shard import SHARD_FILE
 from harness.verdict import classify, judge, with_verdict, worst
-from harness.workflows.shard import SHARD_FILE
 
 _SETUP_STEPS = (BOOT_STEP, KERNEL_LOG_STEP)
 _STATUS_RANK = ("error", "fail", "skip", "xfail", "pass")

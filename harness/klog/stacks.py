@@ -8,8 +8,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.vm.splats import message_of
+from harness.klog.splats import message_of
+from harness.results.model import Splat
 
+# The splat kinds that report blocked tasks (their excerpts list task stacks).
+HANG_SPLATS = ("hung_task", "blocked_tasks")
 _FRAME = re.compile(r"^\s*(\?\s+)?([A-Za-z_.][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
 _TASK = re.compile(r"^task:(\S+)\s+state:(\S)")
 _RIP = re.compile(r"^RIP: 0010:([A-Za-z_.][\w.]*)\+0x")
@@ -119,3 +122,11 @@ def signature(kind: str, excerpt: str, n: int = 3) -> str:
         first = rip(excerpt)
         names = tuple(dict.fromkeys(([first] if first else []) + list(frames(excerpt))))
     return f"{kind}: {top(names, n)}" if names else kind
+
+
+def hang_message(step_id: str, splats: Sequence[Splat]) -> str:
+    """'hang in STEP: fio blocked in A <- B <- C' from the step's hung-task reports and
+    blocked-task dumps ('' when they list no task)."""
+    found = [t for s in splats if s.kind in HANG_SPLATS for t in tasks(s.excerpt)]
+    summary = blocked_summary(found)
+    return f"hang in {step_id}: {summary}" if summary else ""

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import UserError
-from harness.results import report, reproducer, store
+from harness.report import reproducer
+from harness.results import store
 from harness.results.compare import (
     DEFAULT_ALPHA,
     Comparison,
@@ -28,6 +29,7 @@ from harness.results.compare import (
 from harness.results.model import RunResult
 from harness.run.request import RunRequest
 from harness.verdict import KERNEL_FAILURE, classify
+from harness.workflows.ab import report
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from junit_xml import TestCase, TestSuite
 
+from harness.report.junit import conformed_xml
 from harness.results import store
 from harness.results.files import atomic_write_text
-from harness.results.junit import conformed_xml
-from harness.workflows.backport_model import SKIPPED, BaseResult
+from harness.workflows.backport.model import SKIPPED, BaseResult
 
 VERSION = 1
 OUTPUTS = ("backport.json", "backport.md", "backport.html", "junit.xml", "results.json")

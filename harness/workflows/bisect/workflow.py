@@ -29,19 +29,9 @@ from harness.run.engine import executor_for
 from harness.run.executor import Executor
 from harness.run.request import RunRequest
 from harness.verdict import classify
-from harness.workflows import bisect_git, bisect_list
-from harness.workflows.bisect_state import (
-    BAD_ENDPOINT,
-    GIT,
-    GOOD_ENDPOINT,
-    STEP,
-    BisectRequest,
-    BisectState,
-    RunRecord,
-    StepRecord,
-    save_state,
-)  # fmt: skip
-from harness.workflows.bisect_test import (
+from harness.workflows.bisect import git as bisect_git
+from harness.workflows.bisect import kernels as bisect_list
+from harness.workflows.bisect.criterion import (
     BAD,
     GOOD,
     INFRA,
@@ -53,6 +43,17 @@ from harness.workflows.bisect_test import (
     judge_run,
     parse_test,
     script_step_id,
+)  # fmt: skip
+from harness.workflows.bisect.state import (
+    BAD_ENDPOINT,
+    GIT,
+    GOOD_ENDPOINT,
+    STEP,
+    BisectRequest,
+    BisectState,
+    RunRecord,
+    StepRecord,
+    save_state,
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class EngineRunner:
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
         if self.test.kind == "script":
-            from harness.workflows.bisect_script import ScriptExecutor
+            from harness.workflows.bisect.script import ScriptExecutor
 
             assert self.test.script is not None
             return ScriptExecutor(self.test.script, script_step_id(self.test)).run(req, kernel)
@@ -314,7 +315,7 @@ def run_bisect(
 
 def finish(state: BisectState, result: BisectResult) -> tuple[BisectState, BisectResult]:
     """Record the result in the state file and write bisect.json, bisect.md, junit.xml."""
-    from harness.results import bisect_report
+    from harness.workflows.bisect import report as bisect_report
 
     state = dataclasses.replace(state, result=result.to_dict())
     save_state(state)

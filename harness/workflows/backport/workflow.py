@@ -29,9 +29,9 @@ from harness.results.model import RunResult
 from harness.run.executor import Executor
 from harness.run.request import RunRequest
 from harness.verdict import INFRA_ERROR
-from harness.workflows import ab
-from harness.workflows.backport_lint import lint_series
-from harness.workflows.backport_model import (
+from harness.workflows.ab import workflow as ab
+from harness.workflows.backport.lint import lint_series
+from harness.workflows.backport.model import (
     BUILD_FAILED,
     CONFLICT,
     FAILED,

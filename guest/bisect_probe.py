@@ -12,13 +12,16 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import time
 
-PREFIX = "@@HARNESS "
+# Run as a script beside protocol.py (guest/ in a checkout, harness_guest/ in a wheel).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from protocol import emit  # noqa: E402
 
 
 def marker(**event: object) -> None:
-    print(PREFIX + json.dumps(event), flush=True)
+    emit(event)
 
 
 def status_of(rc: int) -> str:

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.klog.stacks import HANG_SPLATS, hang_message
 from harness.results.model import Splat, StepResult, step_from_record
 from harness.suite.plan import Step
-from harness.vm.stacks import blocked_summary, tasks
 
 BOOT_STEP = "boot"
 KERNEL_LOG_STEP = "kernel-log"  # host mode: splats in the host's kernel log during the run
@@ -35,7 +35,6 @@ _CUT_SHORT = {
     "unresponsive": "the guest stopped answering (no console output, no blocked-task dump)",
 }
 KERNEL_STOPS = {"panic": "panicked", "oops": "oopsed", "hang": "hung"}
-HANG_SPLATS = ("hung_task", "blocked_tasks")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -90,14 +89,6 @@ def boot_step(
     else:
         step = StepResult(step_id, "setup", "pass", "", duration)
     return _with_splats(step, boot_splats)
-
-
-def hang_message(step_id: str, splats: Sequence[Splat]) -> str:
-    """'hang in STEP: fio blocked in A <- B <- C' from the step's hung-task reports and
-    blocked-task dumps ('' when they list no task)."""
-    found = [t for s in splats if s.kind in HANG_SPLATS for t in tasks(s.excerpt)]
-    summary = blocked_summary(found)
-    return f"hang in {step_id}: {summary}" if summary else ""
 
 
 def _faulted(step: StepResult, reason: str, splats: Sequence[Splat]) -> StepResult:

@@ -15,7 +15,7 @@ Modules the bundle lacks (C extensions, a lazy import) are still found on the no
 the bundle changes how fast, never what runs. Run under the guest's interpreter (the same
 /usr/bin/python3 the guest sees), so the bytecode is that interpreter's:
 
-    python3 -S -E harness/vm/agent_bundle_build.py GUEST_DIR DEST_DIR NAME
+    python3 -S -E guest/boot/bundle_build.py GUEST_DIR DEST_DIR NAME
 
 writes DEST_DIR/NAME.py (the launcher) and DEST_DIR/NAME.bundle. Stdlib only: it runs
 outside the harness's environment (harness.vm.agent_bundle calls it).
@@ -33,7 +33,7 @@ PACKAGE = "guest"  # the name the agent imports itself by (guest/ or harness_gue
 
 # The launcher: read the bundle once, serve its modules from a meta-path finder (module
 # name -> (is package, source path for tracebacks, marshalled code)), run the agent.
-LAUNCHER = '''"""The harness agent, started from its bundle (harness/vm/agent_bundle_build.py)."""
+LAUNCHER = '''"""The harness agent, started from its bundle (guest/boot/bundle_build.py)."""
 import marshal
 import sys
 
@@ -137,5 +137,5 @@ def write_bundle(guest_dir: str, dest_dir: str, name: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 4:
-        sys.exit("usage: python3 -S -E agent_bundle_build.py GUEST_DIR DEST_DIR NAME")
+        sys.exit("usage: python3 -S -E bundle_build.py GUEST_DIR DEST_DIR NAME")
     write_bundle(*sys.argv[1:])

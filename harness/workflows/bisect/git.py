@@ -19,7 +19,7 @@ from harness.errors import InfraError, UserError
 from harness.kernel import tree
 from harness.kernel.buildspec import parse_build_spec
 from harness.kernel.source import debian_source, directory_source
-from harness.workflows.bisect_list import SpaceResult
+from harness.workflows.bisect.kernels import SpaceResult
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-PREFIX = "@@HARNESS "
+from harness_guest.protocol import MARKER as PREFIX
 
 
 def parse_marker(line: str) -> dict[str, Any] | None:
