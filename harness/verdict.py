@@ -23,16 +23,28 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from harness.klog.stacks import HANG_SPLATS, hang_message, signature, tasks, top
-from harness.results.model import RunResult, Splat, StepResult
+from harness.results.model import RunResult, Splat, StepResult, StepStatus
 
-PASS = "pass"
-KERNEL_FAILURE = "kernel-failure"
-TEST_FAILURE = "test-failure"
-INFRA_ERROR = "infra-error"
-EMULATOR_ARTEFACT = "emulator-artefact"
+
+class VerdictClass(StrEnum):
+    """The taxonomy above: what a run (or a step, a table cell) is judged to be."""
+
+    PASS = "pass"
+    KERNEL_FAILURE = "kernel-failure"
+    TEST_FAILURE = "test-failure"
+    INFRA_ERROR = "infra-error"
+    EMULATOR_ARTEFACT = "emulator-artefact"
+
+
+PASS = VerdictClass.PASS
+KERNEL_FAILURE = VerdictClass.KERNEL_FAILURE
+TEST_FAILURE = VerdictClass.TEST_FAILURE
+INFRA_ERROR = VerdictClass.INFRA_ERROR
+EMULATOR_ARTEFACT = VerdictClass.EMULATOR_ARTEFACT
 
 KERNEL_VERDICTS = (PASS, KERNEL_FAILURE, TEST_FAILURE)  # the kernel was judged
 # Worst first: a kernel failure outranks everything, because hiding it behind a later
@@ -85,7 +97,7 @@ class Verdict:
     """A class with its evidence: where it happened, what showed it, and what makes two
     failures the same (signature: kind plus top frames)."""
 
-    cls: str
+    cls: VerdictClass
     summary: str = ""
     step: str | None = None
     evidence: str = ""
@@ -96,6 +108,9 @@ class Verdict:
     # an emulator artefact that spoiled only the steps it hit (CONTAINED_ARTEFACTS): the
     # run's other clean steps still count in comparisons
     contained: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cls", VerdictClass(self.cls))
 
     @property
     def judged(self) -> bool:
@@ -204,7 +219,7 @@ def judge(run: RunResult) -> Verdict:
             return verdict
         verdict = dataclasses.replace(verdict, contained=True)
         # a step that failed on its own beside a contained artefact failed on a sound kernel
-        failed = [s for s in run.steps if s.status == "fail" and not s.splats]
+        failed = [s for s in run.steps if s.status == StepStatus.FAIL and not s.splats]
         if failed:
             failure = _test_failure(failed, f" (and {verdict.summary})")
             return dataclasses.replace(failure, contained=True)
@@ -212,20 +227,22 @@ def judge(run: RunResult) -> Verdict:
     if run.stop_reason in ("panic", "oops", "hang"):
         return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
                        run.stop_reason)  # fmt: skip
-    failed = [s for s in run.steps if s.status == "fail"]
+    failed = [s for s in run.steps if s.status == StepStatus.FAIL]
     if failed:
         return _test_failure(failed)
     if run.stop_reason == "unresponsive":
-        step = next((s.id for s in run.steps if s.status == "error" and s.id != "boot"), None)
+        step = next(
+            (s.id for s in run.steps if s.status == StepStatus.ERROR and s.id != "boot"), None
+        )
         return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,
                        run.console_log, f"unresponsive: {step}", retry=RETRY_SILENCE)  # fmt: skip
     if run.stop_reason == "eof" and run.environment.accel in ("tcg", "kvm"):
-        step = next((s.id for s in run.steps if s.status == "error"), None)
+        step = next((s.id for s in run.steps if s.status == StepStatus.ERROR), None)
         return Verdict(INFRA_ERROR, run.infra_error or "the VM exited unexpectedly", step,
                        run.console_log, f"vm-exit: {step}", retry=RETRY_VM_EXIT)  # fmt: skip
     if run.infra_error:
         return Verdict(INFRA_ERROR, run.infra_error, None, run.console_log)
-    errors = [s for s in run.steps if s.status == "error"]
+    errors = [s for s in run.steps if s.status == StepStatus.ERROR]
     if errors:
         return Verdict(INFRA_ERROR, f"{errors[0].id}: {errors[0].message}", errors[0].id,
                        errors[0].message)  # fmt: skip

@@ -133,7 +133,7 @@ class ScriptedRunner:
     def __init__(self, outcomes: dict[str, list[str]], unbuildable=()):
         self.outcomes, self.unbuildable, self.calls = outcomes, set(unbuildable), []
 
-    def resolve(self, spec: str) -> Resolution:
+    def resolve_kernel(self, spec: str) -> Resolution:
         if spec in self.unbuildable:
             return Resolution(spec, BUILD_FAILED, message="make failed", log_path="/x/build.log")
         return Resolution(spec, OK, kernel=Kernel(spec, Path("/boot/x"), "6.12"))
@@ -309,13 +309,13 @@ class GitRunner(ScriptedRunner):
         super().__init__({})
         self.repo = repo
 
-    def resolve(self, spec: str) -> Resolution:
+    def resolve_kernel(self, spec: str) -> Resolution:
         commit = spec.split("@")[1][:40]
         state = git(self.repo, "show", f"{commit}:state")
         self.outcomes.setdefault(spec, [state] * 3)
         if state == "nobuild":
             return Resolution(spec, BUILD_FAILED, message="loop.c: error", log_path="/b.log")
-        return super().resolve(spec)
+        return super().resolve_kernel(spec)
 
 
 def test_git_bisect_names_the_breaking_commit_in_its_own_worktree(history, tmp_path) -> None:

@@ -125,7 +125,7 @@ def test_built_for_the_real_debian_kernel(tmp_path: Path) -> None:
     load = (root / "modules/load.sh").read_text()
     assert load.index("nvme_core") < load.index("load /modules/nvme.ko")
     # a driver the tree lacks is left to the agent (which names it); the rest still load
-    chain = bi.resolve(kernel.modules_dir, kernel.modules_dir.name, ("nvme", "nosuch"), False)
+    chain = bi.module_chain(kernel.modules_dir, kernel.modules_dir.name, ("nvme", "nosuch"), False)
     assert [bi.module_name(f) for f in chain] == ["nvme_auth", "nvme_core", "nvme"]
     # cached: a second boot reuses it
     assert bi.for_boot(kernel.modules_dir, kernel.config, ("nvme", "virtio_scsi", "sd_mod")) == cpio

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.kernel.build import resolve
+from harness.kernel.build import build_inputs
 from harness.kernel.buildspec import parse_build_spec
 from harness.kernel.source import candidate_version, debian_source, directory_source
 
@@ -33,11 +33,11 @@ def test_plain_directory_is_snapshotted_without_touching_it(plain_tree: Path) ->
 
 
 def test_resolve_plain_directory_with_series(plain_tree: Path) -> None:
-    inputs = resolve(parse_build_spec(f"src:{plain_tree}+series={DATA / 'harness-probe'}"))
+    inputs = build_inputs(parse_build_spec(f"src:{plain_tree}+series={DATA / 'harness-probe'}"))
     assert inputs.series is not None and len(inputs.series.patches) == 2
     assert [f.name for f in inputs.fragments] == ["base"]
     assert inputs.config_label == "base"
-    other = resolve(parse_build_spec(f"src:{plain_tree}+config=debug"))
+    other = build_inputs(parse_build_spec(f"src:{plain_tree}+config=debug"))
     assert other.key != inputs.key and other.config_label == "base+debug"
 
 

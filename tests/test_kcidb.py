@@ -6,11 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from kcidb_io.schema import LATEST
 
 from harness.cli.main import main
-from harness.report.kcidb import kcidb_document, kcidb_patchset_hash, path_of
+from harness.report.kcidb import kcidb_document, path_of
 from harness.results.store import load_runs
 from harness.run.merge import ShardRun, merge_shards
 
@@ -69,18 +68,22 @@ def test_merged_shards_export_too() -> None:
     LATEST.validate(kcidb_document(merge_shards([shard])))
 
 
-def test_patchset_hash_is_kcidbs_definition(tmp_path: Path) -> None:
-    series = DATA / "series" / "slowdown.mbox"
-    if not series.exists():
-        pytest.skip("series not written yet")
+def test_patchset_hash_is_kcidbs_definition() -> None:
+    """The series computes KCIDB's hash at build time; the export reads it from provenance."""
     from harness.kernel.series import load_series
 
-    patches = load_series(str(series)).patches
+    series = load_series(str(DATA / "series" / "slowdown.mbox"))
     expected = hashlib.sha256(
-        "".join(hashlib.sha256(p.text.encode()).hexdigest() + "\n" for p in patches).encode()
+        "".join(hashlib.sha256(p.text.encode()).hexdigest() + "\n" for p in series.patches).encode()
     ).hexdigest()
-    assert kcidb_patchset_hash(str(series)) == expected
-    assert kcidb_patchset_hash(str(tmp_path / "gone.mbox")) is None
+    assert series.patchset_hash == expected
+    run = load_runs(RECORDED)[0]
+    prov = {**run.kernel.provenance, "series": "x.mbox", "series_patchset_hash": expected}
+    patched = dataclasses.replace(run, kernel=dataclasses.replace(run.kernel, provenance=prov))
+    assert kcidb_document([patched])["checkouts"][0]["patchset_hash"] == expected
+    unknown = {**run.kernel.provenance, "series": "x.mbox"}  # built before the hash was kept
+    older = dataclasses.replace(run, kernel=dataclasses.replace(run.kernel, provenance=unknown))
+    assert "patchset_hash" not in kcidb_document([older])["checkouts"][0]
 
 
 def test_step_ids_become_kcidb_paths() -> None:

@@ -84,24 +84,24 @@ def test_image_spec_grammar(tmp_path: Path) -> None:
 
 def test_missing_image_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
-        spec.resolve(f"image:{tmp_path}/nope/bzImage")
+        spec.kernel_for_spec(f"image:{tmp_path}/nope/bzImage")
 
 
 def test_not_a_kernel_image(tmp_path: Path) -> None:
     bogus = tmp_path / "bzImage"
     bogus.write_bytes(b"\0" * 4096)
     with pytest.raises(UserError, match="does not look like a Linux kernel image"):
-        spec.resolve(f"image:{bogus}")
+        spec.kernel_for_spec(f"image:{bogus}")
 
 
 @pytest.mark.parametrize("text", ["ubuntu:24.04", "debian:", "/boot/vmlinuz", ""])
 def test_bad_specs(text: str) -> None:
     with pytest.raises(UserError):
-        spec.resolve(text)
+        spec.kernel_for_spec(text)
 
 
 def test_host_spec_is_the_running_kernel() -> None:
     import os
 
-    kernel = spec.resolve("host")
+    kernel = spec.kernel_for_spec("host")
     assert kernel.is_host and kernel.release == os.uname().release

@@ -464,9 +464,9 @@ def test_live_sysrq_crash_is_detected_while_streaming():
     )
     capture = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(capture)
-    from harness.kernel.spec import resolve
+    from harness.kernel.spec import kernel_for_spec
 
-    kernel = os.environ.get("HARNESS_SPLAT_KERNEL") or str(resolve("debian:6.12").image)
+    kernel = os.environ.get("HARNESS_SPLAT_KERNEL") or str(kernel_for_spec("debian:6.12").image)
     _, console = capture.boot_console(kernel, "echo c > /proc/sysrq-trigger")
     scanner = SplatScanner()
     for line in console.split("\n"):

@@ -27,7 +27,7 @@ from harness.results.compare import GUARDED_FIELDS, Comparison, compare
 from harness.results.files import ensure_writable_dir
 from harness.results.model import RunResult
 from harness.run.engine import executor_for, require
-from harness.run.executor import Executor
+from harness.run.executor import Executor, RunInterrupted
 from harness.run.request import RunRequest
 from harness.workflows.ab import workflow as ab
 from harness.workflows.ab.report import fmt, fmt_effect, headline
@@ -152,9 +152,9 @@ def _run_ab_on(req: ab.AbRequest, run_one) -> int:
     with outlock.hold(req.out_dir), RichProgress(console) as progress:
         try:
             comparison = ab.run_ab(req, recorded, progress=progress, make_request=make_request)
-        except KeyboardInterrupt as exc:  # harness.signals
-            if getattr(exc, "result", None) is not None:
-                done.append((slots[-1], exc.result))  # type: ignore[attr-defined]
+        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
+            if isinstance(exc, RunInterrupted):
+                done.append((slots[-1], exc.result))
             save_interrupted(req, done)
             raise
     return summarize(console, comparison, req.out_dir)

@@ -22,6 +22,7 @@ from harness.results.files import ensure_writable_dir
 from harness.results.model import RunResult
 from harness.results.store import save_runs
 from harness.run.engine import executor_for, require
+from harness.run.executor import RunInterrupted
 from harness.run.request import MEASURES, RunRequest
 from harness.run.shard import write_shard_record
 from harness.verdict import classify, worst
@@ -206,9 +207,8 @@ def _handle(ns: argparse.Namespace) -> int:
             for req, kernel in zip(requests, kernels, strict=True):
                 runs.append(executor_for(kernel, remote).run(req, kernel))
                 write_outputs(out, runs)  # after every kernel: a later crash loses nothing
-        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
-            if getattr(exc, "result", None) is not None:
-                runs.append(exc.result)  # type: ignore[attr-defined]
+        except RunInterrupted as exc:  # harness.signals: keep the run it cut short
+            runs.append(exc.result)
             raise
         finally:
             if runs:

@@ -32,7 +32,7 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from harness.results.files import atomic_write_text
-from harness.results.model import RunResult, Splat, StepResult
+from harness.results.model import RunResult, Splat, StepResult, StepStatus
 from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, Verdict, classify
 
 # Attributes the schema allows; anything else junit-xml adds is dropped.
@@ -98,25 +98,25 @@ def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) 
     if step.details:
         out["details"] = step.details
     stdout = json.dumps(out, indent=1, sort_keys=True, default=str)
-    if step.status == "xfail":
+    if step.status == StepStatus.XFAIL:
         stdout = f"XFAIL (expected failure): {step.message}\n{stdout}"
     case = TestCase(step.id, classname=classname, elapsed_sec=step.duration_s, stdout=stdout)
     message = step.message or f"step ended with status {step.status}"
-    if step.status == "error" and verdict and verdict.failed and verdict.step == step.id:
+    if step.status == StepStatus.ERROR and verdict and verdict.failed and verdict.step == step.id:
         case.add_failure_info(message=verdict.summary, output=step.message, failure_type="kernel")
-    elif step.status == "error":
+    elif step.status == StepStatus.ERROR:
         output = _splat_text(step.splats) if step.splats else step.message
         case.add_error_info(message=message, output=output, error_type="error")
     elif step.splats:
         text = _splat_text(step.splats)
-        if step.status == "fail":
+        if step.status == StepStatus.FAIL:
             text = f"{step.message}\n\n{text}"
         case.add_failure_info(
             message=_splat_message(step.splats), output=text, failure_type="splat"
         )
-    elif step.status == "fail":
+    elif step.status == StepStatus.FAIL:
         case.add_failure_info(message=message, output=step.message, failure_type="failure")
-    elif step.status == "skip":
+    elif step.status == StepStatus.SKIP:
         case.add_skipped_info(message=step.message or "skipped")
     return case
 

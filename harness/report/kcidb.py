@@ -15,8 +15,8 @@ test-failure -> FAIL, infra-error and emulator-artefact -> ERROR. Infrastructure
 therefore never read FAIL.
 
 KCIDB's patchset_hash is sha256 over the newline-terminated sha256 of each patch, in
-order; it is computed from the series the kernel was built with when that file is still
-readable (the harness's own series_sha256 hashes bodies only, so it goes into misc).
+order; the kernel's provenance carries it from the build (series_patchset_hash; the
+harness's own series_sha256 hashes bodies only, so it goes into misc).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InfraError, UserError
-from harness.results.model import RunResult, StepResult
+from harness.errors import InfraError
+from harness.results.model import RunResult, StepResult, StepStatus
 from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, classify
 
 ORIGIN = "harness"
@@ -59,20 +59,6 @@ def number_of(name: str, value: float) -> dict[str, Any]:
     return {"value": value}
 
 
-def kcidb_patchset_hash(series: str) -> str | None:
-    """KCIDB's patchset hash of a series file or directory; None if it cannot be read."""
-    from harness.kernel.series import load_series
-
-    if not series or not Path(series).exists():
-        return None
-    try:
-        patches = load_series(series).patches
-    except (UserError, OSError):
-        return None
-    hashes = "".join(hashlib.sha256(p.text.encode()).hexdigest() + "\n" for p in patches)
-    return hashlib.sha256(hashes.encode()).hexdigest()
-
-
 def checkout_of(run: RunResult) -> dict[str, Any]:
     prov = run.kernel.provenance
     base = prov.get("tree_commit", "")
@@ -88,7 +74,7 @@ def checkout_of(run: RunResult) -> dict[str, Any]:
         checkout["git_commit_hash"] = base
     if not series:
         checkout["patchset_hash"] = ""  # KCIDB: no patches applied
-    elif (digest := kcidb_patchset_hash(series)) is not None:
+    elif digest := prov.get("series_patchset_hash"):  # harness.kernel.series.Series
         checkout["patchset_hash"] = digest
     if run.started:
         checkout["start_time"] = run.started
@@ -113,7 +99,7 @@ def build_of(run: RunResult, checkout_id: str) -> dict[str, Any]:
 
 
 def step_status(run: RunResult, step: StepResult) -> str:
-    if step.status == "error" and run.infra_error and step.duration_s == 0:
+    if step.status == StepStatus.ERROR and run.infra_error and step.duration_s == 0:
         return "MISS"  # the harness lost the step before it ran: nothing about the code
     return _STEP_STATUS[step.status]
 

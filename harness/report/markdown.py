@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.results.files import atomic_write_text
 from harness.results.metrics import measure_label
-from harness.results.model import RunResult, StepResult
+from harness.results.model import RunResult, StepResult, StepStatus
 from harness.verdict import classify
 
 _HEADLINE = (
@@ -60,7 +60,7 @@ def _run_section(run: RunResult) -> list[str]:
                      f"console log `{artefact.get('console_log', '')}`")  # fmt: skip
     lines += ["", "| step | status | figures / message |", "|---|---|---|"]
     for step in run.steps:
-        text = step.message if step.status != "pass" else _figures(step)
+        text = step.message if step.status != StepStatus.PASS else _figures(step)
         lines.append(f"| `{step.id}` | {step.status} | {text.replace('|', '/')} |")
     for splat in run.splats:
         lines += [

@@ -30,7 +30,7 @@ from harness.results.metrics import (
     metric_spec,
     primary_metrics,
 )
-from harness.results.model import RunResult
+from harness.results.model import RunResult, StepStatus
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ def _statuses(runs: Sequence[RunResult], step_id: str) -> tuple[tuple[str, ...],
     for run in runs:
         for step in run.steps:
             if step.id == step_id:
-                reached = step.status != "skip" or "not_reached" not in step.details
+                reached = step.status != StepStatus.SKIP or "not_reached" not in step.details
                 statuses.append(step.status if reached else NOT_REACHED)
                 if (step.failed or not reached) and step.message:
                     messages.append(step.message)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.klog.stacks import HANG_SPLATS, hang_message
-from harness.results.model import Splat, StepResult, step_from_record
+from harness.results.model import Splat, StepResult, StepStatus, step_from_record
 from harness.suite.plan import Step
 
 BOOT_STEP = "boot"
@@ -59,7 +59,7 @@ def _with_splats(step: StepResult, splats: Sequence[Splat]) -> StepResult:
     message = f"kernel {first.kind} during step: {first.title}"
     if step.message:
         message += f" (step said: {step.message})"
-    status = step.status if step.status in ("fail", "error") else "fail"
+    status = step.status if step.status in (StepStatus.FAIL, StepStatus.ERROR) else "fail"
     return StepResult(
         **{**step.__dict__, "status": status, "message": message, "splats": tuple(splats)}
     )

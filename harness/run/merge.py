@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.results.model import RunResult, StepResult
+from harness.results.model import RunResult, StepResult, StepStatus
 from harness.results.store import load_runs
 from harness.run.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.run.shard import SHARD_FILE
@@ -111,7 +111,7 @@ def merged_setup_step(parts: Sequence[tuple[ShardRun, StepResult]]) -> StepResul
     steps = [step for _, step in parts]
     status = _worst_status(steps)
     bad = [f"{s.label}: {step.message or step.status}" for s, step in parts
-           if step.status != "pass"]  # fmt: skip
+           if step.status != StepStatus.PASS]  # fmt: skip
     details = {
         "shards": {
             f"{s.index}/{s.count}": {

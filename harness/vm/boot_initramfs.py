@@ -74,7 +74,9 @@ def module_name(path: Path) -> str:
     return path.name.split(".ko")[0].replace("-", "_")
 
 
-def resolve(modules_dir: Path, release: str, wanted: Sequence[str], required: bool) -> list[Path]:
+def module_chain(
+    modules_dir: Path, release: str, wanted: Sequence[str], required: bool
+) -> list[Path]:
     """The files to load, dependencies first, deduplicated: one modprobe for all, and only
     when one is missing one each. A module the tree lacks is an InitramfsError when
     `required`, else left out (the agent's modprobe then names it)."""
@@ -151,8 +153,8 @@ def build(modules_dir: Path, release: str, drivers: Sequence[str]) -> Path:
     busybox = shutil.which("busybox")
     if busybox is None:
         raise InitramfsError("busybox not found: apt-get install busybox-static")
-    root = resolve(modules_dir, release, ROOT_MODULES, required=True)
-    chain = resolve(modules_dir, release, drivers, required=False)
+    root = module_chain(modules_dir, release, ROOT_MODULES, required=True)
+    chain = module_chain(modules_dir, release, drivers, required=False)
     files = [*root, *(f for f in chain if f not in root)]
     script = load_script(root, chain)
     key = _key(release, files, script, Path(busybox))

@@ -7,16 +7,28 @@ the base-vs-itself comparison (harness.results.compare); nothing here re-judges 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from harness.kernel.apply import ApplyReport
 from harness.results.compare import SPLAT_STEP, Comparison
-from harness.results.model import RunResult
+from harness.results.model import RunResult, StepStatus
 from harness.verdict import INFRA_ERROR, KERNEL_FAILURE, PASS, TEST_FAILURE, classify, worst
 from harness.workflows.backport.lint import LintWarning
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
-CONFLICT, BUILD_FAILED, REGRESSION, STOPPED = "conflict", "build-failed", "regression", "stopped"
+
+
+class Cell(StrEnum):
+    """A backport table cell that is not a run's verdict class."""
+
+    CONFLICT = "conflict"
+    BUILD_FAILED = "build-failed"
+    REGRESSION = "regression"
+    STOPPED = "stopped"
+
+
+CONFLICT, BUILD_FAILED, REGRESSION, STOPPED = tuple(Cell)
 FAILING = (CONFLICT, BUILD_FAILED, REGRESSION, KERNEL_FAILURE, TEST_FAILURE)
 STAGES = ("apply", "build", "ab")  # where --stop-after may stop a base
 
@@ -126,7 +138,7 @@ def checks_of(comparison: Comparison) -> Checks:
     for run in comparison.cand_runs:
         for step in run.steps:
             if step.kind == "check":
-                passed += step.status in ("pass", "xfail")
+                passed += step.status in (StepStatus.PASS, StepStatus.XFAIL)
                 failed += step.failed
     new = tuple(s.step_id for s in comparison.statuses if s.verdict in ("regression", "missing"))
     return Checks(passed, failed, new)

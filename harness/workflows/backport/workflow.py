@@ -22,7 +22,7 @@ from harness.errors import HarnessError, InfraError, UserError
 from harness.kernel.apply import check_apply
 from harness.kernel.buildspec import is_build_spec, parse_build_spec
 from harness.kernel.model import Kernel
-from harness.kernel.resolve import Resolution, resolve_kernel
+from harness.kernel.resolve import Resolution, ResolutionStatus, resolve_kernel
 from harness.kernel.series import load_series
 from harness.results.compare import Comparison
 from harness.results.model import RunResult
@@ -157,8 +157,8 @@ def _build(
     if res.kernel is not None and base_res.kernel is not None:
         kernels.update({row.base: base_res.kernel, patched: res.kernel})
         return dataclasses.replace(row, build=OK)
-    verdict = BUILD_FAILED if res.status == "build-failed" else INFRA_ERROR
-    if res.status == "does-not-apply":
+    verdict = BUILD_FAILED if res.status == ResolutionStatus.BUILD_FAILED else INFRA_ERROR
+    if res.status == ResolutionStatus.DOES_NOT_APPLY:
         verdict = CONFLICT
     return dataclasses.replace(row, build=FAILED, build_log=res.log_path,
                                build_message=res.message, verdict=verdict,

@@ -16,7 +16,7 @@ from harness import proc
 from harness.errors import InfraError, UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
-from harness.results.model import RunResult
+from harness.results.model import RunResult, StepStatus
 from harness.run.engine import executor_for, require
 from harness.run.executor import keep_log
 from harness.run.request import RunRequest
@@ -207,13 +207,13 @@ def harness_boot(req: RunRequest, kernel: Kernel) -> tuple[RunResult, str]:
     first attempt's console log is kept as console.attempt1.log. Two failures in a row stop
     the benchmark: that is no hiccup."""
     result = executor_for(kernel).run(req, kernel)
-    if result.steps[0].status == "pass":
+    if result.steps[0].status == StepStatus.PASS:
         return result, _retried(result)
     kept = keep_log(Path(result.console_log), "attempt1")
     why = f"{result.steps[0].message} ({kept})"
     log.warning("harness boot failed: %s; booting again", why)
     result = executor_for(kernel).run(req, kernel)
-    if result.steps[0].status != "pass":
+    if result.steps[0].status != StepStatus.PASS:
         raise InfraError(f"harness boot failed twice: {result.steps[0].message} "
                          f"({result.console_log}; first: {kept})")  # fmt: skip
     return result, why

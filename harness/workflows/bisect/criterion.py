@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.results.model import RunResult, StepResult
+from harness.results.model import RunResult, StepResult, StepStatus
 from harness.results.stats import pct_change, welch_p
 from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, KERNEL_FAILURE, classify
+from harness.workflows.bisect.outcome import BAD, GOOD, INFRA, OTHER, SKIP
 
-BAD, GOOD, SKIP, OTHER, INFRA = "bad", "good", "skip", "other", "infra"
 TEST_FORMS = "check:NAME[@TARGET] | check:any | splat:KIND | splat:any | " \
     "metric:STEP:METRIC:-10% | script:PATH"  # fmt: skip
 DEFAULT_ALPHA = 0.05
@@ -134,7 +134,7 @@ def judge_run(test: BisectTest, run: RunResult) -> RunJudgement:
 
 def _judge_steps(test: BisectTest, run: RunResult, infra: bool, summary: str) -> RunJudgement:
     matched = [s for s in run.steps if test.matches(s.id)]
-    failed = [s for s in matched if s.status == "fail"]
+    failed = [s for s in matched if s.status == StepStatus.FAIL]
     if failed:
         return RunJudgement(BAD, f"{failed[0].id} failed: {failed[0].message}")
     if infra:
@@ -147,7 +147,9 @@ def _judge_steps(test: BisectTest, run: RunResult, infra: bool, summary: str) ->
         return RunJudgement(GOOD, "every step passed" if test.name == "any" else
                             f"{matched[0].id} passed")  # fmt: skip
     unclear = next(s for s in matched if s.status not in settled)
-    outcome = SKIP if unclear.id.startswith("script/") and unclear.status == "skip" else INFRA
+    outcome = (
+        SKIP if unclear.id.startswith("script/") and unclear.status == StepStatus.SKIP else INFRA
+    )
     return RunJudgement(outcome, f"{unclear.id} ended {unclear.status}: {unclear.message}")
 
 
@@ -157,7 +159,7 @@ def _metric_value(test: BisectTest, run: RunResult) -> RunJudgement:
         ids = ", ".join(s.id for s in run.steps if s.id != "boot")
         raise UserError(f"--test {test.text}: plan {run.plan} has no step {test.step} ({ids})")
     if test.metric not in step.metrics:
-        if step.status in ("pass", "fail", "xfail"):
+        if step.status in (StepStatus.PASS, StepStatus.FAIL, StepStatus.XFAIL):
             raise UserError(f"--test {test.text}: step {test.step} reports no {test.metric} "
                             f"(it has {', '.join(sorted(step.metrics)) or 'none'})")  # fmt: skip
         return RunJudgement(INFRA, f"{test.step} ended {step.status}: {step.message}")

@@ -20,6 +20,7 @@ from harness.kernel import tree
 from harness.kernel.buildspec import parse_build_spec
 from harness.kernel.source import debian_source, directory_source
 from harness.workflows.bisect.kernels import SpaceResult
+from harness.workflows.bisect.outcome import GOOD
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class GitSpace:
         return tree.git(self.worktree, "rev-parse", "BISECT_HEAD").strip()
 
     def mark(self, commit: str, outcome: str) -> None:
-        if outcome == "good":
+        if outcome == GOOD:
             self.last_good = commit
         self._record(self._git(outcome, commit))
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-
-GOOD, BAD, SKIP = "good", "bad", "skip"
+from harness.workflows.bisect.outcome import BAD, GOOD
 
 
 @dataclass(frozen=True)

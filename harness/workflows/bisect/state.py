@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.results.files import atomic_write_text
+from harness.workflows.bisect.outcome import BAD, GOOD
 
 STATE_FILE = "bisect-state.json"
 STATE_VERSION = 1
@@ -102,7 +103,7 @@ class StepRecord:
     @property
     def values(self) -> list[float]:
         """The metric values of the runs that counted."""
-        return [r.value for r in self.runs if r.value is not None and r.outcome in ("good", "bad")]
+        return [r.value for r in self.runs if r.value is not None and r.outcome in (GOOD, BAD)]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ FOUND, ENDPOINTS_WRONG, INCONCLUSIVE, INFRASTRUCTURE, INTERRUPTED = (
 class Runner(Protocol):
     """How a step gets its kernel and its runs (production: EngineRunner)."""
 
-    def resolve(self, spec: str) -> Resolution: ...
+    def resolve_kernel(self, spec: str) -> Resolution: ...
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult: ...
 
@@ -78,7 +78,7 @@ class EngineRunner:
         self.test = test
         self.remote = remote  # the --host pool (None: this machine)
 
-    def resolve(self, spec: str) -> Resolution:
+    def resolve_kernel(self, spec: str) -> Resolution:
         return resolve_kernel(spec)
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
@@ -182,7 +182,7 @@ def _metric_fields(ctx: Context, runs: list[RunRecord], role: str) -> dict[str, 
 def test_item(ctx: Context, role: str, item: str, label: str, spec: str, index: int) -> StepRecord:
     """Resolve, run and judge one commit or kernel."""
     ctx.progress(f"[{index}] {role} {label}: resolving {spec}")
-    resolution = ctx.runner.resolve(spec)
+    resolution = ctx.runner.resolve_kernel(spec)
     base = {"role": role, "item": item, "label": label, "kernel": spec,
             "resolution": resolution.status, "build_s": round(resolution.duration_s, 1),
             "build_log": resolution.log_path}  # fmt: skip
