@@ -185,7 +185,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=ab.DEFAULT_REPS,
         help=f"repetitions per side (default {ab.DEFAULT_REPS})",
     )
-    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument(
+        "--accel",
+        choices=("auto", "kvm", "tcg"),
+        default="auto",
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)

@@ -111,7 +111,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--topology", default="default", help="topology name or file")
     p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS,
                    help=f"A/B repetitions per side (default {ab.DEFAULT_REPS})")  # fmt: skip
-    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument(
+        "--accel",
+        choices=("auto", "kvm", "tcg"),
+        default="auto",
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--watch", default=DEFAULT_WATCH, metavar="METRIC",
                    help=f"metric the table says was seen (default {DEFAULT_WATCH})")  # fmt: skip

@@ -124,10 +124,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bad", metavar="SPEC", help="bad endpoint (same tree and +options)")
     p.add_argument("--kernels", metavar="A,B,..|FILE",
                    help="ordered kernel specs, oldest (good) first, newest (bad) last")  # fmt: skip
-    p.add_argument("--test", help=f"what bad means: {TEST_FORMS}")
+    p.add_argument("--test", help="what bad means: " + TEST_FORMS.replace("%", "%%"))
     p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or JSON file")
-    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=("auto", "kvm", "tcg"),
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--append", action="append", metavar="WORD", help="kernel command-line word")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")
