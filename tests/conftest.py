@@ -1,6 +1,9 @@
-"""Fixtures shared by the slow tiers: ONE lean base build of Debian's linux-source-6.12 per
-session (in the harness cache, so later sessions and CI reuse it), variants of it built
-incrementally in the same object directory, and checks that nothing is left on the host."""
+"""The two tiers and what they share. tests/unit: no root, no QEMU, fast. tests/vm: real
+boots, loop and dm devices, builds, sshd; every test there is marked `slow` by its folder
+(pytest -m 'not slow' is the fast lane). Fixtures shared by the slow tier: ONE lean base
+build of Debian's linux-source-6.12 per session (in the harness cache, so later sessions and
+CI reuse it), variants of it built incrementally in the same object directory, and checks
+that nothing is left on the host."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+VM_TIER = Path(__file__).parent / "vm"
 SERIES = DATA / "series"
 LEAN_BASE = "src:debian:linux-source-6.12"
 
@@ -42,6 +46,13 @@ def lean_variant(lean_base) -> Callable[[str], object]:
         return built[series]
 
     return get
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder is the tier: everything under tests/vm is slow."""
+    for item in items:
+        if VM_TIER in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 def qemu_pids() -> set[int]:
