@@ -7,6 +7,7 @@ that nothing is left on the host."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,43 @@ DATA = Path(__file__).parent / "data"
 VM_TIER = Path(__file__).parent / "vm"
 SERIES = DATA / "series"
 LEAN_BASE = "src:debian:linux-source-6.12"
+
+
+def synthetic_loop_c(*series: str) -> str:
+    """A drivers/block/loop.c of our own that the named fixture series (tests/data/series/
+    NAME.mbox) apply to: every hunk's preimage (context and removed lines) at its line
+    number, a filler comment on every other line. No kernel source is kept in the tests."""
+    lines: dict[int, str] = {}
+    for name in series:
+        for start, pre in _loop_c_hunks((SERIES / f"{name}.mbox").read_text()):
+            for offset, text in enumerate(pre):
+                assert lines.setdefault(start + offset, text) == text, f"{name}: overlapping hunks"
+    last = max(lines)
+    return "".join(lines.get(n, f"/* synthetic loop.c, line {n} */\n") for n in range(1, last + 1))
+
+
+def _loop_c_hunks(mbox: str) -> list[tuple[int, list[str]]]:
+    """(first line, preimage lines) of every hunk of loop.c in `mbox`."""
+    hunks, rows, in_loop = [], iter(mbox.splitlines(keepends=True)), False
+    for row in rows:
+        if row.startswith("diff --git "):
+            in_loop = row.rstrip().endswith("b/drivers/block/loop.c")
+        elif in_loop and (m := re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@", row)):
+            old, new = int(m.group(2) or 1), int(m.group(3) or 1)
+            pre: list[str] = []
+            while old or new:
+                body = next(rows)
+                if body.startswith("\\"):
+                    continue
+                if body.strip("\r\n") == "":  # an empty context line whose space was lost
+                    body = " \n"
+                if body[:1] in (" ", "-"):
+                    pre.append(body[1:] if body[1:] else "\n")
+                    old -= 1
+                if body[:1] in (" ", "+"):
+                    new -= 1
+            hunks.append((int(m.group(1)), pre))
+    return hunks
 
 
 def lean_variant_spec(series: str, *configs: str) -> str:

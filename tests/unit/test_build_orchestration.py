@@ -15,6 +15,7 @@ import pytest
 from harness.cli.main import main
 from harness.errors import BuildError, UserError
 from harness.kernel.build import build, kernel_from_spec, parse_build_spec
+from tests.conftest import synthetic_loop_c
 
 DATA = Path(__file__).parents[1] / "data"
 SERIES = DATA / "series"
@@ -26,7 +27,8 @@ def fake_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     repo = tmp_path / "linux"
     shutil.copytree(DATA / "faketree", repo)
     (repo / "drivers/block").mkdir(parents=True, exist_ok=True)  # git keeps no empty dirs
-    shutil.copy(SERIES / "loop.c-6.12.117", repo / "drivers/block/loop.c")
+    loop_c = synthetic_loop_c("harness-probe", "breaks-build")
+    (repo / "drivers/block/loop.c").write_text(loop_c)
     for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "v6.12"], ["tag", "v6.12"]):
         subprocess.run(
             ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *argv],

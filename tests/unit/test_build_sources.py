@@ -8,6 +8,7 @@ from harness.errors import UserError
 from harness.kernel.build import build_inputs
 from harness.kernel.buildspec import parse_build_spec
 from harness.kernel.source import candidate_version, debian_source, directory_source
+from tests.conftest import synthetic_loop_c
 
 DATA = Path(__file__).parents[1] / "data" / "series"
 
@@ -19,7 +20,7 @@ def plain_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (src / "drivers/block").mkdir(parents=True)
     (src / "Makefile").write_text("all:\n")
     (src / "Kconfig").write_text("\n")
-    (src / "drivers/block/loop.c").write_bytes((DATA / "loop.c-6.12.117").read_bytes())
+    (src / "drivers/block/loop.c").write_text(synthetic_loop_c("harness-probe"))
     return src
 
 

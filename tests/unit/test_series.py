@@ -5,7 +5,6 @@ linux-source-6.12 (6.12.117), the file the stand-in series patches.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from harness.kernel.series import (
     parse_patches,
     split_mbox,
 )
+from tests.conftest import synthetic_loop_c
 
 DATA = Path(__file__).parents[1] / "data" / "series"
 
@@ -130,11 +130,11 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def loop_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A real git repo with loop.c (6.12.117) and an untouched file next to it."""
+    """A real git repo with a loop.c the probe series applies to and an untouched file."""
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     repo = tmp_path / "linux"
     (repo / "drivers/block").mkdir(parents=True)
-    shutil.copy(DATA / "loop.c-6.12.117", repo / "drivers/block/loop.c")
+    (repo / "drivers/block/loop.c").write_text(synthetic_loop_c("harness-probe"))
     (repo / "drivers/block/brd.c").write_text("/* untouched by the series */\n")
     _git(repo, "init", "-q")
     _git(repo, "add", ".")

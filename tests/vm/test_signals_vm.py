@@ -211,7 +211,9 @@ def unique_loop_series(tmp: Path) -> Path:
     """A one-patch series adding a comment to loop.c with a token no cache has seen."""
     import difflib
 
-    src = (Path(__file__).parents[1] / "data" / "series" / "loop.c-6.12.117").read_text()
+    from harness.kernel.source import debian_source  # the lean base's own tree, cached
+
+    src = (debian_source("linux-source-6.12").repo / "drivers/block/loop.c").read_text()
     lines = src.splitlines(keepends=True)
     token = f"harness signal test {time.time_ns()}"
     at = next(i for i, line in enumerate(lines) if line.startswith("#include")) + 1
