@@ -30,9 +30,13 @@ from harness.run.engine import executor_for, require
 from harness.run.executor import Executor, RunInterrupted
 from harness.run.request import RunRequest
 from harness.workflows.ab import workflow as ab
-from harness.workflows.ab.report import fmt, fmt_effect, headline
+from harness.workflows.ab.report import fmt, fmt_effect, headline, why_inconclusive
 
-VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA}
+# An inconclusive primary metric (its interval reaches past the minimum change) and
+# nothing regressed: the comparison could not tell, like a run that could not (exit 2).
+# A regression anywhere outranks it (1): a verdict is never softened by noise elsewhere.
+VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA,
+                "inconclusive": EXIT_INFRA}  # fmt: skip
 
 
 def _default_out() -> Path:
@@ -82,6 +86,9 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
             )
         else:
             console.print(f"  REGRESSION {item.step_id}: {item.message}", highlight=False)
+    for m in comparison.inconclusive:
+        console.print(f"  INCONCLUSIVE {m.step_id} {m.metric}: {why_inconclusive(m)}",
+                      highlight=False)  # fmt: skip
     for err in comparison.infra_errors:
         console.print(f"  infra error: {err}", highlight=False)
     console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)

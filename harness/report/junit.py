@@ -8,9 +8,13 @@ console splats attached fails with their excerpts (an error step stays an error 
 them too). The run's verdict (harness.verdict) decides the rest: a kernel failure that
 names an errored step (a guest unresponsive twice) makes that step a <failure>; splats
 not attached to any step make a failing "console" testcase; an infrastructure verdict
-becomes an "infrastructure" <error> testcase; every emulator artefact (retried or not)
-an "emulator-artefact" <error> testcase with its excerpt and the console log it was in.
-Nothing that went wrong is silently absent.
+becomes an "infrastructure" <error> testcase; a run that ended as an emulator artefact
+an "emulator-artefact" <error> testcase with its excerpt and console log. What an attempt
+that was retried (a known emulator artefact, a VM that died) showed is history, not the
+run's result: it goes into the testsuite's properties (`attempts`, `artefacts`,
+`artefact.N.summary`, `artefact.N.console_log`) and its system-out (summary, first
+console, excerpt), and a run whose retry passed has only passing cases. Nothing that went
+wrong is silently absent.
 
 Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
 junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
@@ -70,6 +74,7 @@ def suite_properties(run: RunResult) -> dict[str, str]:
     props.update(console_log=run.console_log, started=run.started)
     verdict = classify(run)
     props.update({"verdict": verdict.cls, "verdict.summary": verdict.summary})
+    props.update(retried_properties(verdict))
     # The Jenkins schema allows no <properties> inside <testcase>, so each step's metrics
     # are also suite properties keyed by step id (and JSON in the testcase's system-out).
     props.update(
@@ -146,25 +151,40 @@ def run_suite(run: RunResult) -> TestSuite:
         cases,
         timestamp=run.started or None,
         properties=suite_properties(run),
+        stdout=retried_note(verdict),
     )
 
 
 def artefact_cases(run: RunResult, verdict: Verdict, classname: str) -> list[TestCase]:
-    """One "emulator-artefact" error case per artefact: retried ones from the verdict, and
-    the verdict itself when the run ended as one."""
-    found = list(verdict.artefacts)
-    if verdict.cls == EMULATOR_ARTEFACT and not found:
-        found.append({"summary": verdict.summary, "excerpt": verdict.evidence,
-                      "console_log": run.console_log})  # fmt: skip
-    cases = []
-    for i, artefact in enumerate(found):
-        name = "emulator-artefact" + (f" #{i + 1}" if i else "")
-        case = TestCase(name, classname=classname, stdout=artefact.get("console_log") or None)
-        output = f"console log: {artefact.get('console_log', '')}\n{artefact.get('excerpt', '')}"
-        case.add_error_info(message=artefact.get("summary", ""), output=output,
-                            error_type="emulator-artefact")  # fmt: skip
-        cases.append(case)
-    return cases
+    """The "emulator-artefact" error case of a run that ended as one (a recurring artefact
+    its retry did not shake off); [] for any other run."""
+    if verdict.cls != EMULATOR_ARTEFACT:
+        return []
+    case = TestCase("emulator-artefact", classname=classname, stdout=run.console_log or None)
+    output = f"console log: {run.console_log}\n{verdict.evidence}"
+    case.add_error_info(message=verdict.summary, output=output, error_type="emulator-artefact")
+    return [case]
+
+
+def retried_properties(verdict: Verdict) -> dict[str, str]:
+    """The retried attempts of a run as testsuite properties; {} for a run booted once."""
+    if verdict.attempts < 2 and not verdict.artefacts:
+        return {}
+    props = {"attempts": str(verdict.attempts), "artefacts": str(len(verdict.artefacts))}
+    for i, artefact in enumerate(verdict.artefacts, 1):
+        props[f"artefact.{i}.summary"] = artefact.get("summary", "")
+        props[f"artefact.{i}.console_log"] = artefact.get("console_log", "")
+    return props
+
+
+def retried_note(verdict: Verdict) -> str | None:
+    """The testsuite's system-out for a retried run: what each retried attempt showed."""
+    notes = [
+        f"retried: {a.get('summary', '')}\nfirst attempt's console: "
+        f"{a.get('console_log', '')}\n{a.get('excerpt', '')}"
+        for a in verdict.artefacts
+    ]
+    return "\n\n".join(notes) or None
 
 
 def _conform(root: ET.Element) -> None:

@@ -12,7 +12,8 @@ Status mapping. Steps: pass/xfail -> PASS (xfail noted in misc), fail -> FAIL, s
 SKIP, error -> ERROR, except an error step of a run that stopped on an infrastructure
 error and that never ran (no duration) -> MISS. Runs: pass -> PASS, kernel-failure and
 test-failure -> FAIL, infra-error and emulator-artefact -> ERROR. Infrastructure failures
-therefore never read FAIL.
+therefore never read FAIL. A run retried after an emulator artefact (or a VM that died)
+whose retry passed is PASS; its misc says `attempts` and counts `artefacts`.
 
 KCIDB's patchset_hash is sha256 over the newline-terminated sha256 of each patch, in
 order; the kernel's provenance carries it from the build (series_patchset_hash; the
@@ -125,6 +126,8 @@ def tests_of(run: RunResult, build_id: str) -> list[dict[str, Any]]:
         root["status"] = "FAIL"
     root.update(duration=run.duration_s, comment=verdict.summary or verdict.cls)
     root["misc"] = {"verdict": verdict.cls, "plan": run.plan, "repetition": run.repetition}
+    if verdict.attempts > 1 or verdict.artefacts:
+        root["misc"].update(attempts=verdict.attempts, artefacts=len(verdict.artefacts))
     tests = [root]
     for step in run.steps:
         status = step_status(run, step)

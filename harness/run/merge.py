@@ -174,9 +174,16 @@ def merge_group(shards: Sequence[ShardRun], check_environment: bool = True) -> R
         verdict={},
     )
     # A shard's stored verdict (after its retries) is kept by ranking: the merged run's is
-    # the worst of every shard's and of the merged run judged afresh.
-    verdict = worst([judge(merged), *(classify(r) for r in runs)])
-    return with_verdict(merged, verdict)
+    # the worst of every shard's and of the merged run judged afresh. Every shard's
+    # retried attempts stay counted (a shard whose retry passed is a pass).
+    stored = [classify(r) for r in runs]
+    verdict = worst([judge(merged), *stored])
+    retried = tuple(a for v in stored for a in v.artefacts)
+    attempts = max((v.attempts for v in stored), default=1)
+    return with_verdict(
+        merged,
+        dataclasses.replace(verdict, artefacts=retried, attempts=max(attempts, verdict.attempts)),
+    )
 
 
 def merge_shards(shards: Sequence[ShardRun]) -> list[RunResult]:

@@ -161,17 +161,22 @@ def test_guest_unresponsive_twice_fails_the_step_it_hung_in():
 
 
 def test_emulator_artefact_is_an_error_case_with_excerpt_and_log():
-    artefact = {"summary": "emulator artefact under TCG (tcg-int3-text-patching): Oops: int3",
-                "excerpt": "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI",
+    """A run that ended as an artefact (a lost NVMe I/O that came back on the retry) is an
+    error case with its evidence; the first attempt goes into the suite's properties."""
+    artefact = {"summary": "emulator artefact under TCG (tcg-round-robin-lost-io): nvme I/O",
+                "excerpt": "nvme nvme0: I/O tag 128 (9080) opcode 0x2 (I/O Cmd) QID 1 timeout",
                 "console_log": "out/console.attempt1.log", "signature": "x"}  # fmt: skip
-    verdict = Verdict(EMULATOR_ARTEFACT, artefact["summary"] + "; the retry passed",
-                      artefacts=(artefact,), attempts=2)  # fmt: skip
+    verdict = Verdict(EMULATOR_ARTEFACT, artefact["summary"] + " (came back on retry)",
+                      evidence="nvme nvme0: I/O tag 64 timeout", artefacts=(artefact,),
+                      attempts=2)  # fmt: skip
     run = _run(steps=_run().steps[:1], splats=(), verdict=verdict.to_dict())
     text = junit_xml_text([run])
     _validate(text)
     error = _cases(text)["emulator-artefact"].find("error")
-    assert error.get("message") == artefact["summary"]
-    assert "out/console.attempt1.log" in error.text and "Oops: int3" in error.text
+    assert error.get("message") == verdict.summary
+    assert run.console_log in error.text and "I/O tag 64" in error.text
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(text).iter("property")}
+    assert props["artefact.1.console_log"] == "out/console.attempt1.log"
 
 
 def test_infra_error_without_steps_is_one_error_case():

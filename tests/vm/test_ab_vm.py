@@ -67,7 +67,8 @@ def test_aa_control_flags_nothing(runs, tmp_path):
     assert c.valid
     assert not c.regressions, [(m.name, m.change_pct, m.q_value) for m in c.regressions]
     results = _save(req, done, ab.CANDIDATE, tmp_path / "aa")
-    assert main(["report", str(results)]) == 0
+    # 3 TCG reps rarely pin raw-nvme0 within 5%: such a row is inconclusive (exit 2)
+    assert main(["report", str(results)]) == (2 if c.inconclusive else 0)
     assert (tmp_path / "aa" / "report.html").stat().st_size > 10_000
 
 

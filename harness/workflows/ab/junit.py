@@ -1,13 +1,29 @@
 """JUnit for a comparison: one testsuite per step (a testcase per metric) and one for
-checks (a testcase per check), through the harness's one schema conformer."""
+checks (a testcase per check), through the harness's one schema conformer.
+
+A regressed metric is a <failure>. An inconclusive metric (its interval reaches past the
+minimum change: neither unchanged nor a change) is <skipped> with why and the repetitions
+that would resolve it: a passed case would claim "unchanged", and an <error> would say the
+harness broke; skipped is what CI shows for "no verdict reached", and it does not hide a
+failure. The suite properties count the inconclusive primary metrics (ab.inconclusive).
+"""
 
 from __future__ import annotations
 
 from junit_xml import TestCase, TestSuite
 
 from harness.report.junit import conformed_xml
-from harness.results.compare import Comparison, MetricComparison, StatusComparison
-from harness.workflows.ab.text import env_diff_text, fmt, fmt_effect, measure_of, method_text
+from harness.results.compare import Comparison, MetricComparison, MetricVerdict, StatusComparison
+from harness.workflows.ab.text import (
+    env_diff_text,
+    fmt,
+    fmt_effect,
+    fmt_margin,
+    fmt_reps,
+    measure_of,
+    method_text,
+    why_inconclusive,
+)
 
 
 def _metric_properties(m: MetricComparison) -> dict[str, str]:
@@ -34,6 +50,8 @@ def _metric_properties(m: MetricComparison) -> dict[str, str]:
             "verdict": m.verdict,
         }
     )
+    if m.verdict == MetricVerdict.INCONCLUSIVE:
+        props.update(margin=fmt_margin(m), reps_to_resolve=fmt_reps(m))
     return {f"{m.metric}.{k}": v for k, v in props.items()}
 
 
@@ -46,6 +64,8 @@ def _metric_case(m: MetricComparison) -> TestCase:
             f"q={fmt(m.q_value)} ({m.family}), beyond the {fmt(m.min_change_pct)}% minimum",
             failure_type="regression",
         )
+    elif m.verdict == MetricVerdict.INCONCLUSIVE:
+        case.add_skipped_info(message=f"inconclusive ({m.family}): {why_inconclusive(m)}")
     return case
 
 
@@ -67,6 +87,7 @@ def _common_properties(c: Comparison) -> dict[str, str]:
         "ab.candidate_runs": str(len(c.cand_runs)),
         "ab.valid": "true" if c.valid else "false",
         "ab.verdict": c.verdict,
+        "ab.inconclusive": str(len(c.inconclusive)),
         "ab.method": method_text(c),
         "ab.measure": measure_of(c),
     }

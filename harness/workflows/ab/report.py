@@ -30,12 +30,13 @@ from harness.workflows.ab.text import (
     measure_label,
     measure_of,
     method_text,
+    why_inconclusive,
 )
 
 __all__ = [
     "env_diff_text", "fmt", "fmt_effect", "fmt_pct", "headline", "measure_label",
     "measure_of", "method_text", "plot_step", "render_html", "render_junit",
-    "render_markdown", "write_reports",
+    "render_markdown", "why_inconclusive", "write_reports",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_COLORS = {"regression": "#c0392b", "improvement": "#27ae60"}
+_COLORS = {"regression": "#c0392b", "improvement": "#27ae60", "inconclusive": "#b9770e"}
 
 
 # --- plots -----------------------------------------------------------------------------
@@ -179,6 +180,8 @@ def render_markdown(comparison: Comparison) -> str:
         ]
     for err in c.infra_errors:
         lines.append(f"- infrastructure error: {err}")
+    for m in c.inconclusive:
+        lines.append(f"- **inconclusive** primary metric `{m.name}`: {why_inconclusive(m)}")
     lines += [f"**{measure_label(c)}**", ""]
     lines += ["## Method", "", method_text(c), "", "## Runs", ""]
     lines += _md_table(_RUN_HEAD, _run_rows(c))
@@ -198,7 +201,7 @@ body{font-family:sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
 th{background:#f3f3f3}.regression,.missing{color:#c0392b;font-weight:bold}
-.improvement{color:#27ae60;font-weight:bold}
+.improvement{color:#27ae60;font-weight:bold}.inconclusive{color:#b9770e;font-weight:bold}
 .banner{padding:.7em 1em;font-weight:bold;border-radius:4px;margin-bottom:1em}
 .ok{background:#e8f6ec}.bad{background:#fbeaea}.invalid{background:#c0392b;color:#fff}
 .incomplete{background:#fdf3d9}img.plot{max-width:100%;border:1px solid #eee}
@@ -212,14 +215,16 @@ def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         cells = []
         for cell in row:
             text = str(cell).strip("*")
-            cls = f' class="{text}"' if text in ("regression", "improvement", "missing") else ""
+            marked = ("regression", "improvement", "inconclusive", "missing")
+            cls = f' class="{text}"' if text in marked else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{th}</tr>{''.join(body)}</table>"
 
 
 def _banner(c: Comparison) -> str:
-    cls = {"ok": "ok", "regression": "bad", "incomplete": "incomplete"}[c.verdict]
+    cls = {"ok": "ok", "regression": "bad", "incomplete": "incomplete",
+           "inconclusive": "incomplete"}[c.verdict]  # fmt: skip
     out = f'<div class="banner {cls}" id="verdict">{html.escape(headline(c))}</div>'
     if not c.valid:
         out = (
@@ -250,6 +255,11 @@ def render_html(comparison: Comparison) -> str:
         "".join(
             f"<p class='regression'>infrastructure error: {html.escape(e)}</p>"
             for e in c.infra_errors
+        ),
+        "".join(
+            f"<p class='inconclusive'>inconclusive primary metric {html.escape(m.name)}: "
+            f"{html.escape(why_inconclusive(m))}</p>"
+            for m in c.inconclusive
         ),
         f"<p id='measure'><b>{html.escape(measure_label(c))}</b></p>",
         f"<h2>Method</h2><p>{html.escape(method_text(c))}</p>",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison
+from harness.results.equivalence import MAX_REPS
 from harness.results.metrics import measure_label as _measure_label
 
 
@@ -47,8 +48,28 @@ def fmt_effect(m: MetricComparison) -> str:
     return f"{e.estimate:+.4g} [{e.low:+.4g}, {e.high:+.4g}]"
 
 
+def fmt_margin(m: MetricComparison) -> str:
+    """The minimum change as the interval is printed: '+-5%' or '+-12.5' (a difference)."""
+    if m.margin is None:
+        return "-"
+    return f"±{m.margin:g}%" if m.effect and m.effect.scale == "log" else f"±{m.margin:.4g}"
+
+
+def fmt_reps(m: MetricComparison) -> str:
+    """'~40 reps per side' or 'over 1000 reps per side' ('-' when not to be told)."""
+    if m.reps_to_resolve is not None:
+        return f"~{m.reps_to_resolve} reps per side"
+    return f"over {MAX_REPS} reps per side" if m.margin else "-"
+
+
+def why_inconclusive(m: MetricComparison) -> str:
+    """'-61.1% [-99.3, +2084.5] reaches past ±5%: ~874 reps per side would resolve it'."""
+    return (f"{fmt_effect(m)} reaches past {fmt_margin(m)}: "
+            f"{fmt_reps(m)} would resolve it")  # fmt: skip
+
+
 def headline(comparison: Comparison) -> str:
-    """One line: verdict, counts and validity."""
+    """One line: verdict, counts (inconclusive primary metrics among them) and validity."""
     c = comparison
     reps = f"{len(c.base_runs)} base / {len(c.cand_runs)} candidate runs"
     cost = " [COST figures]" if measure_of(c) == "cost" else ""
@@ -57,6 +78,9 @@ def headline(comparison: Comparison) -> str:
         f"{len(c.improvements)} improvement(s) over {len(c.metrics)} metrics and "
         f"{len(c.statuses)} checks ({reps})"
     )
+    if c.inconclusive:
+        text += (f"; {len(c.inconclusive)} primary metric(s) INCONCLUSIVE: "
+                 "the interval reaches past the minimum change")  # fmt: skip
     unjudged = sum(m.verdict == "insufficient" for m in c.metrics)
     if unjudged:
         text += f"; {unjudged} metric(s) not judged: fewer than 2 reps on a side"

@@ -44,11 +44,13 @@ class Checks:
 
 @dataclass(frozen=True)
 class Perf:
-    """The metric verdicts of the A/B: ok, regression, improvement, insufficient, skipped."""
+    """The metric verdicts of the A/B: ok, regression, inconclusive (a primary metric's
+    interval reaches past its minimum change), improvement, insufficient, skipped."""
 
     verdict: str = SKIPPED
     regressions: tuple[str, ...] = ()
     improvements: tuple[str, ...] = ()
+    inconclusive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ class BaseResult:
             "build_log": self.build_log, "build_message": self.build_message,
             "splats": list(self.splats),
             "perf": {"verdict": self.perf.verdict, "regressions": list(self.perf.regressions),
-                     "improvements": list(self.perf.improvements)},
+                     "improvements": list(self.perf.improvements),
+                     "inconclusive": list(self.perf.inconclusive)},
             "watch": dict(self.watch.__dict__),
             "lint": [w.to_dict() for w in self.lint],
             "ab_dir": self.ab_dir, "durations": self.durations,
@@ -148,15 +151,18 @@ def perf_of(comparison: Comparison) -> Perf:
     verdicts = {m.verdict for m in comparison.metrics}
     regressions = tuple(m.name for m in comparison.metrics if m.verdict == REGRESSION)
     improvements = tuple(m.name for m in comparison.improvements)
+    inconclusive = tuple(m.name for m in comparison.inconclusive)
     if regressions:
         verdict = REGRESSION
+    elif inconclusive:
+        verdict = "inconclusive"
     elif improvements:
         verdict = "improvement"
     elif verdicts and verdicts <= {"insufficient", "undirected", "descriptive"}:
         verdict = "insufficient"
     else:
         verdict = OK if verdicts else SKIPPED
-    return Perf(verdict, regressions, improvements)
+    return Perf(verdict, regressions, improvements, inconclusive)
 
 
 def _peak(runs: tuple[RunResult, ...], metric: str) -> float | None:

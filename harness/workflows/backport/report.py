@@ -126,7 +126,11 @@ def base_suite(row: BaseResult) -> TestSuite:
     apply = row.apply.status if row.apply else SKIPPED
     lint = "\n".join(f"lint: patch {w.patch} {w.subject}: {w.message}" for w in row.lint)
     ran = "ok" if row.runs else SKIPPED
-    perf = SKIPPED if not row.runs else ("failed" if row.perf.verdict == "regression" else "ok")
+    perf = {"regression": "failed", "inconclusive": SKIPPED}.get(row.perf.verdict, "ok")
+    perf = perf if row.runs else SKIPPED
+    why = ", ".join(row.perf.regressions)
+    if row.perf.inconclusive:
+        why = "inconclusive: " + ", ".join(row.perf.inconclusive)
     cases = [
         _case("apply", cls, apply, apply_cell(row), lint),
         _case("build", cls, row.build, row.build_message, row.build_log or ""),
@@ -135,7 +139,7 @@ def base_suite(row: BaseResult) -> TestSuite:
               "new failures: " + ", ".join(row.checks.new_failures)),
         _case("splats", cls, "failed" if row.splats and row.verdict == "kernel-failure" else ran,
               "; ".join(row.splats)),
-        _case("perf", cls, perf, ", ".join(row.perf.regressions), row.perf.verdict),
+        _case("perf", cls, perf, why, row.perf.verdict),
     ]  # fmt: skip
     props = {"series": row.series, "verdict": row.verdict, "summary": row.summary}
     return TestSuite(row.base, cases, properties={k: v for k, v in props.items() if v})
