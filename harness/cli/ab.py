@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
-from harness.cli.progress import RichProgress
+from harness.cli.progress import RichProgress, shared_console
 from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
 from harness.kernel.model import Kernel
@@ -142,7 +142,7 @@ def _run_ab(ns: argparse.Namespace) -> int:
 
 
 def _run_ab_on(req: ab.AbRequest, run_one) -> int:
-    console = Console(stderr=True)
+    console = shared_console()  # the build and boot bars nest in the A/B's bar
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
     done: ab.Done = []
     slots: list[ab.Slot] = []

@@ -13,7 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from harness import signals
-from harness.cli import ab, bench, bisect, build, export, merge, parse_log, report, run, shard
+from harness.cli import (
+    ab,
+    bench,
+    bisect,
+    build,
+    export,
+    merge,
+    parse_log,
+    progress,
+    report,
+    run,
+    shard,
+)
 from harness.cli import backport as backport_cmd
 from harness.cli import list as list_cmd
 from harness.cli.exits import EXIT_INFRA
@@ -49,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress (live bars on a terminal, a line every 30 s otherwise), warnings only",
+    )
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser)
     for module in COMMANDS:
         module.add_parser(subparsers)
@@ -71,14 +89,15 @@ def _main(argv: list[str]) -> int:
             argv = ["run"]  # the default job
         ns = parser.parse_args(argv)
         logging.basicConfig(
-            level=logging.DEBUG if ns.verbose else logging.INFO,
+            level=logging.DEBUG if ns.verbose else logging.WARNING if ns.quiet else logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             datefmt="%H:%M:%S",
         )
         if not getattr(ns, "func", None):
             parser.print_help()
             return EXIT_INFRA
-        return int(ns.func(ns))
+        with progress.shown(quiet=ns.quiet):
+            return int(ns.func(ns))
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_INFRA

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import proc
+from harness import proc, progress
 from harness.errors import FetchError, InfraError, UserError
+from harness.kernel import download_progress
 from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
@@ -121,6 +122,15 @@ class PrivateApt:
     def download_argv(self, packages: tuple[str, ...]) -> list[str]:
         return ["apt-get", *self.options(), "-q", "download", *packages]
 
+    def package_size(self, packages: tuple[str, ...]) -> int | None:
+        """The download size of `packages` from the lists (None when apt cannot tell)."""
+        shown = proc.run(
+            ["apt-cache", *self.options(), "show", "--no-all-versions", *packages],
+            timeout=120,
+            check=False,
+        )
+        return download_progress.total_size(shown.stdout)
+
     def refresh(self) -> None:
         """Write the sources list and run `apt-get update` when the lists are stale."""
         sources = self.root / "etc/sources.list"
@@ -134,11 +144,15 @@ class PrivateApt:
             "apt: updating package lists for %s",
             ", ".join(sorted({line.split()[2] for line in text.splitlines()})),
         )
+        step = progress.Step("apt update")
+        step.update(0, note="updating package lists")
         try:
             proc.run_retrying(self.update_argv(), timeout=600)
         except InfraError as exc:
             raise FetchError(f"apt-get update failed: {exc}; check the mirror in "
                              "/etc/apt/sources.list and retry") from exc  # fmt: skip
+        finally:
+            step.finish()
         stamp.touch()
 
     def pkgnames(self) -> list[str]:
@@ -207,10 +221,11 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     meta_path = dest / "harness-kernel.json"
     if not meta_path.exists():
         log.info("debian: fetching %s", " ".join(kernel.packages))
+        archives = root / "apt/archives"
+        size = apt.package_size(kernel.packages)
         try:
-            proc.run_retrying(
-                apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives"
-            )
+            with download_progress.watching(archives, kernel.packages, size):
+                proc.run_retrying(apt.download_argv(kernel.packages), timeout=1800, cwd=archives)
         except InfraError as exc:
             raise FetchError(
                 f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "

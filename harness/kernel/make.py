@@ -21,8 +21,8 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import BuildError, InfraError, UserError
-from harness.kernel import kconfig, tree
-from harness.kernel.artifacts import BuildResult, load_cached
+from harness.kernel import kconfig, make_progress, tree
+from harness.kernel.artifacts import BuildResult, artifacts_root, load_cached
 from harness.kernel.inputs import Inputs
 from harness.paths import cache_subdir
 
@@ -200,7 +200,11 @@ def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> d
     log_path = out / "build.log"
     log.info("building %s in %s (log: %s)", inputs.spec.text, obj, log_path)
     clock = time.monotonic()
-    run_make(make_argv(work.src, obj, inputs.arch, cc, targets, jobs), log_path, "make")
+    full_build = not any(obj.rglob("*.o"))  # a count to estimate the next cold build from
+    stored = make_progress.stored_estimate(artifacts_root(), inputs.config_hash, inputs.origin)
+    total = make_progress.estimate(obj, stored)
+    with make_progress.watching(log_path, f"build {inputs.spec.text}", total) as objects:
+        run_make(make_argv(work.src, obj, inputs.arch, cc, targets, jobs), log_path, "make")
     times["make_s"] = time.monotonic() - clock
     release = (
         proc.run(
@@ -215,7 +219,9 @@ def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> d
     modules_rel = _stage(inputs, work, obj, out, cc, release, modules, log_path)
     times["install_s"] = time.monotonic() - clock
     times["total_s"] = time.monotonic() - start
-    return _metadata(inputs, head, release, modules_rel, times, cc, jobs)
+    meta = _metadata(inputs, head, release, modules_rel, times, cc, jobs)
+    # what the next cold build of this config estimates its progress from
+    return {**meta, "objects": objects(), "full_build": full_build}
 
 
 def _stage(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
+from harness.kernel import download_progress
 from harness.kernel.tree import snapshot
 from harness.paths import cache_subdir
 
@@ -95,10 +96,14 @@ def _unpack(package: str, version: str, root: Path, apt_options: Sequence[str] =
     """apt-get download + dpkg-deb -x + tar -x of the inner tarball; return the tree."""
     downloads = cache_subdir("kbuild/downloads")
     log.info("downloading %s %s", package, version)
+    shown = proc.run(apt_show_argv(f"{package}={version}", apt_options), timeout=120, check=False)
     try:
-        proc.run_retrying(
-            apt_download_argv(package, version, apt_options), timeout=1800, cwd=downloads
-        )
+        with download_progress.watching(
+            downloads, [package], download_progress.total_size(shown.stdout)
+        ):
+            proc.run_retrying(
+                apt_download_argv(package, version, apt_options), timeout=1800, cwd=downloads
+            )
     except InfraError as exc:
         raise FetchError(
             f"downloading {package} {version} failed: {exc}; the mirror may be mid-sync: "

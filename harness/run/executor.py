@@ -162,6 +162,7 @@ class LocalExecutor(ABC):
                 progress=launch.progress,
                 kill_grace_s=launch.kill_grace_s,
                 request_dump=launch.request_dump,
+                steps_total=len(plan.steps),
             )
         except SuperviseInterrupted as exc:  # harness.signals: supervise says what ran
             outcome, interrupted = exc.outcome, exc

@@ -20,6 +20,7 @@ from harness.proc import kill_group
 from harness.results.model import Splat
 from harness.signals import Interrupted, reason_of, signame_of
 from harness.vm.faults import FaultLimits, FaultWatch
+from harness.vm.stages import RunStages
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ class _Session:
     last_output: float = field(default_factory=time.monotonic)
     watch: FaultWatch = field(default_factory=lambda: FaultWatch(FaultLimits()))
     fatal_step: str | None = None
+    stages: RunStages | None = None
 
     def line(self, text: str, now: float) -> None:
         self.line_no += 1
@@ -152,12 +154,16 @@ class _Session:
         self.log_fh.write(text + "\n")
         self.log_fh.flush()
         self.scanner.feed(text)
+        if self.stages:
+            self.stages.line(text)
         self.watch.feed(self.scanner, self.tracker.current, now)
         event = parse_marker(text)
         if event:
             if event.get("event") == "blocked-dump" and event.get("why") == "timeout":
                 self.watch.agent_dumped(self.scanner, self.tracker.current, now)
             self.tracker.on_marker(event, self.line_no, now, self.timeouts.step_grace_s)
+            if self.stages:
+                self.stages.marker(event)
             if self.progress:
                 self.progress(_describe(event))
             if event.get("event") == "done":
@@ -231,11 +237,13 @@ def supervise(
     progress: Callable[[str], None] | None = None,
     kill_grace_s: float = 3.0,
     request_dump: Callable[[], None] | None = None,
+    steps_total: int | None = None,
 ) -> ConsoleOutcome:
     """Run argv (vng ...) under a pty, read its console until the agent is done or a limit
     hits, kill the whole process group, and report what happened. console.log is always
     written, line by line, and closed in `finally`. `request_dump` asks the guest for a
-    sysrq-w blocked-task dump (harness.vm.faults says when)."""
+    sysrq-w blocked-task dump (harness.vm.faults says when). The boot's stage and the plan's
+    steps (n of `steps_total`) are reported as harness.progress events."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = pexpect.spawn(
         argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", env=env,
@@ -243,9 +251,10 @@ def supervise(
     )  # fmt: skip
     reason = "eof"
     interrupted: KeyboardInterrupt | None = None
+    stages = RunStages(steps_total)
     try:
         with log_path.open("w", encoding="utf-8") as log_fh:
-            session = _Session(log_fh, timeouts, progress)
+            session = _Session(log_fh, timeouts, progress, stages=stages)
             session.watch = FaultWatch(timeouts.faults, request_dump)
             while True:
                 idx = child.expect(["\r?\n", pexpect.EOF, pexpect.TIMEOUT], timeout=1.0)
@@ -262,6 +271,7 @@ def supervise(
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM/SIGHUP (harness.signals): say what ran
         interrupted, reason = exc, reason_of(exc)
     finally:
+        stages.close()
         kill_group(child.pid, grace_s=kill_grace_s)
         child.close(force=True)
     outcome = session.outcome(reason, child.exitstatus)

@@ -21,7 +21,7 @@ LAYERS = (
     ("results",),
     ("signals",),
     ("proc",),
-    ("errors", "paths"),
+    ("errors", "paths", "progress"),
 )
 
 

@@ -1,0 +1,120 @@
+"""A build's progress from make's output: the object counter on a recorded lean 6.12 build
+log, the estimate from the cache, the live watcher, and the ETA replayed on the recorded
+timeline of a real cold build."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from harness import progress
+from harness.kernel import make_progress
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "build"
+HEAD = DATA / "lean-6.12-make-head.log"  # the first 200 lines of a cold lean 6.12 build.log
+TIMES = DATA / "lean-6.12-object-times.txt"
+
+
+def test_counts_the_object_lines_of_a_real_build_log():
+    lines = HEAD.read_text().splitlines()
+    assert make_progress.count_objects(lines) == 107  # 86 CC + 14 AR + 4 AS + 3 LD
+    assert make_progress.is_object_line("  CC      fs/xfs/libxfs/xfs_trans_resv.o")
+    assert make_progress.is_object_line("  CC [M]  drivers/block/loop.o")
+    assert make_progress.is_object_line("  AR      lib/built-in.a")
+    assert not make_progress.is_object_line("  HOSTCC  scripts/basic/fixdep")
+    assert not make_progress.is_object_line(
+        "  WRAP    arch/x86/include/generated/uapi/asm/bpf_perf_event.h"
+    )
+    assert not make_progress.is_object_line("make[1]: Entering directory '/x'")
+
+
+def _artifact(root: Path, key: str, **meta: object) -> Path:
+    (root / key).mkdir(parents=True)
+    base = {"config_hash": "c1", "origin": "linux-source-6.12_6.12.118-1~deb12u1"}
+    (root / key / "metadata.json").write_text(json.dumps({**base, **meta}))
+    return root / key
+
+
+def test_the_estimate_is_the_newest_full_build_of_the_same_config(tmp_path):
+    _artifact(tmp_path, "a", objects=2000, full_build=True, built_at="2026-12-01")
+    _artifact(tmp_path, "b", objects=2100, full_build=True, built_at="2026-12-03")
+    _artifact(tmp_path, "c", objects=3, full_build=False, built_at="2026-12-04")  # a variant
+    _artifact(tmp_path, "d", objects=9999, full_build=True, config_hash="other")
+    origin = "linux-source-6.12_6.12.118-1~deb12u1"
+    assert make_progress.stored_estimate(tmp_path, "c1", origin) == 2100
+    assert make_progress.stored_estimate(tmp_path, "nope", origin) is None
+
+
+def test_a_build_from_before_counts_were_stored_is_counted_in_its_log(tmp_path):
+    old = _artifact(tmp_path, "old")  # no "objects": built by an older harness
+    (old / "build.log").write_text(HEAD.read_text())
+    assert make_progress.stored_estimate(tmp_path, "c1", "x") == 107
+
+
+def test_no_estimate_for_an_incremental_build_and_less_what_is_already_built(tmp_path):
+    obj = tmp_path / "obj"
+    (obj / "kernel").mkdir(parents=True)
+    assert make_progress.estimate(obj, None) is None
+    assert make_progress.estimate(obj, 2000) == 2000
+    for name in ("fork.o", "exit.o"):  # an interrupted build left these
+        (obj / "kernel" / name).write_bytes(b"")
+    assert make_progress.estimate(obj, 2000) == 1998
+    (obj / "vmlinux").write_bytes(b"")
+    assert make_progress.estimate(obj, 2000) is None
+
+
+def test_the_watcher_reports_objects_as_make_writes_them(tmp_path):
+    log_path = tmp_path / "build.log"
+    log_path.write_text("an earlier step's line\n  CC      old.o\n")  # not this build's
+    lines = HEAD.read_text().splitlines(keepends=True)
+    seen: list[progress.Progress] = []
+    with progress.reporting(seen.append):
+        with make_progress.watching(log_path, "build x", 214, poll_s=0.01) as objects:
+            for chunk in (lines[:100], lines[100:]):
+                with log_path.open("a") as fh:
+                    fh.write("".join(chunk))
+                deadline = time.monotonic() + 5
+                while (
+                    objects() < make_progress.count_objects(chunk) and time.monotonic() < deadline
+                ):
+                    time.sleep(0.01)
+            assert objects() == 107
+    assert seen[0].done == 0 and seen[0].total == 214 and seen[0].unit == "objects"
+    assert any(0 < e.done < 107 for e in seen), "no report while make ran"
+    assert seen[-1].finished and seen[-1].done == 107
+    assert not [t for t in threading.enumerate() if t.name == "progress-poll"]
+
+
+def recorded_times() -> list[float]:
+    return [float(line) for line in TIMES.read_text().splitlines() if not line.startswith("#")]
+
+
+def test_eta_replayed_on_a_real_cold_build_is_within_a_factor_of_two():
+    """Replays the recorded cold lean build (each object's finish time) through a Step
+    with a fake clock: from a quarter of the way on, the time left it shows is within a
+    factor of 2 of the time the recorded build really took to reach its last object."""
+    times = recorded_times()
+    total, end = len(times), times[-1]
+    now = [0.0]
+    step = progress.Step("build", "objects", total, clock=lambda: now[0])
+    checks = {int(total * f): f for f in (0.25, 0.5, 0.75, 0.9)}
+    ratios = {}
+    for done, at in enumerate(times, start=1):
+        now[0] = at
+        event = step.update(done)
+        if done in checks:
+            assert event.eta_s is not None
+            ratios[checks[done]] = event.eta_s / (end - at)
+    assert len(ratios) == 4
+    assert all(0.5 <= r <= 2.0 for r in ratios.values()), ratios
+
+
+def test_the_rate_since_the_start_alone_would_promise_too_little():
+    """Why eta_recent: at half way the overall rate says under half the truth."""
+    times = recorded_times()
+    half = len(times) // 2
+    at = times[half - 1]
+    overall = progress.eta(half, len(times), at)
+    assert overall is not None and overall / (times[-1] - at) < 0.5
