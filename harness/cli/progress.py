@@ -115,7 +115,8 @@ def describe(p: Progress) -> str:
 
 class PlainLines:
     """No terminal (a CI log): a line when a step starts, then at most one every
-    `every_s` while it runs, and one when it ends."""
+    `every_s` while it runs, and one when it ends; a step without a count (a boot) also
+    gets a line for each stage it reaches."""
 
     def __init__(
         self,
@@ -124,19 +125,20 @@ class PlainLines:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.write, self.every_s, self.clock = write, every_s, clock
-        self.last: dict[str, float] = {}
+        self.last: dict[str, tuple[float, str]] = {}  # stage -> (when written, its note)
         self.lock = threading.Lock()
 
     def __call__(self, p: Progress) -> None:
         now = self.clock()
         with self.lock:
             last = self.last.get(p.stage)
+            new_stage = not p.unit and last is not None and last[1] != p.note
             if p.finished:
                 self.last.pop(p.stage, None)
-            elif last is not None and now - last < self.every_s:
+            elif last is not None and now - last[0] < self.every_s and not new_stage:
                 return
             else:
-                self.last[p.stage] = now
+                self.last[p.stage] = (now, p.note)
         self.write(describe(p))
 
 

@@ -36,6 +36,18 @@ def test_plain_lines_appear_once_per_interval_per_step():
     assert len([line for line in lines if line.startswith("download")]) == 4  # 0, 30, 60, 90
 
 
+def test_a_boot_gets_a_line_for_each_stage_it_reaches():
+    now = [0.0]
+    lines: list[str] = []
+    plain = shown_progress.PlainLines(lines.append, every_s=30.0, clock=lambda: now[0])
+    for t, note in ((0, "starting QEMU"), (2, "kernel started"), (3, "kernel started"),
+                    (9, "init started")):  # fmt: skip
+        now[0] = t
+        plain(Progress("boot", 0, None, "", t, None, note=note))
+    assert lines == ["boot: starting QEMU, 0s elapsed", "boot: kernel started, 2s elapsed",
+                     "boot: init started, 9s elapsed"]  # fmt: skip
+
+
 def test_a_line_says_how_far_how_long_and_how_much_is_left():
     line = shown_progress.describe(build_event(734, 725.0))
     assert line == ("build src:debian:linux-source-6.12: 734 of ~2000 objects (37%), "
