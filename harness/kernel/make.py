@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import BuildError, InfraError, UserError
-from harness.kernel import kconfig, make_progress, tree
+from harness.kernel import kbuild_count, kconfig, make_progress, tree
 from harness.kernel.artifacts import BuildResult, artifacts_root, load_cached
 from harness.kernel.inputs import Inputs
 from harness.paths import cache_subdir
@@ -201,8 +201,7 @@ def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> d
     log.info("building %s in %s (log: %s)", inputs.spec.text, obj, log_path)
     clock = time.monotonic()
     full_build = not any(obj.rglob("*.o"))  # a count to estimate the next cold build from
-    stored = make_progress.stored_estimate(artifacts_root(), inputs.config_hash, inputs.origin)
-    total = make_progress.estimate(obj, stored)
+    total = make_progress.estimate(obj, _objects_expected(inputs, work.src, text))
     with make_progress.watching(log_path, f"build {inputs.spec.text}", total) as objects:
         run_make(make_argv(work.src, obj, inputs.arch, cc, targets, jobs), log_path, "make")
     times["make_s"] = time.monotonic() - clock
@@ -222,6 +221,15 @@ def _build_locked(inputs: Inputs, work: tree.WorkDir, out: Path, jobs: int) -> d
     meta = _metadata(inputs, head, release, modules_rel, times, cc, jobs)
     # what the next cold build of this config estimates its progress from
     return {**meta, "objects": objects(), "full_build": full_build}
+
+
+def _objects_expected(inputs: Inputs, src: Path, config_text: str) -> int:
+    """A full build's object count: the last one of this config, else read off the tree."""
+    stored = make_progress.stored_estimate(artifacts_root(), inputs.config_hash, inputs.origin)
+    if stored:
+        return stored
+    srcarch = Path(inputs.image_rel).parts[1]  # arch/x86/boot/bzImage -> x86
+    return kbuild_count.count_selected(src, kconfig.parse_config(config_text), srcarch)
 
 
 def _stage(

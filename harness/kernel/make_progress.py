@@ -3,7 +3,8 @@
 kbuild prints one short line per action ("  CC      fs/xfs/xfs_inode.o"); the objects are
 the CC, AS, AR and LD lines (modules' "CC [M]" too). The estimate of a build's total comes
 from the last full build with the same config (its count is stored in metadata.json as
-`objects`; for older builds, counted in their build.log), less the objects a previous,
+`objects`; for older builds, counted in their build.log), else from the tree's Kbuild files
+(harness.kernel.kbuild_count), less the objects a previous,
 interrupted build already left in the object directory. An incremental build (vmlinux
 already there) has no estimate: only its count and elapsed time are shown.
 """

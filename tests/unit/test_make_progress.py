@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from harness import progress
-from harness.kernel import make_progress
+from harness.kernel import kbuild_count, make_progress
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "build"
 HEAD = DATA / "lean-6.12-make-head.log"  # the first 200 lines of a cold lean 6.12 build.log
@@ -118,3 +118,27 @@ def test_the_rate_since_the_start_alone_would_promise_too_little():
     at = times[half - 1]
     overall = progress.eta(half, len(times), at)
     assert overall is not None and overall / (times[-1] - at) < 0.5
+
+
+def test_a_cold_build_without_history_counts_what_the_config_selects(tmp_path):
+    """kbuild_count over a small tree written here in kbuild's syntax: selected
+    directories, composite objects, continuation lines, options unset or modular."""
+    files = {
+        "Kbuild": "obj-y += init/\nobj-$(CONFIG_NET) += net/\nobj-$(CONFIG_SND) += sound/\n"
+        "obj-y += arch/$(SRCARCH)/\n",
+        "init/Makefile": "obj-y := main.o version.o \\\n\tcalibrate.o\n",
+        "net/Makefile": "obj-$(CONFIG_NET) += socket.o # a comment.o\n"
+        "obj-$(CONFIG_TLS) += tls.o\ntls-y := tls_main.o tls_sw.o tls_device.o\n",
+        "sound/Makefile": "obj-y += never.o\n",
+        "arch/x86/Kbuild": "obj-y += kernel/\n",
+        "arch/x86/kernel/Makefile": "obj-y += setup.o\nobj-$(CONFIG_ACPI) += acpi/\n",
+        "lib/Makefile": "lib-y := string.o\nobj-y += sort.o\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    config = {"CONFIG_NET": "y", "CONFIG_TLS": "m"}
+    # archives of ., init, net, arch/x86, arch/x86/kernel, lib: 6; objects: 3 in init,
+    # socket and tls's 3 parts, setup, string and sort: 10
+    assert kbuild_count.count_selected(tmp_path, config, "x86") == 16
+    assert kbuild_count.count_selected(tmp_path, {}, "x86") == 5 + 3 + 1 + 2  # no net/
