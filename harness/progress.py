@@ -66,7 +66,7 @@ def eta_recent(samples: list[tuple[float, float]], total: float | None) -> float
     """Time left at the rate of the last half of the elapsed time: (elapsed_s, done) samples,
     oldest first. A kernel build starts fast (host tools, small objects) and slows down, so
     the rate since the start alone promises too little time left (a recorded lean build:
-    0.4x the truth at half way, 0.6x with the recent rate)."""
+    0.39x the truth at half way, 0.51x with the recent rate; 0.58x and 1.04x at 75%)."""
     if not samples or total is None:
         return None
     now, done = samples[-1]
