@@ -6,29 +6,13 @@ loop rows, and exit 1. Needs the lean base build (a cache hit after the first on
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.test_example_readme import readme_command
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def readme_command() -> list[str]:
-    """The `harness ab ...` line of README.md's "Your first A/B" section, as argv."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Your first A/B", 1)[1].split("\n## ", 1)[0]
-    lines = [line.strip() for line in section.splitlines() if line.startswith("    harness ab ")]
-    assert len(lines) == 1, f"expected one `harness ab` line in the section, got {lines}"
-    return shlex.split(lines[0])
-
-
-def test_the_readme_command_names_the_example_series():
-    argv = readme_command()
-    candidate = argv[argv.index("--candidate") + 1]
-    series = candidate.split("+series=", 1)[1]
-    assert (ROOT / series).is_file() and series == "examples/loop-delay.mbox"
-    assert argv[argv.index("--base") + 1] == "src:debian:linux-source-6.12"
 
 
 def test_the_first_ab_flags_loop_rows_and_exits_1(tmp_path):
