@@ -92,6 +92,7 @@ def _main(argv: list[str]) -> int:
             level=logging.DEBUG if ns.verbose else logging.WARNING if ns.quiet else logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             datefmt="%H:%M:%S",
+            handlers=[progress.CurrentStderrHandler()],
         )
         if not getattr(ns, "func", None):
             parser.print_help()

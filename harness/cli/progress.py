@@ -3,11 +3,13 @@ terminal or one plain line per step every 30 s in a CI log, and the A/B's run-by
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -182,6 +184,19 @@ class LiveBars:
     def close(self) -> None:
         with self.lock:
             self.bars.stop()
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """Logs to whatever sys.stderr is at the time: while a live bar runs, rich swaps in a
+    proxy that prints above the bar, so log lines do not tear it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # StreamHandler.__init__ sets it; the property always answers sys.stderr
 
 
 @contextmanager

@@ -91,3 +91,15 @@ def test_a_terminal_gets_a_live_bar_and_a_line_when_the_step_ends():
         "build src:debian:linux-source-6.12: 2000 of ~2000 objects (100%), done in 4m00s"
         in out.getvalue()
     )
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch):
+    """While a live bar runs rich swaps sys.stderr for a proxy that prints above the bar; a
+    log handler holding the stderr of its creation would tear the bar instead."""
+    import logging
+
+    handler = shown_progress.CurrentStderrHandler()
+    swapped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", swapped)
+    handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "a log line", None, None))
+    assert swapped.getvalue() == "a log line\n"
