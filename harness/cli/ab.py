@@ -138,10 +138,10 @@ def _run_ab(ns: argparse.Namespace) -> int:
     ensure_writable_dir(req.out_dir)
     preflight([side.kernel for side in req.sides])
     with remote_pool(ns) as remote:
-        return _run_ab_on(req, resolved_runner(req, remote))
+        return _run_ab_on(req, resolved_runner(req, remote), quiet=getattr(ns, "quiet", False))
 
 
-def _run_ab_on(req: ab.AbRequest, run_one) -> int:
+def _run_ab_on(req: ab.AbRequest, run_one, quiet: bool = False) -> int:
     console = shared_console()  # the build and boot bars nest in the A/B's bar
     console.print(f"A/B into {req.out_dir}: {req.reps} reps x 2 sides, interleaved")
     done: ab.Done = []
@@ -156,7 +156,7 @@ def _run_ab_on(req: ab.AbRequest, run_one) -> int:
         slots.append(slot)
         return ab.run_request(r, slot)
 
-    with outlock.hold(req.out_dir), RichProgress(console) as progress:
+    with outlock.hold(req.out_dir), RichProgress(console, quiet) as progress:
         try:
             comparison = ab.run_ab(req, recorded, progress=progress, make_request=make_request)
         except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short

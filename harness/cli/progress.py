@@ -30,8 +30,8 @@ from harness.workflows.ab import workflow as ab
 class RichProgress:
     """Shows which run is going, how many are left, and each finished run's outcome."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
         self.bar = Bars(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -40,6 +40,7 @@ class RichProgress:
             TextColumn("left"),
             TimeRemainingColumn(),
             console=console,
+            disable=quiet,
         )
         self.task = self.bar.add_task("starting", total=None)
         self.t0 = 0.0
@@ -61,7 +62,8 @@ class RichProgress:
         state = f"[red]infra error: {result.infra_error}" if result.infra_error else "done"
         failed = sum(s.failed for s in result.steps)
         steps = f"{len(result.steps)} steps, {failed} failed"
-        self.console.print(f"{slot.name}: {state} ({steps}, {took:.0f}s)", highlight=False)
+        if not self.quiet:
+            self.console.print(f"{slot.name}: {state} ({steps}, {took:.0f}s)", highlight=False)
         self.bar.update(self.task, completed=index + 1)
 
 
@@ -147,8 +149,8 @@ class PlainLines:
 class LiveBars:
     """A terminal: one live bar per running step, a plain line when it ends."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
         self.bars = Bars(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -103,3 +103,20 @@ def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch):
     monkeypatch.setattr("sys.stderr", swapped)
     handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "a log line", None, None))
     assert swapped.getvalue() == "a log line\n"
+
+
+def test_quiet_silences_the_ab_run_bar_and_its_per_run_lines():
+    from harness.cli.progress import RichProgress
+    from harness.workflows.ab.workflow import BASE, Side
+
+    class Slot:
+        name, rep, side = "rep0-base", 0, Side(BASE, "debian:6.12")
+
+    class Result:
+        infra_error, steps = None, ()
+
+    out = io.StringIO()
+    with RichProgress(Console(file=out, width=120), quiet=True) as bar:
+        bar.started(0, 2, Slot())  # type: ignore[arg-type]
+        bar.finished(0, 2, Slot(), Result())  # type: ignore[arg-type]
+    assert out.getvalue() == ""
