@@ -117,6 +117,17 @@ class Step:
 
 
 @contextmanager
+def finishing(step: Step) -> Iterator[Step]:
+    """Finish `step` when the block ends: plainly, or noted "stopped" when it raised."""
+    try:
+        yield step
+    except BaseException:
+        step.finish(note="stopped")
+        raise
+    step.finish()
+
+
+@contextmanager
 def polled(poll: Callable[[], None], every_s: float) -> Iterator[None]:
     """Call `poll` every `every_s` from a thread while the block runs, and once at its end."""
     stop = threading.Event()

@@ -109,7 +109,7 @@ def describe(p: Progress) -> str:
     """One plain line: 'build X: 734 of ~3100 objects (24%), 12m05s elapsed, ~38m left'."""
     parts = [part for part in (_count(p), p.note) if part]
     if p.finished:
-        parts.append(f"done in {_duration(p.elapsed_s)}")
+        parts.append(f"took {_duration(p.elapsed_s)}")
     else:
         parts.append(f"{_duration(p.elapsed_s)} elapsed")
         if p.eta_s is not None:

@@ -147,12 +147,11 @@ class PrivateApt:
         step = progress.Step("apt update")
         step.update(0, note="updating package lists")
         try:
-            proc.run_retrying(self.update_argv(), timeout=600)
+            with progress.finishing(step):
+                proc.run_retrying(self.update_argv(), timeout=600)
         except InfraError as exc:
             raise FetchError(f"apt-get update failed: {exc}; check the mirror in "
                              "/etc/apt/sources.list and retry") from exc  # fmt: skip
-        finally:
-            step.finish()
         stamp.touch()
 
     def pkgnames(self) -> list[str]:

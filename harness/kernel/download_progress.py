@@ -44,8 +44,6 @@ def watching(
     names = [p.split("=")[0] for p in packages]
     before = bytes_so_far(directory, names)  # an older copy already there is not progress
     step.update(0)
-    try:
+    with progress.finishing(step):
         with progress.polled(lambda: step.update(bytes_so_far(directory, names) - before), poll_s):
             yield
-    finally:
-        step.finish()

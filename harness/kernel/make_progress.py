@@ -101,8 +101,5 @@ def watching(
         step.update(state["done"])
 
     step.update(0)
-    try:
-        with progress.polled(poll, poll_s):
-            yield lambda: int(state["done"])
-    finally:
-        step.finish()
+    with progress.finishing(step), progress.polled(poll, poll_s):
+        yield lambda: int(state["done"])

@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from harness import progress
 from harness.kernel import kbuild_count, make_progress
 
@@ -85,6 +87,15 @@ def test_the_watcher_reports_objects_as_make_writes_them(tmp_path):
     assert any(0 < e.done < 107 for e in seen), "no report while make ran"
     assert seen[-1].finished and seen[-1].done == 107
     assert not [t for t in threading.enumerate() if t.name == "progress-poll"]
+
+
+def test_a_failed_build_is_reported_stopped_not_done(tmp_path):
+    seen: list[progress.Progress] = []
+    with progress.reporting(seen.append), pytest.raises(RuntimeError):
+        with make_progress.watching(tmp_path / "build.log", "build x", 2000, poll_s=3600):
+            (tmp_path / "build.log").write_text("  CC      a.o\n")
+            raise RuntimeError("make failed")
+    assert seen[-1].finished and seen[-1].note == "stopped" and seen[-1].done == 1
 
 
 def recorded_times() -> list[float]:

@@ -32,7 +32,7 @@ def test_plain_lines_appear_once_per_interval_per_step():
     build_lines = [line for line in lines if line.startswith("build")]
     assert [line.split(": ")[1].split(" of")[0] for line in build_lines] == [
         "0", "300", "600", "900", "950"]  # fmt: skip
-    assert build_lines[-1].endswith("done in 1m35s")
+    assert build_lines[-1].endswith("took 1m35s")
     assert len([line for line in lines if line.startswith("download")]) == 4  # 0, 30, 60, 90
 
 
@@ -59,9 +59,7 @@ def test_a_line_says_how_far_how_long_and_how_much_is_left():
     boot = Progress("boot", 0, None, "", 3.0, None, note="init started")
     assert shown_progress.describe(boot) == "boot: init started, 3s elapsed"
     plan = Progress("plan", 3, 10, "steps", 62.0, None, True, note="10 steps ended")
-    assert (
-        shown_progress.describe(plan) == "plan: 3 of 10 steps (30%), 10 steps ended, done in 1m02s"
-    )
+    assert shown_progress.describe(plan) == "plan: 3 of 10 steps (30%), 10 steps ended, took 1m02s"
 
 
 def test_without_a_terminal_lines_go_to_stderr_and_quiet_silences_them(capsys):
@@ -88,7 +86,7 @@ def test_a_terminal_gets_a_live_bar_and_a_line_when_the_step_ends():
     bars(build_event(2000, 240.0, finished=True, eta_s=0.0))
     assert not bars.tasks and not bars.bars.live.is_started
     assert (
-        "build src:debian:linux-source-6.12: 2000 of ~2000 objects (100%), done in 4m00s"
+        "build src:debian:linux-source-6.12: 2000 of ~2000 objects (100%), took 4m00s"
         in out.getvalue()
     )
 
