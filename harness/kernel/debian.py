@@ -17,9 +17,11 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
+from harness.kernel import cachelock
 from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
+from harness.results.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +124,24 @@ class PrivateApt:
         return ["apt-get", *self.options(), "-q", "download", *packages]
 
     def refresh(self) -> None:
-        """Write the sources list and run `apt-get update` when the lists are stale."""
-        sources = self.root / "etc/sources.list"
+        """Write the sources list and run `apt-get update` when the lists are stale (one
+        process at a time: apt's own locking is off here, and two updates of one lists
+        directory break each other)."""
         text = private_sources_list(system_sources(), host_codename())
-        stamp = self.root / "updated"
-        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
-        if fresh and sources.exists() and sources.read_text() == text:
+        if self._fresh(text):
             return
-        sources.write_text(text)
+        with cachelock.held(self.root / "update.lock"):
+            if not self._fresh(text):  # another process may have updated while we waited
+                self._update(text)
+
+    def _fresh(self, text: str) -> bool:
+        sources, stamp = self.root / "etc/sources.list", self.root / "updated"
+        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
+        return fresh and sources.exists() and sources.read_text() == text
+
+    def _update(self, text: str) -> None:
+        stamp = self.root / "updated"
+        atomic_write_text(self.root / "etc/sources.list", text)
         log.info(
             "apt: updating package lists for %s",
             ", ".join(sorted({line.split()[2] for line in text.splitlines()})),
@@ -152,7 +164,7 @@ class PrivateApt:
             for n in proc.run(self.pkgnames_argv("linux-"), timeout=300).stdout.split()
             if n.startswith(("linux-image-", "linux-binary-", "linux-modules-"))
         ]
-        cached.write_text("\n".join(names))
+        atomic_write_text(cached, "\n".join(names))
         return names
 
 
@@ -185,6 +197,25 @@ def find_modules(root: Path, release: str) -> Path | None:
     return None
 
 
+def _download(apt: PrivateApt, kernel: DebianKernel, root: Path, dest: Path) -> None:
+    """apt-get download the kernel's packages, extract them to dest, drop the .debs."""
+    log.info("debian: fetching %s", " ".join(kernel.packages))
+    archives = root / "apt/archives"
+    try:
+        proc.run_retrying(apt.download_argv(kernel.packages), timeout=1800, cwd=archives)
+    except InfraError as exc:
+        raise FetchError(
+            f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "
+            "mid-sync: run the command again in a minute"
+        ) from exc
+    debs = [next(archives.glob(f"{p}_*.deb")) for p in kernel.packages]
+    _extract(kernel, debs, dest)
+    meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
+    atomic_write_text(dest / "harness-kernel.json", json.dumps(meta, indent=2))
+    for deb in debs:
+        deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+
+
 def _extract(kernel: DebianKernel, debs: list[Path], dest: Path) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     proc.run(["rm", "-rf", str(tmp)], timeout=120)
@@ -206,22 +237,10 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     dest = root / "kernels" / kernel.abi
     meta_path = dest / "harness-kernel.json"
     if not meta_path.exists():
-        log.info("debian: fetching %s", " ".join(kernel.packages))
-        try:
-            proc.run_retrying(
-                apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives"
-            )
-        except InfraError as exc:
-            raise FetchError(
-                f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "
-                "mid-sync: run the command again in a minute"
-            ) from exc
-        debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
-        _extract(kernel, debs, dest)
-        meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
-        meta_path.write_text(json.dumps(meta, indent=2))
-        for deb in debs:
-            deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+        # One fetch per kernel at a time; whoever waited finds it cached and downloads nothing.
+        with cachelock.held(root / "kernels" / f"{kernel.abi}.lock"):
+            if not meta_path.exists():
+                _download(apt, kernel, root, dest)
     meta = json.loads(meta_path.read_text())
     config = dest / "boot" / f"config-{kernel.release}"
     return Kernel(
