@@ -3,7 +3,8 @@
 Nothing is installed into the host: apt runs with its own sources list, lists and archive
 directories under the cache, `apt-get download` fetches the .deb files and `dpkg-deb -x`
 unpacks them. From 7.x Debian splits a kernel into linux-binary(-unsigned) (the image) and
-linux-modules packages; before that one linux-image package holds both.
+linux-modules packages, and that ABI's linux-image package is an empty meta-package over
+them; before that one linux-image package holds both.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ _MODULES_RE = re.compile(rf"^linux-modules-{_ABI}-{FLAVOUR}$")
 
 @dataclass(frozen=True)
 class DebianKernel:
-    """The packages that make up one Debian kernel ABI (e.g. 6.12.111+deb12, 7.3.4+deb13)."""
+    """The packages that make up one Debian kernel ABI (e.g. 6.12.111+deb12, 7.3.4+deb13);
+    `missing` names the ones its split form needs that the archive's index does not list."""
 
     abi: str
     packages: tuple[str, ...]
+    missing: tuple[str, ...] = ()
 
     @property
     def release(self) -> str:
@@ -52,36 +55,42 @@ def _version_key(abi: str) -> tuple[int, ...]:
 
 
 def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
-    """Group package names into complete kernels by ABI, preferring unsigned images."""
-    images: dict[str, dict[bool, str]] = {}
-    modules: dict[str, str] = {}
+    """Group package names into kernels by ABI, whatever order apt lists them in.
+
+    An ABI with a linux-binary package is split: binary (unsigned preferred) + modules,
+    never its linux-image, which is then an empty meta-package (a fetch of it found no
+    lib/modules). Without its modules package listed the kernel is kept with `missing`
+    set. Otherwise the one linux-image package, unsigned preferred."""
+    roles: dict[str, dict[str, str]] = {}
     for name in names:
-        for regex in (_IMAGE_RE, _BINARY_RE):
+        for role, regex in (("image", _IMAGE_RE), ("binary", _BINARY_RE), ("modules", _MODULES_RE)):
             found = regex.match(name)
             if found:
-                images.setdefault(found["abi"], {})[bool(found["unsigned"])] = name
-        found = _MODULES_RE.match(name)
-        if found:
-            modules[found["abi"]] = name
-    kernels = {}
-    for abi, by_signed in images.items():
-        image = by_signed.get(True) or by_signed[False]
-        if image.startswith("linux-binary-"):
-            if abi not in modules:
-                continue  # a split kernel without its modules package is unusable
-            kernels[abi] = DebianKernel(abi, (image, modules[abi]))
-        else:
-            kernels[abi] = DebianKernel(abi, (image,))
-    return kernels
+                unsigned = "-unsigned" if found.groupdict().get("unsigned") else ""
+                roles.setdefault(found["abi"], {})[role + unsigned] = name
+    kernels = {abi: _kernel_of(abi, named) for abi, named in roles.items()}
+    return {abi: k for abi, k in kernels.items() if k is not None}
+
+
+def _kernel_of(abi: str, named: dict[str, str]) -> DebianKernel | None:
+    binary = named.get("binary-unsigned") or named.get("binary")
+    if binary:
+        if "modules" in named:
+            return DebianKernel(abi, (binary, named["modules"]))
+        return DebianKernel(abi, (binary,), missing=(f"linux-modules-{abi}-{FLAVOUR}",))
+    image = named.get("image-unsigned") or named.get("image")
+    return DebianKernel(abi, (image,)) if image else None
 
 
 def resolve(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
-    """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary."""
+    """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary;
+    a complete one when there is one (the newest of a series may lack its modules)."""
     matches = [
         k
         for abi, k in kernels.items()
         if abi == version or re.match(re.escape(version) + r"[.+-]", abi)
     ]
+    matches = [k for k in matches if not k.missing] or matches
     if not matches:
         series = sorted({".".join(abi.split(".")[:2]) for abi in kernels}, key=_version_key)
         raise UserError(
@@ -234,6 +243,12 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     apt = PrivateApt(root / "apt")
     apt.refresh()
     kernel = resolve(version, kernels_from_pkgnames(apt.pkgnames()))
+    if kernel.missing:
+        raise FetchError(
+            f"Debian's archive lists {kernel.packages[0]} but not {', '.join(kernel.missing)}"
+            f" (its linux-image is an empty meta-package): no complete {version} kernel to "
+            "fetch; pick another series (harness lists them on an unknown one, e.g. debian:0)"
+        )
     dest = root / "kernels" / kernel.abi
     meta_path = dest / "harness-kernel.json"
     if not meta_path.exists():
