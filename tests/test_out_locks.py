@@ -94,7 +94,8 @@ with open(lock, "w") as fh:
     (dest / "boot").mkdir(parents=True)
     (dest / "boot" / f"vmlinuz-{release}").write_text("image")
     (dest / "lib/modules" / release / "kernel").mkdir(parents=True)
-    (dest / "harness-kernel.json").write_text(json.dumps({"packages": ["p.deb"], "abi": abi}))
+    debs = [f"linux-image-{release}_1_amd64.deb"]
+    (dest / "harness-kernel.json").write_text(json.dumps({"packages": debs, "abi": abi}))
 """
 
 

@@ -12,14 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
-from harness.kernel import cachelock
-from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
+from harness.kernel import cachelock, debian_pool
+from harness.kernel.apt_sources import (
+    EXTRA_SUITES,
+    host_codename,
+    private_sources_list,
+    system_sources,
+)
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
 from harness.results.files import atomic_write_text
@@ -34,6 +40,13 @@ _ABI = r"(?P<abi>\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?)"
 _IMAGE_RE = re.compile(rf"^linux-image-{_ABI}-{FLAVOUR}(?P<unsigned>-unsigned)?$")
 _BINARY_RE = re.compile(rf"^linux-binary-(?P<unsigned>unsigned-)?{_ABI}-{FLAVOUR}$")
 _MODULES_RE = re.compile(rf"^linux-modules-{_ABI}-{FLAVOUR}$")
+_BASE_RE = re.compile(rf"^linux-base-{_ABI}-{FLAVOUR}$")
+_ROLES = (
+    ("image", _IMAGE_RE),
+    ("binary", _BINARY_RE),
+    ("modules", _MODULES_RE),
+    ("base", _BASE_RE),
+)
 
 
 @dataclass(frozen=True)
@@ -57,13 +70,13 @@ def _version_key(abi: str) -> tuple[int, ...]:
 def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
     """Group package names into kernels by ABI, whatever order apt lists them in.
 
-    An ABI with a linux-binary package is split: binary (unsigned preferred) + modules,
-    never its linux-image, which is then an empty meta-package (a fetch of it found no
-    lib/modules). Without its modules package listed the kernel is kept with `missing`
-    set. Otherwise the one linux-image package, unsigned preferred."""
+    An ABI with a linux-binary package is split: binary (unsigned preferred) + modules +
+    base (config, System.map, modules.builtin), never its linux-image, which is then an
+    empty meta-package (a fetch of it found no lib/modules). The halves the index does not
+    list are kept in `missing`. Otherwise the one linux-image package, unsigned preferred."""
     roles: dict[str, dict[str, str]] = {}
     for name in names:
-        for role, regex in (("image", _IMAGE_RE), ("binary", _BINARY_RE), ("modules", _MODULES_RE)):
+        for role, regex in _ROLES:
             found = regex.match(name)
             if found:
                 unsigned = "-unsigned" if found.groupdict().get("unsigned") else ""
@@ -75,9 +88,11 @@ def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
 def _kernel_of(abi: str, named: dict[str, str]) -> DebianKernel | None:
     binary = named.get("binary-unsigned") or named.get("binary")
     if binary:
-        if "modules" in named:
-            return DebianKernel(abi, (binary, named["modules"]))
-        return DebianKernel(abi, (binary,), missing=(f"linux-modules-{abi}-{FLAVOUR}",))
+        halves = [
+            named.get(role) or f"linux-{role}-{abi}-{FLAVOUR}" for role in ("modules", "base")
+        ]
+        listed = tuple(h for h in halves if h in named.values())
+        return DebianKernel(abi, (binary, *listed), tuple(h for h in halves if h not in listed))
     image = named.get("image-unsigned") or named.get("image")
     return DebianKernel(abi, (image,)) if image else None
 
@@ -129,6 +144,16 @@ class PrivateApt:
     def pkgnames_argv(self, prefix: str) -> list[str]:
         return ["apt-cache", *self.options(), "pkgnames", prefix]
 
+    def show_argv(self, package: str) -> list[str]:
+        return ["apt-cache", *self.options(), "show", "--no-all-versions", package]
+
+    def show(self, package: str) -> str:
+        """The candidate's stanza from the index (FetchError when apt does not know it)."""
+        result = proc.run(self.show_argv(package), timeout=120, check=False)
+        if result.returncode != 0 or not result.stdout.strip():
+            raise FetchError(f"apt-cache show {package} found nothing: {result.stderr.strip()}")
+        return result.stdout
+
     def download_argv(self, packages: tuple[str, ...]) -> list[str]:
         return ["apt-get", *self.options(), "-q", "download", *packages]
 
@@ -164,14 +189,14 @@ class PrivateApt:
 
     def pkgnames(self) -> list[str]:
         """Kernel package names, cached until the next `apt-get update` (apt-cache is slow)."""
-        cached = self.root / "kernel-pkgnames.txt"
+        cached = self.root / "kernel-pkgnames-v2.txt"  # v2: with linux-base-*
         stamp = self.root / "updated"
         if cached.exists() and stamp.exists() and cached.stat().st_mtime >= stamp.stat().st_mtime:
             return cached.read_text().split()
         names = [
             n
             for n in proc.run(self.pkgnames_argv("linux-"), timeout=300).stdout.split()
-            if n.startswith(("linux-image-", "linux-binary-", "linux-modules-"))
+            if n.startswith(("linux-image-", "linux-binary-", "linux-modules-", "linux-base-"))
         ]
         atomic_write_text(cached, "\n".join(names))
         return names
@@ -206,6 +231,17 @@ def find_modules(root: Path, release: str) -> Path | None:
     return None
 
 
+def _cached(meta_path: Path, kernel: DebianKernel) -> bool:
+    """True when the cache holds every package of the kernel (an entry made before the
+    harness fetched linux-base lacks its config and modules.builtin: fetched again)."""
+    if not meta_path.exists():
+        return False
+    held = json.loads(meta_path.read_text())["packages"]
+    return all(
+        any(deb.startswith(f"{p}_") for deb in held) for p in kernel.packages + kernel.missing
+    )
+
+
 def _download(apt: PrivateApt, kernel: DebianKernel, root: Path, dest: Path) -> None:
     """apt-get download the kernel's packages, extract them to dest, drop the .debs."""
     log.info("debian: fetching %s", " ".join(kernel.packages))
@@ -218,11 +254,23 @@ def _download(apt: PrivateApt, kernel: DebianKernel, root: Path, dest: Path) -> 
             "mid-sync: run the command again in a minute"
         ) from exc
     debs = [next(archives.glob(f"{p}_*.deb")) for p in kernel.packages]
+    urls = [_from_pool(apt, kernel, package, archives) for package in kernel.missing]
+    debs += [archives / url.rsplit("/", 1)[1] for url in urls]
     _extract(kernel, debs, dest)
-    meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
+    meta = {"packages": [d.name for d in debs], "abi": kernel.abi, "unindexed": urls}
     atomic_write_text(dest / "harness-kernel.json", json.dumps(meta, indent=2))
     for deb in debs:
         deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+
+
+def _from_pool(apt: PrivateApt, kernel: DebianKernel, package: str, archives: Path) -> str:
+    """Fetch a split kernel's half that the index no longer lists (debian_pool); its URL."""
+    meta = apt.show(f"linux-image-{kernel.release}")
+    binary = apt.show(kernel.packages[0])
+    sources = (apt.root / "etc/sources.list").read_text()
+    url, version = debian_pool.locate(package, meta, binary, sources, EXTRA_SUITES[0])
+    debian_pool.fetch(url, package, version, archives, apt.options())
+    return url
 
 
 def _extract(kernel: DebianKernel, debs: list[Path], dest: Path) -> None:
@@ -243,18 +291,13 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     apt = PrivateApt(root / "apt")
     apt.refresh()
     kernel = resolve(version, kernels_from_pkgnames(apt.pkgnames()))
-    if kernel.missing:
-        raise FetchError(
-            f"Debian's archive lists {kernel.packages[0]} but not {', '.join(kernel.missing)}"
-            f" (its linux-image is an empty meta-package): no complete {version} kernel to "
-            "fetch; pick another series (harness lists them on an unknown one, e.g. debian:0)"
-        )
     dest = root / "kernels" / kernel.abi
     meta_path = dest / "harness-kernel.json"
-    if not meta_path.exists():
+    if not _cached(meta_path, kernel):
         # One fetch per kernel at a time; whoever waited finds it cached and downloads nothing.
         with cachelock.held(root / "kernels" / f"{kernel.abi}.lock"):
-            if not meta_path.exists():
+            if not _cached(meta_path, kernel):
+                shutil.rmtree(dest, ignore_errors=True)
                 _download(apt, kernel, root, dest)
     meta = json.loads(meta_path.read_text())
     config = dest / "boot" / f"config-{kernel.release}"
@@ -264,5 +307,9 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
         release=kernel.release,
         modules_dir=find_modules(dest, kernel.release),
         config=config if config.exists() else None,
-        provenance={"source": "debian", "packages": " ".join(meta["packages"])},
+        provenance={
+            "source": "debian",
+            "packages": " ".join(meta["packages"]),
+            **({"unindexed": " ".join(meta["unindexed"])} if meta.get("unindexed") else {}),
+        },
     )
