@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.kernel import apply, tree
-from harness.kernel.build import resolve
+from harness.kernel.build import build_inputs
 from harness.kernel.buildspec import parse_build_spec
 from harness.kernel.series import load_series
-from harness.workflows.bisect_git import GitSpace
+from harness.workflows.bisect.git import GitSpace
 
 ENV = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 HOOKS = ("post-checkout", "applypatch-msg", "pre-applypatch", "post-applypatch",
@@ -65,7 +65,7 @@ def test_build_tree_preparation_runs_no_user_hook(hooked) -> None:
     """git:REPO@HEAD+series=MBOX: the build's worktree is made and the series applied with
     git am, exactly as kernel/make.py's _build_locked does, without one hook."""
     repo, mbox, markers = hooked
-    inputs = resolve(parse_build_spec(f"git:{repo}@HEAD+series={mbox}"))
+    inputs = build_inputs(parse_build_spec(f"git:{repo}@HEAD+series={mbox}"))
     work = tree.workdir_for(inputs.repo)
     with tree.locked(work):
         tree.ensure_worktree(inputs.repo, work, inputs.commit)
@@ -116,7 +116,7 @@ def test_the_users_offline_worktrees_survive(hooked, tmp_path: Path) -> None:
     repo, mbox, _ = hooked
     offline, locked = _user_worktrees(tmp_path, repo)
     git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "--allow-empty", "-m", "c2")
-    inputs = resolve(parse_build_spec(f"git:{repo}@HEAD+series={mbox}"))
+    inputs = build_inputs(parse_build_spec(f"git:{repo}@HEAD+series={mbox}"))
     work = tree.workdir_for(inputs.repo)
     with tree.locked(work):
         tree.ensure_worktree(inputs.repo, work, inputs.commit)

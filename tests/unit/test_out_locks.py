@@ -18,7 +18,7 @@ from harness.cli.exits import GIT_BISECT_ABORT, GIT_BISECT_SKIP
 from harness.cli.main import main
 from harness.kernel import debian
 from harness.kernel.model import Kernel
-from harness.kernel.resolve import Resolution
+from harness.kernel.resolve import OK, Resolution
 from harness.results.files import atomic_write_text
 
 HOLD_OUT = """
@@ -51,7 +51,7 @@ def test_a_sharded_run_writes_no_shard_json_into_a_locked_out(held_out, monkeypa
     kernel = Kernel(spec="debian:6.12", image=Path("/boot/vmlinuz"), release="6.12.0-amd64")
     monkeypatch.setattr("harness.cli.run.preflight", lambda kernels: None)
     monkeypatch.setattr("harness.cli.run.resolve_kernel",
-                        lambda spec: Resolution(spec, "ok", kernel))  # fmt: skip
+                        lambda spec: Resolution(spec, OK, kernel))  # fmt: skip
     code = main(["run", "--kernel", "debian:6.12", "--shard", "1/2", "--out", str(held_out)])
     assert code == 2 and "in use by another harness run (pid" in capsys.readouterr().err
     assert not (held_out / "shard.json").exists()
@@ -69,8 +69,13 @@ def test_every_command_refuses_an_out_dir_another_run_holds(held_out, tmp_path, 
     results = tmp_path / "results.json"
     results.write_text("{}")
     argv = {
-        "bisect": ["bisect", "--kernels", f"image:{tmp_path}/a,image:{tmp_path}/b",
-                   "--test", "splat:any"],
+        "bisect": [
+            "bisect",
+            "--kernels",
+            f"image:{tmp_path}/a,image:{tmp_path}/b",
+            "--test",
+            "splat:any",
+        ],
         "backport": ["backport", "--series", str(_series(tmp_path)), "--base", "git:/x@v1"],
         "merge": ["merge", str(tmp_path / "shard1"), str(tmp_path / "shard2")],
         "report": ["report", str(results)],
@@ -99,8 +104,9 @@ with open(lock, "w") as fh:
 """
 
 
-def test_a_second_fetch_of_one_debian_kernel_waits_and_downloads_nothing(tmp_path,
-                                                                         monkeypatch) -> None:
+def test_a_second_fetch_of_one_debian_kernel_waits_and_downloads_nothing(
+    tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     abi = "6.1.0-50"
     monkeypatch.setattr(debian.PrivateApt, "refresh", lambda self: None)

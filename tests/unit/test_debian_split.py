@@ -18,7 +18,7 @@ import pytest
 from harness.errors import FetchError
 from harness.kernel import apt_sources, debian, debian_pool
 
-DATA = Path(__file__).parent / "data" / "apt"
+DATA = Path(__file__).parents[1] / "data" / "apt"
 
 
 def pkgnames() -> list[str]:
