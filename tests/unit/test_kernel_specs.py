@@ -48,6 +48,7 @@ def test_kernels_group_split_packages_and_skip_flavours() -> None:
     assert split.packages == (
         "linux-binary-unsigned-7.3.4+deb13-amd64",
         "linux-modules-7.3.4+deb13-amd64",
+        "linux-base-7.3.4+deb13-amd64",
     )
     assert kernels["6.1.0-50"].packages == ("linux-image-6.1.0-50-amd64-unsigned",)
 
