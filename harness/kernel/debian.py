@@ -97,7 +97,7 @@ def _kernel_of(abi: str, named: dict[str, str]) -> DebianKernel | None:
     return DebianKernel(abi, (image,)) if image else None
 
 
-def resolve(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
+def pick(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
     """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary;
     a complete one when there is one (the newest of a series may lack its modules)."""
     matches = [
@@ -290,7 +290,7 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     root = cache_subdir("debian")
     apt = PrivateApt(root / "apt")
     apt.refresh()
-    kernel = resolve(version, kernels_from_pkgnames(apt.pkgnames()))
+    kernel = pick(version, kernels_from_pkgnames(apt.pkgnames()))
     dest = root / "kernels" / kernel.abi
     meta_path = dest / "harness-kernel.json"
     if not _cached(meta_path, kernel):

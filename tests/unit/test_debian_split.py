@@ -59,14 +59,14 @@ def test_a_split_abi_never_resolves_to_its_meta_image(order: str) -> None:
 def test_7_0_is_its_binary_and_modules(series: str) -> None:
     """debian:7.0 picked linux-image-7.0.13+deb13-amd64 (the meta-package): the fetch ended
     in depmod finding no lib/modules. The index lists the signed binary, not the modules."""
-    kernel = debian.resolve(series, debian.kernels_from_pkgnames(pkgnames()))
+    kernel = debian.pick(series, debian.kernels_from_pkgnames(pkgnames()))
     abi = kernel.abi
     assert kernel.packages == (f"linux-binary-{abi}-amd64",)
     assert kernel.missing == (f"linux-modules-{abi}-amd64", f"linux-base-{abi}-amd64")
 
 
 def test_a_complete_split_kernel_prefers_the_unsigned_binary() -> None:
-    kernel = debian.resolve("7.3", debian.kernels_from_pkgnames(pkgnames()))
+    kernel = debian.pick("7.3", debian.kernels_from_pkgnames(pkgnames()))
     assert kernel.packages == ("linux-binary-unsigned-7.3.4+deb13-amd64",
                                "linux-modules-7.3.4+deb13-amd64",
                                "linux-base-7.3.4+deb13-amd64")  # fmt: skip
@@ -77,16 +77,14 @@ def test_a_complete_kernel_of_a_series_wins_over_a_newer_incomplete_one() -> Non
     names = ["linux-binary-7.9.2+deb13-amd64", "linux-image-7.9.2+deb13-amd64",
              "linux-binary-7.9.1+deb13-amd64", "linux-modules-7.9.1+deb13-amd64",
              "linux-base-7.9.1+deb13-amd64"]  # fmt: skip
-    kernel = debian.resolve("7.9", debian.kernels_from_pkgnames(names))
+    kernel = debian.pick("7.9", debian.kernels_from_pkgnames(names))
     assert (kernel.abi, kernel.missing) == ("7.9.1+deb13", ())
 
 
 def test_the_pre_split_series_keep_their_one_image() -> None:
     kernels = debian.kernels_from_pkgnames(pkgnames())
-    assert debian.resolve("6.18", kernels).packages == ("linux-image-6.18.15+deb13-amd64",)
-    assert debian.resolve("6.12", kernels).packages == (
-        "linux-image-6.12.118+deb12-amd64-unsigned",
-    )
+    assert debian.pick("6.18", kernels).packages == ("linux-image-6.18.15+deb13-amd64",)
+    assert debian.pick("6.12", kernels).packages == ("linux-image-6.12.118+deb12-amd64-unsigned",)
 
 
 # --- the missing half, from the pool ------------------------------------------------------
@@ -177,7 +175,7 @@ def test_a_pool_package_is_kept_only_when_it_is_what_the_index_named(pool) -> No
 
 
 def test_a_cached_split_kernel_without_its_base_is_fetched_again(tmp_path: Path) -> None:
-    kernel = debian.resolve("7.3", debian.kernels_from_pkgnames(pkgnames()))
+    kernel = debian.pick("7.3", debian.kernels_from_pkgnames(pkgnames()))
     meta = tmp_path / "harness-kernel.json"
     debs = [f"{p}_7.3.4-1~bpo13+1_amd64.deb" for p in kernel.packages]
     meta.write_text(json.dumps({"packages": debs[:2], "abi": kernel.abi}))
