@@ -36,6 +36,7 @@ from harness.results.model import Environment, RunResult, StepResult
 from harness.results.store import load_runs
 from harness.run import remote_ship
 from harness.run.assemble import BOOT_STEP, KERNEL_LOG_STEP
+from harness.run.remote_fetch import safe_extract
 from harness.run.remote_ship import Host, RemoteOptions, connect
 from harness.run.request import RunRequest
 
@@ -130,8 +131,8 @@ class RemoteHost:
         """Fetch remote_dir's contents into local_dir (tar over ssh, extracted safely)."""
         data = self._pipe(shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]))
         local_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            tar.extractall(local_dir, filter="data")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            safe_extract(tar, local_dir)
 
     def _pipe(self, cmd: str, stdin: bytes | None = None) -> bytes:
         try:
