@@ -17,6 +17,7 @@ import shutil
 import stat
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from harness.errors import InfraError
 
@@ -93,3 +94,27 @@ def safe_extract(tar: tarfile.TarFile, dest: Path, cap: int = FETCH_CAP) -> list
         log.warning("skipped %d unsafe entries in the fetched results (links, devices, "
                     "paths outside): %s", len(skipped), ", ".join(skipped[:5]))  # fmt: skip
     return skipped
+
+
+CHUNK = 1 << 20
+
+
+def receive(chan: Any, sink: BinaryIO, cap: int = FETCH_CAP) -> int:
+    """Copy a channel's output into `sink` a chunk at a time (never whole in memory);
+    returns the byte count. InfraError once it passes `cap`."""
+    total = 0
+    while chunk := chan.recv(CHUNK):
+        total += len(chunk)
+        if total > cap:
+            raise InfraError(f"the fetched results are over {cap >> 20} MiB: stopped")
+        sink.write(chunk)
+    return total
+
+
+def fetch_cap(keep_images: bool, topology: str | None) -> int:
+    """FETCH_CAP, plus the disk images' full size when they come home (--keep-images)."""
+    if not keep_images or topology is None:
+        return FETCH_CAP
+    from harness.vm import topology as topo_mod
+
+    return FETCH_CAP + sum(d.size_mb << 20 for d in topo_mod.load(topology).disks)
