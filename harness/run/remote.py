@@ -26,7 +26,7 @@ import shlex
 import tarfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -47,7 +47,7 @@ from harness.run.remote_control import (
     session_argv,
     stop_argv,
 )
-from harness.run.remote_fetch import FETCH_CAP, fetch_cap, receive, safe_extract
+from harness.run.remote_fetch import CHUNK, FETCH_CAP, fetch_cap, receive, safe_extract
 from harness.run.remote_ship import Host, RemoteOptions, connect
 from harness.run.request import RunRequest
 
@@ -85,6 +85,20 @@ class _LineLog(io.TextIOBase):
             self.last = line
             log.info("[%s] %s", self.prefix, line)
         return len(text)
+
+
+class _Sender(io.RawIOBase):
+    """A channel's stdin as a file (for tarfile's stream mode)."""
+
+    def __init__(self, chan) -> None:
+        self.chan = chan
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.chan.sendall(bytes(data))
+        return len(data)
 
 
 class RemoteHost:
@@ -128,22 +142,25 @@ class RemoteHost:
         return result.stdout
 
     def put_tree(self, files: dict[str, Path | bytes], remote_dir: str) -> None:
-        """Ship files (name -> local path or content) into remote_dir with tar over ssh."""
-        blob = io.BytesIO()
-        with tarfile.open(fileobj=blob, mode="w") as tar:
-            for name, src in files.items():
-                if isinstance(src, bytes):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(src)
-                    tar.addfile(info, io.BytesIO(src))
-                else:
-                    tar.add(str(src), arcname=name)
+        """Ship files (name -> local path or content) into remote_dir with tar over ssh,
+        streamed (a kernel's modules are never whole in memory)."""
+
+        def feed(out: BinaryIO) -> None:
+            with tarfile.open(fileobj=out, mode="w|") as tar:
+                for name, src in files.items():
+                    if isinstance(src, bytes):
+                        info = tarfile.TarInfo(name)
+                        info.size = len(src)
+                        tar.addfile(info, io.BytesIO(src))
+                    else:
+                        tar.add(str(src), arcname=name)
+
         cmd = (
             shlex.join(["mkdir", "-p", remote_dir])
             + " && "
             + shlex.join(["tar", "-C", remote_dir, "-xf", "-"])
         )
-        self._pipe(cmd, stdin=blob.getvalue())
+        self._pipe(cmd, feed=feed)
 
     def get_tree(self, remote_dir: str, local_dir: Path, cap: int = FETCH_CAP) -> None:
         """Fetch remote_dir's contents into local_dir: the tar stream goes to a file on disk
@@ -159,17 +176,19 @@ class RemoteHost:
         finally:
             archive.unlink(missing_ok=True)
 
-    def _pipe(self, cmd: str, stdin: bytes | None = None, sink: BinaryIO | None = None,
-              cap: int = FETCH_CAP, idle_s: float = IDLE_S) -> None:  # fmt: skip
-        """cmd there, fed `stdin`, its output streamed into `sink` (else discarded); silent
-        for `idle_s` -> HostDropped."""
+    def _pipe(self, cmd: str, feed: Callable[[BinaryIO], None] | None = None,
+              sink: BinaryIO | None = None, cap: int = FETCH_CAP,
+              idle_s: float = IDLE_S) -> None:  # fmt: skip
+        """cmd there, its input written by `feed`, its output streamed into `sink` (else
+        discarded); silent for `idle_s` -> HostDropped."""
         chan = None
         try:
             chan = self.conn.client.get_transport().open_session(timeout=CONTROL_S)
             chan.settimeout(idle_s)
             chan.exec_command(cmd)
-            if stdin is not None:
-                chan.sendall(stdin)
+            if feed is not None:
+                with io.BufferedWriter(_Sender(chan), CHUNK) as stdin:
+                    feed(stdin)
                 chan.shutdown_write()
             receive(chan, sink or io.BytesIO(), cap)
             err = chan.makefile_stderr("rb").read().decode(errors="replace")

@@ -195,20 +195,39 @@ def test_the_fetch_skips_links_fifos_and_devices_the_guest_planted(remote, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_the_fetch_streams_to_disk_not_memory(remote, tmp_path: Path) -> None:
-    host = remote("#!/bin/sh\n")
-    there = tmp_path / "there"
-    there.mkdir()
-    size = 64 << 20
-    with open(there / "disk.img", "wb") as fh:
+def _big_file(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
         for _ in range(size >> 20):
             fh.write(os.urandom(1 << 20))
-    local = tmp_path / "here"
+
+
+def _peak_bytes(fn: Callable[[], Any]) -> int:
     tracemalloc.start()
     try:
-        host.get_tree(str(there), local)
-        _, peak = tracemalloc.get_traced_memory()
+        fn()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_the_fetch_streams_to_disk_not_memory(remote, tmp_path: Path) -> None:
+    host = remote("#!/bin/sh\n")
+    there, local, size = tmp_path / "there", tmp_path / "here", 64 << 20
+    _big_file(there / "disk.img", size)
+    peak = _peak_bytes(lambda: host.get_tree(str(there), local))
     assert (local / "disk.img").read_bytes() == (there / "disk.img").read_bytes()
     assert peak < 24 << 20, f"peak {peak >> 20} MiB of Python memory for a {size >> 20} MiB fetch"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # tar removed
+
+
+def test_shipping_streams_too(remote, tmp_path: Path) -> None:
+    host = remote("#!/bin/sh\n")
+    image, size = tmp_path / "modules" / "big.ko", 64 << 20
+    _big_file(image, size)
+    there = tmp_path / "there"
+    peak = _peak_bytes(lambda: host.put_tree({"kernel/modules": image.parent,
+                                               "request.json": b"{}"}, str(there)))  # fmt: skip
+    assert (there / "kernel/modules/big.ko").read_bytes() == image.read_bytes()
+    assert (there / "request.json").read_bytes() == b"{}"
+    assert peak < 24 << 20, f"peak {peak >> 20} MiB of Python memory to ship {size >> 20} MiB"
