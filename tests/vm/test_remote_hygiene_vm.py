@@ -231,3 +231,59 @@ def test_shipping_streams_too(remote, tmp_path: Path) -> None:
     assert (there / "kernel/modules/big.ko").read_bytes() == image.read_bytes()
     assert (there / "request.json").read_bytes() == b"{}"
     assert peak < 24 << 20, f"peak {peak >> 20} MiB of Python memory to ship {size >> 20} MiB"
+
+
+def test_ctrl_c_stops_a_real_remote_run_and_its_vm(server, tmp_path: Path) -> None:
+    """The whole path: `harness run --host` here, a real harness and VM there; SIGINT here
+    stops the remote harness's group, which stops its VM, and removes the run's directory."""
+    import json
+    import subprocess
+    import sys
+
+    from test_remote_slow import PLAN
+
+    from harness.paths import cache_dir
+
+    sshd, root = server
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    argv = [str(Path(sys.executable).parent / "harness"), "run", "--plan",
+            str(tmp_path / "plan.json"), "--accel", "tcg", "--out", str(tmp_path / "out"),
+            "--host", sshd.host, "--ssh-key", str(root / "client"),
+            "--known-hosts", str(root / "known_hosts"),
+            "--remote-cache", str(cache_dir())]  # fmt: skip
+    proc = subprocess.Popen(argv, start_new_session=True)
+    running: list[int] = []
+    try:
+        rdir, running = _wait_for_remote_vm(sshd, proc)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(120)
+        assert code == 2
+        # by pid: an orphaned QEMU would no longer be below sshd
+        assert _gone_within(30, running) == [], "the remote run or its VM went on"
+        assert sshd.descendants() == []
+        assert not rdir.exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in running + sshd.descendants():  # what a failed run left there
+            _kill(pid)
+
+
+def _wait_for_remote_vm(sshd, proc) -> tuple[Path, list[int]]:
+    """Once the VM runs there: the remote run's directory and every process of the run."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        pids = sshd.descendants()
+        lines = [_cmdline(pid) for pid in pids]
+        out = next((x.split(" --out ")[1].split()[0] for x in lines if " --request " in x), "")
+        if out and any("qemu-system" in x for x in lines):
+            return Path(out).parent, pids
+        time.sleep(0.5)
+    pytest.fail("no VM on the remote host")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
