@@ -6,8 +6,12 @@ itself alive; the results come home streamed to disk, and what the remote's gues
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -19,12 +23,14 @@ import pytest
 
 from harness import signals
 from harness.kernel.model import Kernel
+from harness.paths import cache_dir
 from harness.run import remote as remote_mod
 from harness.run import remote_ship
 from harness.run.remote import HostDropped, Job, RemoteHost, run_pool
 from harness.run.remote_ship import Host, RemoteOptions
 from harness.run.request import RunRequest
 from tests.vm.test_remote_sshd_vm import keygen, start_sshd
+from tests.vm.test_remote_vm import PLAN
 
 SLEEPER = """#!/bin/sh
 echo $$ >> "{pids}"
@@ -171,8 +177,6 @@ def test_a_remote_run_past_its_deadline_is_stopped_and_removed(
 
 
 def test_the_connection_sends_keepalives(remote) -> None:
-    import socket
-
     host = remote("#!/bin/sh\n")
     transport = host.conn.client.get_transport()
     assert transport.packetizer._Packetizer__keepalive_interval > 0
@@ -236,14 +240,6 @@ def test_shipping_streams_too(remote, tmp_path: Path) -> None:
 def test_ctrl_c_stops_a_real_remote_run_and_its_vm(server, tmp_path: Path) -> None:
     """The whole path: `harness run --host` here, a real harness and VM there; SIGINT here
     stops the remote harness's group, which stops its VM, and removes the run's directory."""
-    import json
-    import subprocess
-    import sys
-
-    from test_remote_slow import PLAN
-
-    from harness.paths import cache_dir
-
     sshd, root = server
     (tmp_path / "plan.json").write_text(json.dumps(PLAN))
     argv = [str(Path(sys.executable).parent / "harness"), "run", "--plan",
