@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
 from harness.results.model import Environment, Splat, StepResult
+from harness.results.untrusted import write_untrusted
 from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
@@ -102,7 +103,10 @@ def dump_requester(shared: Path):
 
     def request() -> None:
         log.info("asking the guest kernel for its blocked tasks (sysrq-w)")
-        (shared / "sysrq-request").write_text("w\n")
+        try:  # the guest can plant anything under that name: replace it, never write through
+            write_untrusted(shared, "sysrq-request", b"w\n")
+        except OSError as exc:
+            log.warning("cannot ask for a blocked-task dump: %s", exc)
 
     return request
 
