@@ -27,8 +27,10 @@ def run_blocks(text: str) -> list[str]:
 
 
 def test_run_blocks_reads_inline_and_folded_scripts() -> None:
-    text = "steps:\n  - run: echo a\n  - name: x\n    run: >\n      echo ${{ inputs.b }}\n" \
+    text = (
+        "steps:\n  - run: echo a\n  - name: x\n    run: >\n      echo ${{ inputs.b }}\n"
         "      more\n    env:\n      C: d\n"
+    )
     assert run_blocks(text) == [" echo a", " >\n      echo ${{ inputs.b }}\n      more"]
 
 
@@ -40,4 +42,4 @@ def test_no_workflow_interpolates_an_expression_into_a_run_script() -> None:
         for block in run_blocks(path.read_text())
         if "${{ inputs." in block or "${{ github.event." in block or "${{" in block
     ]
-    assert not found, "pass these through env: and quote \"$VAR\":\n" + "\n".join(found)
+    assert not found, 'pass these through env: and quote "$VAR":\n' + "\n".join(found)
