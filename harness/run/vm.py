@@ -32,6 +32,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        # the guest shares a directory under --out: refuse a name virtme-ng cannot pass
+        # safely before any disk is made (vng_argv checks every path again)
+        check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
         self.topology = topo_mod.load(req.topology)
         return plans.build_plan(
             req.plan,
