@@ -74,6 +74,12 @@ def boot_spec(
     )
 
 
+def check_out_dir(req: RunRequest) -> None:
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
+    before any disk is made (vng_argv checks every path again)."""
+    check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+
+
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
     """The boot case, then one case per planned step."""
     booted = outcome.first_marker_s is not None
@@ -117,9 +123,7 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
-        # the guest shares a directory under --out: refuse a name virtme-ng cannot pass
-        # safely before any disk is made (vng_argv checks every path again)
-        check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
         return plans.build_plan(
             req.plan,
