@@ -49,12 +49,14 @@ def problems(params: object) -> list[str]:
         return ["fio options must be an object of option: value"]
     found = []
     for key, value in params.items():
+        if value is False or value is None:
+            continue  # never passed to fio (fio_argv drops it)
         if key not in ALLOWED:
             found.append(
                 f"fio option {key!r} is not allowed: the harness names the target "
                 "and a plan runs no commands (allowed: ALLOWED in guest/fio_options.py)"
             )
-        elif value is not None and not isinstance(value, (bool, int, float, str)):
+        elif not isinstance(value, (bool, int, float, str)):
             found.append(f"fio option {key!r}: value must be a number, string or true")
         elif isinstance(value, str) and (not value.isprintable() or value.startswith("-")):
             found.append(f"fio option {key!r}: value {value!r} must be printable, no leading -")
