@@ -105,7 +105,8 @@ def loops_under(losetup_json: str, dirs: Sequence[Path]) -> list[str]:
 
 
 def mounts_under(mountinfo: str, dirs: Sequence[Path]) -> list[str]:
-    """Mount points (from /proc/self/mountinfo) under `dirs`, deepest first."""
+    """Mount points (from /proc/self/mountinfo) under `dirs`, last mounted first (a mount
+    is listed after the one it sits on, or whose files back its loop device)."""
     points = []
     for line in mountinfo.splitlines():
         fields = line.split()
@@ -113,7 +114,7 @@ def mounts_under(mountinfo: str, dirs: Sequence[Path]) -> list[str]:
             point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
             if _under(point, dirs):
                 points.append(point)
-    return sorted(points, key=lambda p: p.count("/"), reverse=True)
+    return points[::-1]
 
 
 def stale_dm_names(dmsetup_ls: str, deps: dict[str, list[str]], loops: Sequence[str]) -> list[str]:
