@@ -33,6 +33,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,12 @@ def boot_spec(
         measure=req.measure,
         initrd=initrd,
     )
+
+
+def check_out_dir(req: RunRequest) -> None:
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
+    before any disk is made (vng_argv checks every path again)."""
+    check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
 
 
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
@@ -120,6 +127,7 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
         return plans.build_plan(
             req.plan,
