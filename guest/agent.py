@@ -156,6 +156,12 @@ def _run(plan_path: str, results: str) -> int:
     workdir = os.path.abspath(plan.get("workdir") or os.path.join(results, "work"))
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)  # tools that drop files in the cwd (fio state files) drop them here
+    if plan.get("mode") == "host":
+        # whose devices these are: the harness tears down a dead run's leftovers only once
+        # this pid is gone too (harness/run/scratch.py)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(os.path.join(workdir, "agent.pid"), flags, 0o600), "w") as fh:
+            fh.write(f"{os.getpid()}\n")
     found, problems = disks.find_disks(plan.get("disks", []))
     ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results,
                   disk_problems=problems)  # fmt: skip

@@ -16,6 +16,7 @@ from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
 from harness.errors import UserError
 from harness.paths import default_out_root
+from harness.results import outlock
 from harness.results.files import ensure_writable_dir
 from harness.workflows.ab import workflow as ab
 from harness.workflows.backport import report as backport_report
@@ -74,7 +75,7 @@ def exit_code(rows: tuple[BaseResult, ...]) -> int:
 def _run(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
-    with remote_pool(ns) as remote:
+    with outlock.hold(req.out_dir), remote_pool(ns) as remote:
         return _run_on(req, remote)
 
 

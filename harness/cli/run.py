@@ -201,13 +201,20 @@ def _handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
     ensure_writable_dir(out)
+    # The lock comes first: nothing (shard.json included) is written into a directory
+    # another run is writing, and a second run is refused before it builds anything.
+    with outlock.hold(out):
+        return _run_locked(ns, requests, out)
+
+
+def _run_locked(ns: argparse.Namespace, requests: list[RunRequest], out: Path) -> int:
     preflight([req.kernel for req in requests])
     # Every kernel is resolved before anything boots: a conflict or a failed build stops
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]
     write_shard_record(out, requests, kernels)  # what `harness merge` reads
     runs: list[RunResult] = []
-    with remote_pool(ns) as remote, outlock.hold(out):
+    with remote_pool(ns) as remote:
         try:
             for req, kernel in zip(requests, kernels, strict=True):
                 runs.append(executor_for(kernel, remote).run(req, kernel))

@@ -29,6 +29,7 @@ illegal-character cleaning. The schema has no <properties> inside <testcase> (an
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,26 @@ _SUITE_ATTRS = (
     "hostname", "id", "package", "file", "log", "url",
 )  # fmt: skip
 _CASE_ATTRS = ("name", "time", "classname", "group")
+
+# What XML 1.0 cannot hold (Char production: tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD,
+# U+10000 and up). junit-xml drops the C0 controls but writes U+FFFE/U+FFFF and lone
+# surrogates (a console log read with surrogateescape, a hostile guest) as character
+# references no parser accepts; both forms become U+FFFD.
+_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+
+
+def _legal_ref(match: re.Match[str]) -> str:
+    ref = match.group(1)
+    code = int(ref[1:], 16) if ref[0] == "x" else int(ref)
+    char = chr(code) if code <= 0x10FFFF else "\x00"
+    return match.group(0) if not _XML_ILLEGAL.match(char) else "\ufffd"
+
+
+def xml_legal(text: str) -> str:
+    """`text` (XML markup) with every character and character reference XML 1.0 forbids
+    replaced by U+FFFD."""
+    return _XML_ILLEGAL.sub("\ufffd", _CHAR_REF.sub(_legal_ref, text))
 
 
 def suite_name(run: RunResult) -> str:
@@ -213,7 +234,7 @@ def conformed_xml(suites: Sequence[TestSuite], name: str = "harness") -> str:
     """junit-xml's document for `suites`, made valid under the Jenkins schema. Every JUnit
     writer of the harness (runs, comparisons, bisect, backport) goes through this."""
     raw = to_xml_report_string(list(suites), prettyprint=False)
-    root = ET.fromstring(raw)
+    root = ET.fromstring(xml_legal(raw))
     root.set("name", name)
     _conform(root)
     ET.indent(root)

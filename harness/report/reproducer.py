@@ -23,8 +23,11 @@ _ARGV_FILE = "vng-argv.json"
 _LAUNCH_KEYS = ("vng_argv", "qemu_argv", "launch_argv")
 
 
-def _comment(text: str) -> list[str]:
-    return [f"#   {line}" for line in text.splitlines() or [""]]
+def comment_safe(line: str) -> str:
+    """One comment line of the script: every character that is not printable (a newline
+    would end the comment and make the rest a command; CR, escapes) shown as an escape.
+    Specs, releases, provenance and step ids come from results.json, which may be hostile."""
+    return "".join(c if c.isprintable() or c == "\t" else ascii(c)[1:-1] for c in line)
 
 
 def _kernel_lines(side: str, runs: Sequence[RunResult]) -> list[str]:
@@ -118,6 +121,7 @@ def render_reproducer(harness_args: Sequence[str], comparison: Comparison) -> st
         argv = launch_argv(runs[0]) if runs else None
         lines.append(f"# VM launch ({side}, rep 0): " + (shlex.join(argv) if argv else "?"))
     lines += ["# fio jobs (base, rep 0):", *_fio_lines(c.base_runs)]
+    lines = [comment_safe(line) for line in lines]
     lines += [
         "set -euo pipefail",
         'here=$(cd "$(dirname "$0")" && pwd)',

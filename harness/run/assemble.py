@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.klog.stacks import HANG_SPLATS, hang_message
 from harness.results.model import Splat, StepResult, StepStatus, step_from_record
+from harness.results.untrusted import RECORDS_CAP, read_untrusted
 from harness.suite.plan import Step
 
 BOOT_STEP = "boot"
@@ -38,14 +39,13 @@ KERNEL_STOPS = {"panic": "panicked", "oops": "oopsed", "hang": "hung"}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Agent step records (JSON lines); a torn last line from a crash is ignored."""
-    if not path.exists():
-        return []
+    """Agent step records (JSON lines); a torn last line from a crash is ignored. The guest
+    writes the file: read as untrusted (regular file only, no symlink, capped)."""
     records = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in read_untrusted(path, RECORDS_CAP).data.decode(errors="replace").splitlines():
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # torn, or hostile (too deep, huge numbers)
             continue
         if isinstance(record, dict) and "id" in record:
             records.append(record)

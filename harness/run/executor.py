@@ -22,6 +22,7 @@ from typing import Protocol
 
 from harness.kernel.model import Kernel
 from harness.results.model import Environment, RunResult, Splat, StepResult
+from harness.results.untrusted import INFO_CAP, read_untrusted
 from harness.run.request import RunRequest
 from harness.signals import Interrupted
 from harness.suite.plan import Plan
@@ -72,11 +73,13 @@ def fresh_shared_dir(out_dir: Path) -> Path:
 
 
 def agent_info(shared: Path) -> dict:
-    """What the agent said about itself (agent.json), or {} when it never got that far."""
+    """What the agent said about itself (agent.json), or {} when it never got that far (or
+    wrote something else there: the guest can write the file, so it is read as untrusted)."""
     try:
-        return json.loads((shared / "agent.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        info = json.loads(read_untrusted(shared / "agent.json", INFO_CAP).data or b"{}")
+    except (ValueError, RecursionError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 # Stops that are the kernel's doing (the verdict says so) or no stop at all.

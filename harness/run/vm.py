@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
 from harness.results.model import Environment, Splat, StepResult
+from harness.results.untrusted import write_untrusted
 from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
@@ -32,6 +33,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,12 @@ def boot_spec(
     )
 
 
+def check_out_dir(req: RunRequest) -> None:
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
+    before any disk is made (vng_argv checks every path again)."""
+    check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+
+
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
     """The boot case, then one case per planned step."""
     booted = outcome.first_marker_s is not None
@@ -102,7 +110,10 @@ def dump_requester(shared: Path):
 
     def request() -> None:
         log.info("asking the guest kernel for its blocked tasks (sysrq-w)")
-        (shared / "sysrq-request").write_text("w\n")
+        try:  # the guest can plant anything under that name: replace it, never write through
+            write_untrusted(shared, "sysrq-request", b"w\n")
+        except OSError as exc:
+            log.warning("cannot ask for a blocked-task dump: %s", exc)
 
     return request
 
@@ -116,6 +127,7 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
         return plans.build_plan(
             req.plan,

@@ -112,8 +112,9 @@ def test_merge_argv() -> None:
 
 def test_git_argv_sets_identity_and_no_signing() -> None:
     argv = git_argv(Path("/r"), "am", "-3")
-    assert argv[:3] == ["git", "-C", "/r"]
-    assert "user.email=harness@localhost" in argv and "commit.gpgsign=false" in argv
+    assert argv[0] == "git" and argv[-4:-2] == ["-C", "/r"]
+    assert "core.hooksPath=/dev/null" in argv and "commit.gpgsign=false" in argv
+    assert "user.email=harness@localhost" in argv
     assert argv[-2:] == ["am", "-3"]
 
 

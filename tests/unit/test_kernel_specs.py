@@ -48,6 +48,7 @@ def test_kernels_group_split_packages_and_skip_flavours() -> None:
     assert split.packages == (
         "linux-binary-unsigned-7.3.4+deb13-amd64",
         "linux-modules-7.3.4+deb13-amd64",
+        "linux-base-7.3.4+deb13-amd64",
     )
     assert kernels["6.1.0-50"].packages == ("linux-image-6.1.0-50-amd64-unsigned",)
 
@@ -58,7 +59,7 @@ def test_kernels_group_split_packages_and_skip_flavours() -> None:
 )
 def test_resolve_picks_newest_matching(version: str, abi_prefix: str) -> None:
     kernels = debian.kernels_from_pkgnames(pkgnames())
-    chosen = debian.resolve(version, kernels)
+    chosen = debian.pick(version, kernels)
     assert chosen.abi.startswith(abi_prefix)
     same_series = [k for k in kernels if k.startswith(abi_prefix)]
     assert chosen.abi == max(same_series, key=debian._version_key)
@@ -67,12 +68,12 @@ def test_resolve_picks_newest_matching(version: str, abi_prefix: str) -> None:
 def test_unknown_version_lists_available() -> None:
     kernels = debian.kernels_from_pkgnames(pkgnames())
     with pytest.raises(UserError, match=r"no Debian kernel '5\.10'.*available: .*6\.12.*7\.3"):
-        debian.resolve("5.10", kernels)
+        debian.pick("5.10", kernels)
 
 
 def test_6_1_does_not_match_6_12() -> None:
     kernels = debian.kernels_from_pkgnames(pkgnames())
-    assert not debian.resolve("6.1", kernels).abi.startswith("6.12")
+    assert not debian.pick("6.1", kernels).abi.startswith("6.12")
 
 
 def test_image_spec_grammar(tmp_path: Path) -> None:

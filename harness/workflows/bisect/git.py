@@ -106,14 +106,11 @@ class GitSpace:
 
     def open(self) -> None:
         """Create (or reset) the worktree and start the bisection."""
-        listed = tree.git(self.repo, "worktree", "list", "--porcelain")
-        if f"worktree {self.worktree.resolve()}\n" in listed:
+        if (self.worktree / ".git").exists() and tree.is_worktree_of(self.repo, self.worktree):
             self._git("reset", check=False)
         else:
-            tree.git(self.repo, "worktree", "prune")
             self.worktree.parent.mkdir(parents=True, exist_ok=True)
-            tree.git(self.repo, "worktree", "add", "--no-checkout", "--detach", "--force",
-                     str(self.worktree), self.good)  # fmt: skip
+            tree.add_worktree(self.repo, self.worktree, self.good, "--no-checkout")
         self._record(self._git("start", "--no-checkout", self.bad, self.good))
 
     def _record(self, output: str) -> None:
@@ -144,5 +141,4 @@ class GitSpace:
     def close(self) -> None:
         """End git's bisection and drop the worktree (the state file keeps the log)."""
         self._git("reset", check=False)
-        proc.run(tree.git_argv(self.repo, "worktree", "remove", "--force", str(self.worktree)),
-                 timeout=120, check=False)  # fmt: skip
+        tree.remove_worktree(self.repo, self.worktree)

@@ -18,7 +18,7 @@ from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
 from harness.run.executor import Launch, guest_python
 from harness.run.request import RunRequest
-from harness.run.vm import GUEST_WORKDIR, VmExecutor, boot_spec
+from harness.run.vm import GUEST_WORKDIR, VmExecutor, boot_spec, check_out_dir
 from harness.suite.plan import Plan, Step
 from harness.vm import topology as topo_mod
 from harness.vm.launch import vng_argv, vng_env
@@ -49,6 +49,7 @@ class ScriptExecutor(VmExecutor):
         self.script, self.step_id, self.timeout_s = script, step_id, timeout_s
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
         return script_plan(self.step_id, self.topology.plan_disks(), self.timeout_s)
 
