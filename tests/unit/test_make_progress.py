@@ -98,14 +98,18 @@ def test_a_failed_build_is_reported_stopped_not_done(tmp_path):
     assert seen[-1].finished and seen[-1].note == "stopped" and seen[-1].done == 1
 
 
-def recorded_times() -> list[float]:
-    return [float(line) for line in TIMES.read_text().splitlines() if not line.startswith("#")]
+def recorded_build() -> tuple[list[float], float]:
+    """The recorded objects' finish times and the make's true end (its `# end` line)."""
+    lines = TIMES.read_text().splitlines()
+    end = next(float(line.split()[2]) for line in lines if line.startswith("# end "))
+    return [float(line) for line in lines if not line.startswith("#")], end
 
 
-def replay(times: list[float], fractions: tuple[float, ...]) -> dict[float, tuple[float, float]]:
-    """Feed a recorded timeline through a Step with a fake clock: at each fraction of the
+def replay(fractions: tuple[float, ...]) -> dict[float, tuple[float, float]]:
+    """Feed the recorded build through a Step with a fake clock: at each fraction of the
     objects, (its time left / the true time left, the overall-rate ETA / the truth)."""
-    total, end = len(times), times[-1]
+    times, end = recorded_build()
+    total = len(times)
     now = [0.0]
     step = progress.Step("build", "objects", total, clock=lambda: now[0])
     checks = {int(total * f): f for f in fractions}
@@ -121,15 +125,17 @@ def replay(times: list[float], fractions: tuple[float, ...]) -> dict[float, tupl
 
 
 def test_eta_replayed_on_a_real_cold_build():
-    """The recorded cold lean build (each object's finish time; the recording stops before
-    the build's end, so the truth is the time to its last recorded object). From 60% of
-    the way on, the time left shown is within a factor of 2 of the truth; before that the
-    build kept slowing down (heavier objects, the host's load rising from 10 to 14) and
-    every rate falls short, the recent one least."""
-    ratios = replay(recorded_times(), (0.25, 0.5, 0.6, 0.75, 0.9))
-    assert all(0.5 <= ratios[f][0] <= 2.0 for f in (0.6, 0.75, 0.9)), ratios
-    assert all(recent >= overall for recent, overall in ratios.values()), ratios
-    assert ratios[0.25][0] < 0.5  # the honest limit on this recording
+    """The lead's cold lean build, recorded whole (each object's finish time, and make's
+    end). It ran at ~20 objects a minute for an hour and then at ~150 (the host's load fell
+    from 14 to 8; ccache hits), which no rate foresees: the time left shown is within 2x of
+    the truth at 10, 25, 75 and 90% of the objects and 2.3-2.4x too long at 50-60%, where
+    the rate since the start is as far off early (0.38x) and further off late (4.3x)."""
+    ratios = replay((0.1, 0.25, 0.5, 0.6, 0.75, 0.9))
+    recent = {f: round(r[0], 2) for f, r in ratios.items()}
+    assert all(0.5 <= recent[f] <= 2.0 for f in (0.1, 0.25, 0.75, 0.9)), recent
+    assert all(0.5 <= r <= 2.5 for r in recent.values()), recent
+    worst = max(max(r, 1 / r) for r, _ in ratios.values())
+    assert worst < max(max(o, 1 / o) for _, o in ratios.values()), ratios
 
 
 def test_a_cold_build_without_history_counts_what_the_config_selects(tmp_path):
