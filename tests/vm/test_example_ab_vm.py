@@ -1,6 +1,6 @@
 """The README's first A/B, run exactly as written (its command is read out of README.md, so
 the two cannot drift): Debian's 6.12 source against itself plus examples/loop-delay.mbox.
-The series makes loop wait 100 us per request, so the A/B must flag loop rows and exit 1
+The series makes loop wait 1 ms per request, so the A/B must flag loop rows and exit 1
 (a raw row flagged beside them is the host's noise at 3 reps, not the example's doing).
 Needs the lean base build (a cache hit after the first one)."""
 
