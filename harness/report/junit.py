@@ -16,7 +16,7 @@ run's result: it goes into the testsuite's properties (`attempts`, `artefacts`,
 console, excerpt), and a run whose retry passed has only passing cases. Nothing that went
 wrong is silently absent.
 
-Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
+Schema (Jenkins' xUnit plugin's jenkins-junit-10.xsd, which the tests validate against):
 junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
 rejects, and formats suite times with str(float) (e.g. "1e-05"), which its SUREFIRE_TIME
 pattern rejects. We never disable testcases, so `disabled` is always "0" and dropping it

@@ -31,8 +31,8 @@ from harness.workflows.bisect.criterion import (
 from harness.workflows.bisect.git import options_of, parse_bisect_output
 from harness.workflows.bisect.kernels import ListSpace, parse_kernel_list
 from harness.workflows.bisect.state import BisectRequest, load_state
+from tests.conftest import junit_xsd
 
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 CHECK = "check/sparse/loop-dio-on-xfs"
 
 
@@ -166,7 +166,7 @@ def test_list_bisection_finds_the_first_bad_in_log_steps(tmp_path: Path) -> None
     assert runner.calls[2:] == ["image:/k4", "image:/k6", "image:/k5"]
     doc = json.loads((tmp_path / "out/bisect.json").read_text())
     assert doc["first_bad"] == "image:/k6" and len(doc["steps"]) == 5
-    xmlschema.XMLSchema(str(SCHEMA)).validate((tmp_path / "out/junit.xml").read_text())
+    xmlschema.XMLSchema(str(junit_xsd())).validate((tmp_path / "out/junit.xml").read_text())
     assert "first bad" in (tmp_path / "out/bisect.md").read_text()
 
 
