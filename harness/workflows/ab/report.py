@@ -8,14 +8,15 @@ display is involved, and are embedded as base64 PNG so the HTML is one file.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.report.html import CSS as _CSS
+from harness.report.html import img, png
+from harness.report.html import table as _html_table
 from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison
 from harness.results.files import atomic_write_text
@@ -83,9 +84,7 @@ def plot_step(metrics: Sequence[MetricComparison], *, cols: int = 4, dpi: int = 
         else:
             ax.set_visible(False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png(fig)
 
 
 def _by_step(comparison: Comparison) -> dict[str, list[MetricComparison]]:
@@ -196,31 +195,6 @@ def render_markdown(comparison: Comparison) -> str:
 
 # --- HTML ------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
-th{background:#f3f3f3}.regression,.missing{color:#c0392b;font-weight:bold}
-.improvement{color:#27ae60;font-weight:bold}.inconclusive{color:#b9770e;font-weight:bold}
-.banner{padding:.7em 1em;font-weight:bold;border-radius:4px;margin-bottom:1em}
-.ok{background:#e8f6ec}.bad{background:#fbeaea}.invalid{background:#c0392b;color:#fff}
-.incomplete{background:#fdf3d9}img.plot{max-width:100%;border:1px solid #eee}
-"""
-
-
-def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = []
-    for row in rows:
-        cells = []
-        for cell in row:
-            text = str(cell).strip("*")
-            marked = ("regression", "improvement", "inconclusive", "missing")
-            cls = f' class="{text}"' if text in marked else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
-
 
 def _banner(c: Comparison) -> str:
     cls = {"ok": "ok", "regression": "bad", "incomplete": "incomplete",
@@ -235,12 +209,10 @@ def _banner(c: Comparison) -> str:
 
 
 def _step_section(step_id: str, metrics: Sequence[MetricComparison]) -> str:
-    png = base64.b64encode(plot_step(metrics)).decode("ascii")
-    alt = html.escape(f"{step_id}: base vs candidate per metric")
     return (
         f"<h3>{html.escape(step_id)}</h3>"
         + _html_table(_METRIC_HEAD, [_metric_row(m) for m in metrics])
-        + f'<img class="plot" alt="{alt}" src="data:image/png;base64,{png}">'
+        + img(plot_step(metrics), f"{step_id}: base vs candidate per metric")
     )
 
 
