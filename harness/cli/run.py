@@ -1,4 +1,5 @@
-"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json, report.md."""
+"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json,
+report.md and report.html."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import re
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
@@ -17,6 +19,7 @@ from harness.kernel.spec import DEFAULT_KERNEL, FORMS
 from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
 from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown
+from harness.report.run_html import write_html
 from harness.report.versus_raw import shares, summary_lines
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
@@ -173,12 +176,14 @@ def raw_under(runs: list[RunResult]) -> dict[str, str]:
 
 
 def write_outputs(out: Path, runs: list[RunResult]) -> None:
-    """results.json, junit.xml and report.md; each is tried even when one fails (a full
-    disk may still take the smaller ones), then the first failure is raised."""
+    """results.json, junit.xml, report.md and report.html; each is tried even when one
+    fails (a full disk may still take the smaller ones), then the first failure is raised."""
     out.mkdir(parents=True, exist_ok=True)
     first: InfraError | None = None
+    raw_of = raw_under(runs)
     for write, name in ((save_runs, "results.json"), (write_junit, "junit.xml"),
-                        (write_markdown, "report.md")):  # fmt: skip
+                        (write_markdown, "report.md"),
+                        (partial(write_html, raw_of=raw_of), "report.html")):  # fmt: skip
         try:
             write(out / name, runs)
         except InfraError as exc:
@@ -256,6 +261,6 @@ def _handle(ns: argparse.Namespace) -> int:
         print("\n".join(run_summary(run)))
     print(
         f"JUnit: {out / 'junit.xml'}\nresults: {out / 'results.json'}\n"
-        f"report: {out / 'report.md'}\nlogs: {out}/*/console.log"
+        f"report: {out / 'report.html'} (and report.md)\nlogs: {out}/*/console.log"
     )
     return exit_code(runs)
