@@ -21,6 +21,7 @@ from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison
 from harness.results.files import atomic_write_text
 from harness.results.metrics import metric_spec
+from harness.workflows.ab.changed import run_pages, what_changed, write_run_pages
 from harness.workflows.ab.junit import render_junit
 from harness.workflows.ab.text import (
     env_diff_text,
@@ -216,8 +217,18 @@ def _step_section(step_id: str, metrics: Sequence[MetricComparison]) -> str:
     )
 
 
+def _run_links(c: Comparison) -> str:
+    links = ", ".join(
+        f'<a href="{html.escape(rel)}">{html.escape(rel.split("/")[1])}</a>'
+        for rel, _ in run_pages(c)
+    )
+    return f"<p id='run-pages'>Each run's own page: {links}</p>"
+
+
 def render_html(comparison: Comparison) -> str:
-    """report.html: one self-contained page (inline CSS, plots as base64 PNG, no scripts)."""
+    """report.html: one self-contained page (inline CSS, plots as base64 PNG, no scripts):
+    the verdict, what changed (every judged effect with its interval), checks, metrics per
+    step, the runs with links to their own pages, and the method last."""
     c = comparison
     title = html.escape(f"A/B: {c.base_label} vs {c.cand_label}")
     parts = [
@@ -234,20 +245,23 @@ def render_html(comparison: Comparison) -> str:
             for m in c.inconclusive
         ),
         f"<p id='measure'><b>{html.escape(measure_label(c))}</b></p>",
-        f"<h2>Method</h2><p>{html.escape(method_text(c))}</p>",
-        "<h2>Runs</h2>",
-        _html_table(_RUN_HEAD, _run_rows(c)),
+        what_changed(c),
         "<h2>Checks</h2>",
         _html_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c)),
         "<h2>Metrics</h2>",
         *(_step_section(step, ms) for step, ms in _by_step(c).items()),
+        "<h2>Runs</h2>",
+        _html_table(_RUN_HEAD, _run_rows(c)),
+        _run_links(c),
+        f"<h2>Method</h2><p id='method'>{html.escape(method_text(c))}</p>",
         "</body></html>",
     ]
     return "\n".join(parts)
 
 
 def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """Write junit.xml, report.md and report.html into out_dir; return their paths."""
+    """Write junit.xml, report.md, report.html and each run's runs/rep<N>-<side>/report.html
+    into out_dir; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in (
@@ -258,5 +272,6 @@ def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
         path = out_dir / name
         atomic_write_text(path, render(comparison))
         written.append(path)
+    written += write_run_pages(comparison, out_dir)  # what report.html links
     log.info("reports written to %s", out_dir)
     return written
