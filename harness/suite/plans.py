@@ -30,12 +30,18 @@ from harness.suite.plan import Plan, Step
 SHORT = ["randread-4k", "randwrite-4k"]
 _QUICK_TARGETS = ["raw-nvme0", "raw-scsi0", "file-xfs", "loop-dio-on-xfs", "loop-dio-off-xfs"]
 _ALL_TARGETS = list(targets.TARGETS)
+QUICK_CHECKS = ("sparse", "reflink", "truncate")
 
 PLANS: dict[str, dict[str, Any]] = {
     "quick": {
-        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off",
+        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off; "
+        "the sparse/discard, reflink and truncate checks on loop (dio on) over XFS",
         "runtime_s": 3, "size_mb": 128,
         "fio": [{"workloads": SHORT, "targets": _QUICK_TARGETS}],
+        # The checks the harness exists for, on one loop target: the same definitions as
+        # the `loop` plan's, at the plan's small size (each a few seconds under TCG).
+        "checks": [{"check": c, "targets": ["loop-dio-on-xfs"]}
+                   for c in QUICK_CHECKS],
     },
     "loop": {
         "description": "every check, and the short workloads plus the seeds' loop rows "

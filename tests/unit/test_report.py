@@ -158,7 +158,7 @@ def test_html_renders_with_plots_in_chromium(tmp_path, regression):
     probe.write_text(page.replace("</body>", _PROBE))
     dom = _chromium(["--virtual-time-budget=5000", "--dump-dom"], probe).stdout
     sizes = re.findall(r'data-decoded="([^"]+)"', dom)
-    assert len(sizes) == len(STEPS)
+    assert len(sizes) == len(STEPS) + 1  # one per step, and what changed on top
     assert all(re.fullmatch(r"\d{3,4}x\d{3,4}", s) for s in sizes), sizes
     assert "REGRESSION" in dom
 

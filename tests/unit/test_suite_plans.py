@@ -28,10 +28,21 @@ def test_quick_plan_is_issue_2_default_job():
         f"fio/{t}/{w}"
         for t in ("raw-nvme0", "raw-scsi0", "file-xfs", "loop-dio-on-xfs", "loop-dio-off-xfs")
         for w in ("randread-4k", "randwrite-4k")
-    ]
+    ] + [f"check/{c}/loop-dio-on-xfs" for c in ("sparse", "reflink", "truncate")]
     for step in plan["steps"]:
-        assert step["workload"]["fio"]["runtime"] == 3
+        assert step["kind"] == "check" or step["workload"]["fio"]["runtime"] == 3
         assert step["timeout_s"] >= 120
+    # issue #25: the checks the harness exists for run by default, as the loop plan
+    # defines them, on the loop target of the fio rows at the plan's small size
+    by_id = {s["id"]: s for s in plan["steps"]}
+    loop_plan = {s["id"]: s for s in _plan("loop")["steps"]}
+    for check in ("sparse", "reflink", "truncate"):
+        step, same = (
+            by_id[f"check/{check}/loop-dio-on-xfs"],
+            loop_plan[f"check/{check}/loop-dio-on-xfs"],
+        )
+        assert step["params"] == same["params"] and step["timeout_s"] == same["timeout_s"]
+        assert step["target"] == plan["steps"][6]["target"]
     loop = plan["steps"][6]["target"]
     assert loop == {
         "name": "loop-dio-on-xfs",
@@ -82,7 +93,7 @@ def test_seeds_plan_keeps_the_seeds_fio_lines():
 
 def test_overrides_apply_to_every_step():
     plan = _plan("quick", runtime_s=7, size_mb=64)
-    assert {s["workload"]["fio"]["runtime"] for s in plan["steps"]} == {7}
+    assert {s["workload"]["fio"]["runtime"] for s in plan["steps"] if s["kind"] == "fio"} == {7}
     assert all(s["target"].get("size_mb", 64) == 64 for s in plan["steps"])
 
 
