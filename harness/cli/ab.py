@@ -21,7 +21,7 @@ from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
 from harness.paths import default_out_root
 from harness.results import outlock
-from harness.results.compare import GUARDED_FIELDS, Comparison, compare
+from harness.results.compare import GUARDED_FIELDS, Comparison, compare, suite_changes
 from harness.results.files import ensure_writable_dir
 from harness.results.junit import write_junit
 from harness.results.model import RunResult
@@ -60,13 +60,14 @@ def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
             ab.CANDIDATE, ns.candidate, cand_topology, tuple(ns.candidate_append or ())
         ),
         out_dir=Path(ns.out).resolve() if ns.out else _default_out(),
-        plan=_abs_if_file(ns.plan),
+        plan=_abs_if_file(ns.plan or ("none" if ns.suite else "quick")),
         reps=ns.reps,
         accel=ns.accel,
         runtime_s=ns.runtime,
         allow_env_diff=allow,
         alpha=ns.alpha,
         measure=ns.measure,
+        suites=tuple(ns.suite),
     )
 
 
@@ -82,6 +83,9 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
             )
         else:
             console.print(f"  REGRESSION {item.step_id}: {item.message}", highlight=False)
+    new_failures, new_passes = suite_changes(comparison)
+    for test in new_passes:
+        console.print(f"  new pass {test}: fails on base, passes on the candidate", highlight=False)
     for err in comparison.infra_errors:
         console.print(f"  infra error: {err}", highlight=False)
     console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)
@@ -164,7 +168,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ab", help="compare two kernels: interleaved reps, stats, report")
     p.add_argument("--base", required=True, help="base kernel spec, e.g. debian:6.12")
     p.add_argument("--candidate", required=True, help="candidate kernel spec")
-    p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
+    p.add_argument("--plan", help="plan name or file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run on both sides (as in harness run --suite); a test that passes "
+        "on base and fails on the candidate is a regression (a new failure)",
+    )
     p.add_argument("--topology", default="default", help="topology name or file (both sides)")
     p.add_argument("--candidate-topology", help="a different topology for the candidate only")
     p.add_argument(

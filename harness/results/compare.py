@@ -352,6 +352,14 @@ def compare_statuses(
     return tuple(out)
 
 
+def suite_changes(comparison: Comparison) -> tuple[list[str], list[str]]:
+    """Peer suite tests (kind "suite") that pass on base and fail on the candidate (new
+    failures) and those that fail on base and pass on the candidate (new passes)."""
+    suite = [s for s in comparison.statuses if s.kind == "suite"]
+    return ([s.step_id for s in suite if s.verdict == "regression"],
+            [s.step_id for s in suite if s.verdict == "fixed"])  # fmt: skip
+
+
 def compare_splats(base: Sequence[RunResult], cand: Sequence[RunResult]) -> StatusComparison:
     """The console splat scan as a check: a run with any splat counts as failed.
 

@@ -28,7 +28,7 @@ from harness.results.ab_text import (
     measure_of,
     method_text,
 )
-from harness.results.compare import Comparison, MetricComparison
+from harness.results.compare import Comparison, MetricComparison, suite_changes
 from harness.results.files import atomic_write_text
 from harness.results.metrics import metric_spec
 
@@ -184,6 +184,11 @@ def render_markdown(comparison: Comparison) -> str:
     lines += _md_table(_RUN_HEAD, _run_rows(c))
     lines += ["## Checks", ""]
     lines += _md_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c))
+    new_failures, new_passes = suite_changes(c)
+    if new_failures or new_passes:
+        lines += ["## Peer suites", ""]
+        lines += [f"- new failure: {t}" for t in new_failures]
+        lines += [f"- new pass: {t}" for t in new_passes] + [""]
     lines += ["## Metrics", ""]
     for step_id, metrics in _by_step(c).items():
         lines += [f"### {step_id}", ""]
