@@ -259,5 +259,22 @@ def test_recorded_blktests_result_files_are_read(tmp_path):
     golden = tmp_path / "013.out"
     golden.write_text("Running loop/013\nTest complete\n")
     diff = gpeer.out_diff(str(golden), files[2])
-    assert "+Failed to add partition" in diff and " Running loop/013" in diff
+    assert "+Partition still exists after loop device reuse" in diff
+    assert " Running loop/013" in diff
     assert gpeer.result_fields("blktests", str(results), "loop/099", "") == {}
+
+
+def test_recorded_check_output_gives_the_suites_skip_reason():
+    output = (DATA / "blktests-output" / "loop-012.txt").read_text()
+    assert gpeer.blktests_skip_reasons(output) == ["systemd version is older than 259"]
+    fields = gpeer.result_fields("blktests", "/nonexistent", "loop/012", output)
+    assert fields == {"status": "not run", "reason": "systemd version is older than 259"}
+
+
+def test_blktests_choking_on_debians_release_is_a_suite_quirk_not_a_failure():
+    output = (DATA / "blktests-output" / "loop-010.txt").read_text()
+    outcome = gpeer.judge({}, 1, 600, output, "loop/010")
+    assert outcome.status == "skip" and outcome.details == {"suite_quirk": True}
+    assert "cannot parse this kernel's release" in outcome.message
+    assert "118deb12" in outcome.message
+    assert gpeer.judge({}, 1, 600, "./check: line 3: oops", "loop/010").status == "error"
