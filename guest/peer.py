@@ -123,16 +123,17 @@ def read_capped(path: str, cap: int = TEXT_CAP) -> str:
     return data if size <= cap else f"[... first {size - cap} bytes cut ...]\n{data}"
 
 
-def out_diff(expected_path: str, bad_path: str) -> str:
-    """Unified diff of the golden output against what the test printed (.out.bad)."""
+def out_diff(expected_path: str, bad_path: str, root: str = "") -> str:
+    """Unified diff of the golden output against what the test printed (.out.bad), the
+    files named relative to `root` (the suite's copy) as the suite itself shows them."""
     bad = read_capped(bad_path, FILE_CAP)
     if not bad:
         return ""
     import difflib  # only a failing suite test pays for it
 
     expected = read_capped(expected_path, FILE_CAP)
-    lines = difflib.unified_diff(expected.splitlines(), bad.splitlines(), expected_path,
-                                 bad_path, lineterm="")  # fmt: skip
+    names = [os.path.relpath(p, root) if root else p for p in (expected_path, bad_path)]
+    lines = difflib.unified_diff(expected.splitlines(), bad.splitlines(), *names, lineterm="")
     return "\n".join(lines)[:TEXT_CAP]
 
 
@@ -291,7 +292,7 @@ def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
     outcome = judge(fields, rc, timeout, output, test)
     if outcome.status == "fail":
         bad = [f for f in result_files(suite, results, test) if f.endswith(".out.bad")]
-        details["diff"] = out_diff(expected, bad[0]) if bad else ""
+        details["diff"] = out_diff(expected, bad[0], copy) if bad else ""
         details["dmesg"] = "\n".join(dmesg)[-TEXT_CAP:]
         details["output"] = output[-TEXT_CAP:]
     return known(Outcome(outcome.status, outcome.message, {"suite_s": elapsed}, details),

@@ -258,7 +258,8 @@ def test_recorded_blktests_result_files_are_read(tmp_path):
     assert [Path(f).name for f in files] == ["013", "013.full", "013.out.bad"]
     golden = tmp_path / "013.out"
     golden.write_text("Running loop/013\nTest complete\n")
-    diff = gpeer.out_diff(str(golden), files[2])
+    diff = gpeer.out_diff(str(golden), files[2], str(tmp_path))
+    assert diff.startswith("--- 013.out\n+++ results/nodev/loop/013.out.bad\n")
     assert "+Partition still exists after loop device reuse" in diff
     assert " Running loop/013" in diff
     assert gpeer.result_fields("blktests", str(results), "loop/099", "") == {}
@@ -278,3 +279,43 @@ def test_blktests_choking_on_debians_release_is_a_suite_quirk_not_a_failure():
     assert "cannot parse this kernel's release" in outcome.message
     assert "118deb12" in outcome.message
     assert gpeer.judge({}, 1, 600, "./check: line 3: oops", "loop/010").status == "error"
+
+
+def test_suite_junit_validates_against_the_jenkins_schema(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    from harness.results.junit import write_junit
+
+    steps = (
+        StepResult("blktests/loop/001", "suite", "pass", "", 7.2),
+        StepResult(
+            "blktests/loop/012", "suite", "skip", "not run: systemd version is older than 259", 3.4
+        ),
+        StepResult(
+            "blktests/loop/013",
+            "suite",
+            "fail",
+            "loop/013 failed (output)",
+            9.3,
+            details={"diff": "+Partition still exists", "dmesg": "loop0: p1"},
+        ),
+        StepResult("fstests/ext4/033", "suite", "xfail", "known failure (x): ...", 2.0),
+    )
+    env = Environment(accel="tcg", qemu_version="7.2", host_fs="ext4", cpus=2)
+    run = RunResult(
+        KernelInfo("debian:6.12", release="6.12.118+deb12-amd64"),
+        environment=env,
+        topology="default",
+        plan="none",
+        steps=steps,
+    )
+    path = tmp_path / "junit.xml"
+    write_junit(path, [run])
+    schema = Path(__file__).parent / "data" / "schemas" / "jenkins-junit-10.xsd"
+    xmlschema.XMLSchema(str(schema)).validate(path.read_text())
+    cases = {c.get("name"): c for c in ET.parse(path).getroot().iter("testcase")}
+    assert cases["blktests/loop/012"].find("skipped").get("message").startswith("not run: ")
+    assert "+Partition still exists" in cases["blktests/loop/013"].find("failure").text
+    assert cases["fstests/ext4/033"].find("failure") is None

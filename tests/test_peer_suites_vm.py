@@ -26,14 +26,22 @@ if not (SUITES / "blktests" / "check").is_file():
     pytest.skip(f"no peer suites at {SUITES} (set HARNESS_PEER_SUITES)", allow_module_level=True)
 
 
+EXPUNGE = Path(__file__).parent / "data" / "peer" / "expunge" / "blktests"
+
+
 def test_blktests_loop_group_passes_or_says_why_not(tmp_path: Path) -> None:
+    """Debian 6.12 lacks the fix loop/013 checks for: it is on the 6.12 known-failure
+    list, so its failure is an expected one; every other test passes or is not run with
+    the suite's reason (010 and 011: the suite cannot parse Debian's release)."""
     req = RunRequest(KERNEL, tmp_path / "run", plan="none",
-                     suites=(f"blktests:{SUITES / 'blktests'}@loop",))  # fmt: skip
+                     suites=(f"blktests:{SUITES / 'blktests'}@loop:expunge={EXPUNGE}",))  # fmt: skip
     run = run_one(req)
     suite = [s for s in run.steps if s.kind == "suite"]
     assert [s.id for s in suite] == [f"blktests/loop/{n:03d}" for n in range(1, 14)]
-    bad = [(s.id, s.status, s.message) for s in suite if s.status not in ("pass", "skip")]
+    bad = [(s.id, s.status, s.message) for s in suite if s.status not in ("pass", "skip")
+           and not (s.status == "xfail" and s.id == "blktests/loop/013")]  # fmt: skip
     assert not bad, bad
+    assert run.verdict.get("class") == "pass", run.verdict
     assert all(s.message.startswith("not run: ") for s in suite if s.status == "skip")
     assert not any("is not installed" in s.message for s in suite)  # the harness installs them
     junit = tmp_path / "junit.xml"
