@@ -33,8 +33,8 @@ def test_blktests_loop_group_passes_or_says_why_not(tmp_path: Path) -> None:
     """Debian 6.12 lacks the fix loop/013 checks for: it is on the 6.12 known-failure
     list, so its failure is an expected one; every other test passes or is not run with
     the suite's reason (010 and 011: the suite cannot parse Debian's release)."""
-    req = RunRequest(KERNEL, tmp_path / "run", plan="none",
-                     suites=(f"blktests:{SUITES / 'blktests'}@loop:expunge={EXPUNGE}",))  # fmt: skip
+    suite = f"blktests:{SUITES / 'blktests'}@loop:expunge={EXPUNGE}"
+    req = RunRequest(KERNEL, tmp_path / "run", plan="none", suites=(suite,))
     run = run_one(req)
     suite = [s for s in run.steps if s.kind == "suite"]
     assert [s.id for s in suite] == [f"blktests/loop/{n:03d}" for n in range(1, 14)]
