@@ -115,8 +115,9 @@ def test_suites_follow_the_plans_steps_and_shard_by_test(tmp_path):
 
 
 def test_build_commands_copy_without_git_and_make():
-    assert rpeer.rsync_argv(Path("/src/blktests"), Path("/c/b")) == [
-        "rsync", "-a", "--delete", "--exclude=.git", "/src/blktests/", "/c/b/"]  # fmt: skip
+    argv = rpeer.rsync_argv(Path("/src/blktests"), Path("/c/b"))
+    assert argv == ["rsync", "-a", "--delete", "--chmod=u+w", "--exclude=.git",
+                    "/src/blktests/", "/c/b/"]  # fmt: skip
     assert rpeer.make_argv(2) == ["make", "-j2"]
 
 
@@ -319,3 +320,19 @@ def test_suite_junit_validates_against_the_jenkins_schema(tmp_path):
     assert cases["blktests/loop/012"].find("skipped").get("message").startswith("not run: ")
     assert "+Partition still exists" in cases["blktests/loop/013"].find("failure").text
     assert cases["fstests/ext4/033"].find("failure") is None
+
+
+def test_the_guest_gets_the_build_as_one_tar(tmp_path):
+    argv = rpeer.tar_argv(Path("/c/fstests-1"), Path("/c/fstests-1.tar"))
+    assert argv[:3] == ["tar", "-cf", "/c/fstests-1.tar"] and argv[-3:] == [
+        "-C",
+        "/c/fstests-1",
+        ".",
+    ]
+    assert "--exclude=*.o" in argv and "--exclude=.git" in argv
+    assert gpeer.unpack_argv("/c/fstests-1.tar", "/w/suite") == [
+        "tar", "-xf", "/c/fstests-1.tar", "-C", "/w/suite"]  # fmt: skip
+    blk = fake_blktests(tmp_path / "b")
+    spec = peer.parse_suite(f"blktests:{blk}@loop/001")
+    step = peer.suite_steps(spec, tmp_path / "blktests-x", ["loop/001"], [], "6.12")[0]
+    assert step["params"]["src"] == str(tmp_path / "blktests-x.tar")

@@ -168,7 +168,7 @@ def suite_steps(
     steps = []
     for test in tests:
         params: dict[str, Any] = {
-            "suite": str(spec.suite), "test": test, "src": str(built),
+            "suite": str(spec.suite), "test": test, "src": str(built.with_suffix(".tar")),
             "test_timeout_s": spec.test_timeout_s, "budget_s": spec.budget_s,
         }  # fmt: skip
         if spec.suite == PeerSuite.FSTESTS:
