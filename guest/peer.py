@@ -22,6 +22,7 @@ TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG ag
 if TYPE_CHECKING:
     from typing import Any
 
+ALARM_SLACK_S = 20  # reading and copying a timed-out test's files, before the step alarm
 FILE_CAP = 256 * 1024  # bytes of one suite file kept in the shared directory
 TEXT_CAP = 8 * 1024  # characters of a diff or a dmesg excerpt in the step record
 _ready: dict[str, str] = {}  # suite -> its writable copy, prepared once per agent run
@@ -266,11 +267,21 @@ def budget_left(params: dict[str, Any], now: float) -> float:
     return float(params.get("budget_s", 3600)) - (now - started)
 
 
+def check_timeout(step: dict[str, Any], budget_left: float, spent: float) -> float:
+    """Seconds ./check may run: the test's timeout, within the suite's budget, and ending
+    before the agent's step alarm (which would cut the test short as an error, without its
+    files); `spent` is what setup took of the step already (the first test unpacks)."""
+    alarm_left = float(step.get("timeout_s", 780)) - spent - ALARM_SLACK_S
+    test_s = float(step.get("params", {}).get("test_timeout_s", 600))
+    return max(1.0, min(test_s, budget_left, alarm_left))
+
+
 def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
     """Run one suite test (step params from harness/suite/peer.py) and judge what it wrote."""
+    entered = time.monotonic()  # the agent's step alarm was armed just before
     params = step.get("params", {})
     suite, test = params["suite"], params["test"]
-    left = budget_left(params, time.monotonic())
+    left = budget_left(params, entered)
     if left <= 0:
         return Outcome("skip", f"not run: the {suite} time budget of {params['budget_s']}s "
                        "was spent")  # fmt: skip
@@ -278,7 +289,7 @@ def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
     results = os.path.join(copy, "results")
     _clear(results)
     kmsg = probes.KmsgTail()
-    timeout = min(float(params.get("test_timeout_s", 600)), left)
+    timeout = check_timeout(step, left, time.monotonic() - entered)
     started = time.monotonic()
     try:
         rc, output = run_check(copy, check_argv(suite, test), timeout)

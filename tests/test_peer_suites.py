@@ -336,3 +336,11 @@ def test_the_guest_gets_the_build_as_one_tar(tmp_path):
     spec = peer.parse_suite(f"blktests:{blk}@loop/001")
     step = peer.suite_steps(spec, tmp_path / "blktests-x", ["loop/001"], [], "6.12")[0]
     assert step["params"]["src"] == str(tmp_path / "blktests-x.tar")
+
+
+def test_a_tests_timeout_ends_inside_the_budget_and_before_the_step_alarm():
+    step = {"timeout_s": 780, "params": {"test_timeout_s": 600}}
+    assert gpeer.check_timeout(step, 3600, 5) == 600
+    assert gpeer.check_timeout(step, 100, 5) == 100  # the budget's rest
+    # a slow first-test setup (4.5 min unpacking) leaves less than the test's own 600 s
+    assert gpeer.check_timeout(step, 3600, 270) == 780 - 270 - gpeer.ALARM_SLACK_S
