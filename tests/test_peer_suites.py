@@ -344,3 +344,12 @@ def test_a_tests_timeout_ends_inside_the_budget_and_before_the_step_alarm():
     assert gpeer.check_timeout(step, 100, 5) == 100  # the budget's rest
     # a slow first-test setup (4.5 min unpacking) leaves less than the test's own 600 s
     assert gpeer.check_timeout(step, 3600, 270) == 780 - 270 - gpeer.ALARM_SLACK_S
+
+
+def test_host_mode_refuses_suites_rather_than_dropping_them(tmp_path):
+    from harness.run.host import HostExecutor
+
+    req = RunRequest("host", tmp_path / "o", plan="none", scratch=tmp_path,
+                     suites=("blktests:/p@loop",))  # fmt: skip
+    with pytest.raises(UserError, match="VM guest"):
+        HostExecutor().plan(req, None)

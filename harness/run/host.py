@@ -46,6 +46,8 @@ class HostExecutor(LocalExecutor):
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
         if req.scratch is None:
             raise UserError("host mode needs --scratch DIR: the only place the agent may write")
+        if req.suites:  # they would write this machine's disks and kernel state: VM only
+            raise UserError("--suite runs peer suites in a VM guest: drop --kernel host")
         proc.require_tool("losetup", "util-linux")
         workdir = req.scratch.resolve() / "harness-work"
         workdir.mkdir(parents=True, exist_ok=True)
