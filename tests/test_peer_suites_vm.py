@@ -52,7 +52,7 @@ def test_blktests_loop_group_passes_or_says_why_not(tmp_path: Path) -> None:
 
 def test_fstests_ext4_032_on_the_vms_disks(tmp_path: Path) -> None:
     req = RunRequest(KERNEL, tmp_path / "run", plan="none",
-                     suites=(f"fstests:{SUITES / 'fstests'}@ext4/032",))  # fmt: skip
+                     suites=(f"fstests:{SUITES / 'fstests'}@ext4/032:timeout=1500",))  # fmt: skip
     run = run_one(req)
     step = next(s for s in run.steps if s.id == "fstests/ext4/032")
     assert step.status == "pass", (step.status, step.message)
