@@ -353,3 +353,18 @@ def test_host_mode_refuses_suites_rather_than_dropping_them(tmp_path):
                      suites=("blktests:/p@loop",))  # fmt: skip
     with pytest.raises(UserError, match="VM guest"):
         HostExecutor().plan(req, None)
+
+
+def test_recorded_fstests_xunit_report_is_read(tmp_path):
+    xml = (DATA / "fstests" / "result-ext4-032.xml").read_text()
+    assert gpeer.fstests_result(xml, "ext4/032") == {
+        "status": "pass", "reason": "", "runtime": "511"}  # fmt: skip
+    assert gpeer.fstests_result(xml, "ext4/033") == {}
+    assert gpeer.fstests_result("<testsuite", "ext4/032") == {}  # torn: no result, no crash
+    results = tmp_path / "results"
+    (results / "ext4").mkdir(parents=True)
+    (results / "result.xml").write_text(xml)
+    assert gpeer.result_fields("fstests", str(results), "ext4/032", "")["status"] == "pass"
+    (results / "ext4" / "033.notrun").write_text("ext4 resize needs more than 8 GiB\n")
+    fields = gpeer.result_fields("fstests", str(results), "ext4/033", "")
+    assert fields == {"status": "not run", "reason": "ext4 resize needs more than 8 GiB"}
