@@ -15,19 +15,20 @@ from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
 from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.model import RunResult
 from harness.results.store import save_runs
-from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
+from harness.run.executor import RunInterrupted
 from harness.run.request import MEASURES, RunRequest
+from harness.run.shard import write_shard_record
 from harness.suite.peer import parse_suite
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
 from harness.vm.launch import find_vng
-from harness.workflows.shard import write_shard_record
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +51,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
-    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=("auto", "kvm", "tcg"),
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     measure_option(p)
@@ -207,20 +213,26 @@ def _handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
     ensure_writable_dir(out)
+    # The lock comes first: nothing (shard.json included) is written into a directory
+    # another run is writing, and a second run is refused before it builds anything.
+    with outlock.hold(out):
+        return _run_locked(ns, requests, out)
+
+
+def _run_locked(ns: argparse.Namespace, requests: list[RunRequest], out: Path) -> int:
     preflight([req.kernel for req in requests])
     # Every kernel is resolved before anything boots: a conflict or a failed build stops
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]
     write_shard_record(out, requests, kernels)  # what `harness merge` reads
     runs: list[RunResult] = []
-    with remote_pool(ns) as remote, outlock.hold(out):
+    with remote_pool(ns) as remote:
         try:
             for req, kernel in zip(requests, kernels, strict=True):
                 runs.append(executor_for(kernel, remote).run(req, kernel))
                 write_outputs(out, runs)  # after every kernel: a later crash loses nothing
-        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
-            if getattr(exc, "result", None) is not None:
-                runs.append(exc.result)  # type: ignore[attr-defined]
+        except RunInterrupted as exc:  # harness.signals: keep the run it cut short
+            runs.append(exc.result)
             raise
         finally:
             if runs:

@@ -13,9 +13,10 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
-from harness.results.assemble import assemble, boot_step, read_records, with_stalls
 from harness.results.model import Environment, Splat, StepResult
+from harness.results.untrusted import write_untrusted
 from harness.run import peer
+from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest
@@ -35,6 +36,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,12 @@ def boot_spec(
     )
 
 
+def check_out_dir(req: RunRequest) -> None:
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
+    before any disk is made (vng_argv checks every path again)."""
+    check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+
+
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
     """The boot case, then one case per planned step."""
     booted = outcome.first_marker_s is not None
@@ -105,7 +113,10 @@ def dump_requester(shared: Path):
 
     def request() -> None:
         log.info("asking the guest kernel for its blocked tasks (sysrq-w)")
-        (shared / "sysrq-request").write_text("w\n")
+        try:  # the guest can plant anything under that name: replace it, never write through
+            write_untrusted(shared, "sysrq-request", b"w\n")
+        except OSError as exc:
+            log.warning("cannot ask for a blocked-task dump: %s", exc)
 
     return request
 
@@ -119,6 +130,7 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
         plan = plans.build_plan(
             req.plan,

@@ -10,7 +10,9 @@ A plan (named, or a JSON file of the same shape) looks like:
      "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"], "params": {}}]}
 
 `targets` adds or overrides target definitions; each fio group's `fio` overrides options
-of every workload in it. Workloads limited to some target kinds are left out elsewhere.
+of every workload in it, from the allow-list in guest/fio_options.py (no filename,
+directory, exec_* or file-naming options: the agent runs as root in host mode). Workloads
+limited to some target kinds are left out elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from harness_guest import fio_options
 
 from harness.errors import UserError
 from harness.suite import checks, targets, workloads
@@ -145,6 +149,9 @@ def _fio_steps(source: dict, table: dict, ctx: dict[str, Any]) -> list[dict[str,
         if not isinstance(group, dict):
             raise UserError(f"{where} must be an object with 'workloads' and 'targets'")
         overrides = group.get("fio", {})
+        refused = fio_options.problems(overrides)
+        if refused:
+            raise UserError(f"{where}: " + "; ".join(refused))
         for tname in _list_of_str(group.get("targets"), f"{where} 'targets'"):
             target = _resolve_target(tname, table, ctx["disks"], ctx["mode"], ctx["size_mb"])
             for wname in _list_of_str(group.get("workloads"), f"{where} 'workloads'"):
