@@ -305,6 +305,10 @@ def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
         "files": keep_files(result_files(suite, results, test), results, ctx, params)
         + keep_output(output, ctx, params),
     }  # fmt: skip
+    if rc is None and left <= timeout:  # the suite's budget, not the test, ran out
+        return Outcome("skip", f"not finished: the {suite} time budget of "
+                       f"{params['budget_s']}s ran out during it", {"suite_s": elapsed},
+                       details)  # fmt: skip
     outcome = judge(fields, rc, timeout, output, test)
     if outcome.status == "fail":
         bad = [f for f in result_files(suite, results, test) if f.endswith(".out.bad")]

@@ -368,3 +368,30 @@ def test_recorded_fstests_xunit_report_is_read(tmp_path):
     (results / "ext4" / "033.notrun").write_text("ext4 resize needs more than 8 GiB\n")
     fields = gpeer.result_fields("fstests", str(results), "ext4/033", "")
     assert fields == {"status": "not run", "reason": "ext4 resize needs more than 8 GiB"}
+
+
+class _NoKmsg:
+    def read(self):
+        return []
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(("budget", "status", "words"), [
+    (30, "skip", "time budget of 30s ran out during it"),  # the budget cut it short
+    (3600, "fail", "did not finish within 60s (per-test timeout)"),  # its own timeout
+])  # fmt: skip
+def test_a_test_cut_by_the_budget_is_not_run_one_past_its_timeout_fails(
+    monkeypatch, tmp_path, budget, status, words
+):
+    from guest.api import Context
+
+    monkeypatch.setattr(gpeer, "_started", {})
+    monkeypatch.setattr(gpeer, "prepare", lambda params, ctx: str(tmp_path))
+    monkeypatch.setattr(gpeer, "run_check", lambda copy, argv, timeout: (None, ""))
+    monkeypatch.setattr(gpeer.probes, "KmsgTail", _NoKmsg)
+    step = {"timeout_s": 240, "params": {"suite": "blktests", "test": "loop/004",
+                                         "test_timeout_s": 60, "budget_s": budget}}  # fmt: skip
+    outcome = gpeer.run_test(step, Context(str(tmp_path), "vm", {}, results=str(tmp_path)))
+    assert outcome.status == status and words in outcome.message
