@@ -29,6 +29,7 @@ from harness.run.engine import executor_for, require
 from harness.run.executor import RunInterrupted
 from harness.run.request import MEASURES, RunRequest
 from harness.run.shard import write_shard_record
+from harness.suite.peer import parse_suite
 from harness.suite.targets import raw_devices
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
@@ -44,7 +45,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help=f"kernel spec, repeatable ({FORMS}); default {DEFAULT_KERNEL}",
     )
-    p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
+    p.add_argument("--plan", help="plan name or JSON file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run after the plan's steps, repeatable: blktests:PATH@loop, "
+        "fstests:PATH@ext4/032,generic/001[:fstype=xfs][:timeout=S][:budget=S][:expunge=F]",
+    )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
     p.add_argument(
@@ -139,6 +148,8 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
         raise UserError("--runtime must be a positive number of seconds")
     if "host" in kernels and ns.scratch is None:
         raise UserError("--kernel host needs --scratch DIR (the only place the agent may write)")
+    for text in ns.suite:
+        parse_suite(text)  # a usage error now, not after the kernel is resolved
     timeouts = Timeouts(
         boot_s=ns.boot_timeout, silence_s=ns.silence_timeout, step_grace_s=ns.step_grace
     )
@@ -147,7 +158,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             kernel=k,
             out_dir=out.resolve() / f"{i}-{slug(k)}",
             topology=ns.topology,
-            plan=ns.plan,
+            plan=ns.plan or ("none" if ns.suite else "quick"),
             accel=ns.accel,
             append=tuple(ns.append),
             runtime_s=ns.runtime,
@@ -156,6 +167,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             keep_images=ns.keep_images,
             shard=parse_shard(ns.shard),
             measure=ns.measure,
+            suites=tuple(ns.suite),
         )
         for i, k in enumerate(kernels)
     ]

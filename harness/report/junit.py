@@ -118,6 +118,16 @@ def _splat_message(splats: Sequence[Splat]) -> str:
     return f"kernel {first.kind}: {first.title}{more}"
 
 
+def failure_text(step: StepResult) -> str:
+    """A failure's text: the message, and for a peer suite's test its .out.bad diff and the
+    kernel log while it ran (guest/peer.py)."""
+    parts = [step.message]
+    for key, title in (("diff", "diff against the golden output"), ("dmesg", "kernel log")):
+        if step.details.get(key):
+            parts.append(f"--- {title} ---\n{step.details[key]}")
+    return "\n\n".join(parts)
+
+
 def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) -> TestCase:
     """The testcase for one step (see the module docstring for the status mapping)."""
     out = {"target": step.target, "workload": step.workload, "metrics": step.metrics}
@@ -141,7 +151,7 @@ def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) 
             message=_splat_message(step.splats), output=text, failure_type="splat"
         )
     elif step.status == StepStatus.FAIL:
-        case.add_failure_info(message=message, output=step.message, failure_type="failure")
+        case.add_failure_info(message=message, output=failure_text(step), failure_type="failure")
     elif step.status == StepStatus.SKIP:
         case.add_skipped_info(message=step.message or "skipped")
     return case

@@ -10,15 +10,18 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
 from harness.results.model import Environment, Splat, StepResult
 from harness.results.untrusted import write_untrusted
+from harness.run import peer
 from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest
 from harness.suite import plans
+from harness.suite.peer import parse_suite
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
 from harness.vm import agent_bundle, boot_initramfs, standins
@@ -129,13 +132,18 @@ class VmExecutor(LocalExecutor):
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
         check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
-        return plans.build_plan(
+        plan = plans.build_plan(
             req.plan,
             disks=self.topology.plan_disks(),
             mode="vm",
             workdir=GUEST_WORKDIR,
             runtime_s=req.runtime_s,
         )
+        suites = tuple(parse_suite(text) for text in req.suites)
+        plan = peer.with_suites(plan, suites, kernel.release) if suites else plan
+        if not plan.steps:
+            raise UserError("the plan has no steps: give --suite, or a plan other than none")
+        return plan
 
     def prepare(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> None:
         assert self.topology is not None
@@ -156,7 +164,7 @@ class VmExecutor(LocalExecutor):
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
         # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
         # (harness.vm.standins).
-        wrap = standins.available()
+        wrap = standins.available() and not plan.real_udev
         if wrap:
             standins.compiled()  # built here (logged) rather than inside the namespace
         return Launch(

@@ -168,6 +168,14 @@ def _check_rows(comparison: Comparison) -> list[list[str]]:
     ]
 
 
+def suite_changes(comparison: Comparison) -> tuple[list[str], list[str]]:
+    """Peer suite tests (kind "suite") that pass on base and fail on the candidate (new
+    failures) and those that fail on base and pass on the candidate (new passes)."""
+    suite = [s for s in comparison.statuses if s.kind == "suite"]
+    return ([s.step_id for s in suite if s.verdict == "regression"],
+            [s.step_id for s in suite if s.verdict == "fixed"])  # fmt: skip
+
+
 def render_markdown(comparison: Comparison) -> str:
     """report.md: verdict, method, runs, checks, and a metric table per step."""
     c = comparison
@@ -187,6 +195,11 @@ def render_markdown(comparison: Comparison) -> str:
     lines += _md_table(_RUN_HEAD, _run_rows(c))
     lines += ["## Checks", ""]
     lines += _md_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c))
+    new_failures, new_passes = suite_changes(c)
+    if new_failures or new_passes:
+        lines += ["## Peer suites", ""]
+        lines += [f"- new failure: {t}" for t in new_failures]
+        lines += [f"- new pass: {t}" for t in new_passes] + [""]
     lines += ["## Metrics", ""]
     for step_id, metrics in _by_step(c).items():
         lines += [f"### {step_id}", ""]

@@ -68,6 +68,7 @@ class AbRequest:
     allow_env_diff: tuple[str, ...] = ()
     alpha: float = DEFAULT_ALPHA
     measure: str = "wall"  # "cost": QEMU instruction counting on every run
+    suites: tuple[str, ...] = ()  # peer suites (--suite) run on both sides after the plan
 
     def __post_init__(self) -> None:
         if self.reps < 1:
@@ -96,6 +97,7 @@ class AbRequest:
                 "candidate": side(data["candidate"]),
                 "out_dir": Path(data["out_dir"]),
                 "allow_env_diff": tuple(data.get("allow_env_diff", ())),
+                "suites": tuple(data.get("suites", ())),
             }
         )
 
@@ -134,6 +136,7 @@ def run_request(req: AbRequest, slot: Slot) -> RunRequest:
         append=slot.side.append,
         runtime_s=req.runtime_s,
         measure=req.measure,
+        suites=req.suites,
     )
 
 
@@ -229,6 +232,8 @@ def ab_argv(req: AbRequest) -> list[str]:
     argv = ["ab", "--base", req.base.kernel, "--candidate", req.candidate.kernel]
     argv += ["--plan", req.plan, "--topology", req.base.topology, "--reps", str(req.reps)]
     argv += ["--accel", req.accel]
+    for suite in req.suites:
+        argv += ["--suite", suite]
     if req.candidate.topology != req.base.topology:
         argv += ["--candidate-topology", req.candidate.topology]
     for word in req.candidate.append:
