@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 
-from guest import metrics, sh
+from guest import metrics, sh, stackpath
 
 TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG agent start
 if TYPE_CHECKING:
@@ -89,14 +89,25 @@ class StackTracer:
             sh.write_text(STACK_SYSCTL, "1")
 
     def stop(self) -> tuple[dict[str, float], dict[str, Any]]:
-        """Read the deepest stack; return ({'stack_max_bytes': N}, {'stack_trace': frames})."""
+        """Read the deepest stack: ({'stack_max_bytes': N}, {'stack_trace': frames}), or,
+        when the tracer was booted with a function filter (`stacktrace_filter=`), the
+        path-scoped figure {'stack_path_bytes': N} with the scope and the path it took."""
         assert self.dir
         if not self.was_on:
             sh.write_text(STACK_SYSCTL, "0")
         max_size = int(sh.read_text(f"{self.dir}/stack_max_size", "0") or 0)
         trace = sh.read_text(f"{self.dir}/stack_trace", "") or ""
-        return {"stack_max_bytes": float(max_size)}, {
-            "stack_trace": metrics.parse_stack_trace(trace)
+        scope = stackpath.parse_filter(sh.read_text(f"{self.dir}/stack_trace_filter", "") or "")
+        if not scope:
+            return {"stack_max_bytes": float(max_size)}, {
+                "stack_trace": metrics.parse_stack_trace(trace)
+            }
+        frames = metrics.parse_stack_trace(trace, top=80)
+        return {"stack_path_bytes": float(max_size)}, {
+            "stack_trace": frames,
+            "stack_scope": scope,
+            "stack_path": stackpath.path_summary(frames),
+            "stack_through_loop": stackpath.through_loop(frames),
         }
 
 
