@@ -70,7 +70,8 @@ def has_dm_target(targets_output: str, dm: str) -> bool:
     return any(line.split()[:1] == [wanted] for line in targets_output.splitlines())
 
 
-def _ensure_dm(dm: str) -> None:
+def _ensure_dm(dm: str) -> str:
+    """Skip unless the kernel has device-mapper and the `dm` target; `dmsetup targets`."""
     if not sh.which("dmsetup"):
         raise Skip("dmsetup not installed (apt-get install dmsetup)")
     if not os.path.exists("/dev/mapper/control"):
@@ -83,6 +84,7 @@ def _ensure_dm(dm: str) -> None:
         rc, out = sh.run(["dmsetup", "targets"], check=False)
         if not has_dm_target(out, dm):
             raise Skip(f"kernel has no dm-{dm} target (CONFIG_DM_{dm.upper()} off)")
+    return out
 
 
 def _disk(ctx: Context, disk: str, stack: contextlib.ExitStack, size_mb: int) -> str:
@@ -126,7 +128,7 @@ def prepare_dm_stack(
     dm = str(spec.get("dm", "linear"))
     if dm not in DM_KINDS:
         raise Skip(f"unknown dm kind {dm!r}: use one of {', '.join(DM_KINDS)}")
-    _ensure_dm(dm)
+    dm_targets = _ensure_dm(dm)
     fs = str(spec.get("fs", "xfs"))
     disks = list(spec.get("disks") or [spec.get("disk", "nvme0")])
     fs_mb = max(size_mb + 64, targets.MIN_XFS_MB)
@@ -149,6 +151,7 @@ def prepare_dm_stack(
         "dm": dm,
         "dm_table": dm_table(dm, devices, sectors).strip().replace(TEST_KEY, "<test key>"),
         "layers": [dev, backing, mapped, *devices],
+        "dm_targets": dm_targets.strip().splitlines(),
         **targets.loop_status(dev),
     }
     return Prepared(name, "stacked", dev, dev, backing, mnt, fs, dev, extra)

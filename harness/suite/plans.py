@@ -65,7 +65,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "description": "the configurations where the loop NOWAIT series broke upstream: loop "
         "on XFS on dm-linear/stripe/crypt, nested loops, ext4 on loop on ext4 (stack through "
         "the submission path), online resize, wbt-throttled writes, plug re-entry; ~10 min TCG",
-        "runtime_s": 3, "size_mb": 128, "trace_stack": True, "stack_scope": "submission",
+        "runtime_s": 3, "size_mb": 128, "stack_scope": "submission",
         "checks": [
             {"check": "stack", "targets": _UPSTREAM, "params": {"runtime_s": 4, "size_mb": 64,
                                                                "rw": "randrw"}},
