@@ -98,6 +98,9 @@ def check_integrity(
     return Outcome("pass", "", {}, details)
 
 
+_TARGET_KEYS = ("dm", "dm_table", "dm_targets", "depth")
+
+
 def _stack_job(params: dict[str, Any]) -> dict[str, Any]:
     """The write load of the stack check: 4k random direct writes, 2 jobs x 16 deep."""
     return {
@@ -137,6 +140,8 @@ def check_stack(
     details.update(
         {"fio_argv": argv, "budget_bytes": budget, "layers": prepared.extra.get("layers")}
     )
+    # what the stack stands on: the dm table, the nesting depth
+    details.update({k: v for k, v in prepared.extra.items() if k in _TARGET_KEYS})
     if rc != 0 or metrics.fio_errors(data):
         return Outcome(
             "fail", f"write load on {prepared.path} failed: {out.strip()[-300:]}", found, details

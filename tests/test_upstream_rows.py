@@ -1,6 +1,7 @@
 """The upstream-failures rows (issue #26 items 1-5): stacked targets as data, the online
 resize check, throttled writes and plug re-entry, the path-scoped stack figure, the plan."""
 
+import json
 import sys
 
 import pytest
@@ -160,6 +161,22 @@ def test_path_summary_on_the_recorded_global_trace_has_no_loop():
         "xfs_file_write_iter > xfs_file_dio_write_aligned > iomap_dio_rw"
     )
     assert stackpath.function("xfs_perag_get+0x23/0x90 [xfs]") == "xfs_perag_get"
+
+
+def test_path_of_a_recorded_path_scoped_trace_through_loop_on_dm_crypt():
+    # recorded: upstream-failures on Debian 6.12.118 under TCG; the tracer booted with the
+    # submission scope (module functions unmatched: only the built-in four were traced)
+    rec = json.loads((DATA / "stack" / "path-scoped-dm-crypt-debian-6.12.json").read_text())
+    assert rec["stack_scope"] == ["iomap_dio_rw", "submit_bio_noacct", "blk_mq_flush_plug_list",
+                                  "blk_mq_submit_bio"]  # fmt: skip
+    frames = rec["stack_trace"]
+    assert stackpath.through_loop(frames)
+    assert stackpath.path_summary(frames) == (
+        "loop_process_work > lo_rw_aio.isra.0 > xfs_file_write_iter > xfs_file_dio_write_aligned"
+        " > iomap_dio_rw > submit_bio_noacct_nocheck > __submit_bio > dm_submit_bio > crypt_map"
+        " > submit_bio_noacct"
+    )
+    assert frames[0]["depth"] == rec["metrics"]["stack_path_bytes"] == 3928
 
 
 def test_budget_is_three_quarters_of_thread_size():

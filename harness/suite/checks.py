@@ -46,8 +46,8 @@ CHECKS: dict[str, Check] = {
               "the same filesystem inside grown online in steps (resize2fs / xfs_growfs): data "
               "checksummed after each step, fsck clean (fstests ext4/032; the robot's jbd2 BUG)",
               ("loop-dio-on-ext4", "loop-dio-on-xfs"), timeout_s=420,
-              params={"grow_steps": 3, "grow_step_mb": 64}, tags=("correctness", "resize",
-                                                                   "upstream")),
+              params={"grow_steps": 3, "grow_step_mb": 64, "files": 3, "file_mb": 4},
+              tags=("correctness", "resize", "upstream")),
         Check("throttled-writes", "writeback throttling at a low latency target "
               "(queue/wbt_lat_usec) on the disk below and on loop; buffered and direct writes "
               "through loop (dio on) complete (the unmerged fix V3 3/4: a wbt deadlock)",
@@ -58,7 +58,7 @@ CHECKS: dict[str, Check] = {
               "cold readahead through the nested loops, data checksummed (the unmerged fix "
               "V3 4/4: plug-list corruption)",
               ("nested-loop-xfs",), timeout_s=420, params={"rounds": 4, "files": 16,
-                                                           "file_mb": 2},
+                                                           "file_mb": 1},
               tags=("correctness", "plug", "upstream")),
     )
 }  # fmt: skip
