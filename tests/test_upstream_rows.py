@@ -50,6 +50,13 @@ def test_dm_tables_for_linear_crypt_and_stripe():
         stacked.dm_table("mirror", ["/dev/a"], 200)
 
 
+def test_dm_targets_from_recorded_dmsetup_output():
+    # recorded in a Debian 6.12 guest before dm-crypt was loaded: the targets built into dm-mod
+    text = (DATA / "dm" / "dmsetup-targets-debian-6.12.txt").read_text()
+    assert stacked.has_dm_target(text, "stripe") and stacked.has_dm_target(text, "linear")
+    assert not stacked.has_dm_target(text, "crypt")
+
+
 def test_dmsetup_argv():
     assert stacked.dmsetup_create_argv("h-1", "/w/dm/h-1.table") == [
         "dmsetup", "create", "h-1", "/w/dm/h-1.table",
