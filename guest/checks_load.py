@@ -150,6 +150,9 @@ def check_stack(
         raise Skip(f"write load ran clean but stack depth is unknown: {tracer.reason}")
     if "stack_path_bytes" in found:
         return _path_verdict(prepared, params, found, details)
+    if details.get("stack_scope"):
+        raise Skip(f"no scoped stack through loop was the deepest in any window on "
+                   f"{prepared.name}; deepest other: {details.get('stack_any_path')}")  # fmt: skip
     depth = int(found["stack_max_bytes"])
     if depth >= budget:
         frames = details.get("stack_trace", [])[:6]

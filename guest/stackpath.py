@@ -53,3 +53,60 @@ def path_summary(frames: list[dict[str, Any]]) -> str:
 
 def budget_bytes(thread_size: int = THREAD_SIZE, share: float = BUDGET_SHARE) -> int:
     return int(thread_size * share)
+
+
+class LoopPathMax:
+    """The deepest scoped stack that went through loop, kept across windows.
+
+    The stack tracer keeps one maximum, whatever path reached it: a journal commit or the
+    flusher submitting I/O can be deepest in a window and hide loop's path. So the tracer's
+    maximum is read and reset every `interval_s`, and only windows whose deepest stack ran
+    through loop count; the deepest of any path is kept beside it for reference.
+    """
+
+    def __init__(self, read: Any, reset: Any, parse: Any, interval_s: float = 0.05) -> None:
+        import threading  # only a scoped stack check pays for the thread
+
+        self.read, self.reset, self.parse = read, reset, parse
+        self.interval_s = interval_s
+        self.best: list[dict[str, Any]] = []
+        self.any_best: list[dict[str, Any]] = []
+        self.windows = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> None:
+        frames = self.parse(self.read())
+        self.reset()
+        self.windows += 1
+        if not frames:
+            return
+        depth = frames[0]["depth"]
+        if depth > (self.any_best[0]["depth"] if self.any_best else 0):
+            self.any_best = frames
+        if through_loop(frames) and depth > (self.best[0]["depth"] if self.best else 0):
+            self.best = frames
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """({'stack_path_bytes': N} or {} when loop was never deepest, details)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.sample()
+        details: dict[str, Any] = {
+            "stack_trace": self.best,
+            "stack_path": path_summary(self.best),
+            "stack_through_loop": bool(self.best),
+            "stack_windows": self.windows,
+            "stack_any_path_bytes": self.any_best[0]["depth"] if self.any_best else 0,
+            "stack_any_path": path_summary(self.any_best),
+            "stack_any_trace": self.any_best[:24],
+        }
+        return ({"stack_path_bytes": float(self.best[0]["depth"])} if self.best else {}), details

@@ -186,6 +186,35 @@ def test_path_of_a_recorded_path_scoped_trace_through_loop_on_dm_crypt():
     assert frames[0]["depth"] == rec["metrics"]["stack_path_bytes"] == 3928
 
 
+def test_windowed_max_keeps_loops_path_when_another_path_is_deeper():
+    # a window whose deepest stack is a non-loop path (recorded Debian global trace, 4168
+    # bytes) must not hide the loop path seen in other windows (recorded dm-crypt, 3928)
+    through = json.loads((DATA / "stack" / "path-scoped-dm-crypt-debian-6.12.json").read_text())
+    other = metrics.parse_stack_trace(
+        (DATA / "fio" / "stack_trace-debian-6.12.txt").read_text(), top=80
+    )
+    shallow = through["stack_trace"][5:]  # the same path, entered 5 frames higher
+    windows = iter([shallow, other, through["stack_trace"], [], other])
+    resets = []
+    probe = stackpath.LoopPathMax(lambda: next(windows), lambda: resets.append(1), lambda x: x)
+    for _ in range(4):
+        probe.sample()
+    found, details = probe.stop()  # the final sample reads the last window
+    assert found == {"stack_path_bytes": 3928.0} and details["stack_through_loop"]
+    assert details["stack_any_path_bytes"] == 4168 and "loop" not in details["stack_any_path"]
+    assert details["stack_windows"] == len(resets) == 5
+    assert details["stack_path"].endswith("crypt_map > submit_bio_noacct")
+
+
+def test_windowed_max_reports_nothing_when_loop_was_never_deepest():
+    other = metrics.parse_stack_trace(
+        (DATA / "fio" / "stack_trace-debian-6.12.txt").read_text(), top=80
+    )
+    probe = stackpath.LoopPathMax(lambda: other, lambda: None, lambda x: x)
+    found, details = probe.stop()
+    assert found == {} and not details["stack_through_loop"] and details["stack_trace"] == []
+
+
 def test_budget_is_three_quarters_of_thread_size():
     assert stackpath.budget_bytes() == 12288
     assert stackpath.parse_filter("#### all functions enabled ####\n") == []
