@@ -117,7 +117,8 @@ def _round(mnt: str, rnd: int, files: int, file_mb: int) -> list[str]:
     for path, want in sums.items():
         fd = os.open(path, os.O_RDONLY)
         try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            with contextlib.suppress(OSError):  # ENOSYS without CONFIG_ADVISE_SYSCALLS
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             h = hashlib.sha256()
             while chunk := os.read(fd, MIB):
                 h.update(chunk)
