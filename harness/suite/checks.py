@@ -42,5 +42,23 @@ CHECKS: dict[str, Check] = {
               "hit; max stack depth from the ftrace stack tracer",
               ("nested-loop-xfs",), timeout_s=600, params={"runtime_s": 10},
               tags=("stack",)),
+        Check("online-resize", "an image on a file on a strictatime filesystem, loop (dio on), "
+              "the same filesystem inside grown online in steps (resize2fs / xfs_growfs): data "
+              "checksummed after each step, fsck clean (fstests ext4/032; the robot's jbd2 BUG)",
+              ("loop-dio-on-ext4", "loop-dio-on-xfs"), timeout_s=420,
+              params={"grow_steps": 3, "grow_step_mb": 64, "files": 3, "file_mb": 4},
+              tags=("correctness", "resize", "upstream")),
+        Check("throttled-writes", "writeback throttling at a low latency target "
+              "(queue/wbt_lat_usec) on the disk below and on loop; buffered and direct writes "
+              "through loop (dio on) complete (the unmerged fix V3 3/4: a wbt deadlock)",
+              ("loop-dio-on-xfs",), timeout_s=360, params={"wbt_lat_usec": 1000, "size_mb": 32},
+              tags=("hang", "wbt", "upstream")),
+        Check("plug-reentry", "a filesystem on loop on a filesystem on loop: rounds of "
+              "buffered writeback (plugged batches into loop while loop submits below) and "
+              "cold readahead through the nested loops, data checksummed (the unmerged fix "
+              "V3 4/4: plug-list corruption)",
+              ("nested-loop-xfs",), timeout_s=420, params={"rounds": 4, "files": 16,
+                                                           "file_mb": 1},
+              tags=("correctness", "plug", "upstream")),
     )
 }  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.suite import stack_scope
 
 _STEP_KEYS = ("id", "kind", "timeout_s", "target", "workload", "check", "params", "xfail")
 
@@ -65,12 +66,16 @@ class Plan:
     steps: tuple[Step, ...]
     trace_stack: bool = False
     shard: tuple[int, int] | None = None
+    stack_scope: tuple[str, ...] = ()  # functions the stack tracer is limited to (stack_scope.py)
 
     @property
     def boot_append(self) -> tuple[str, ...]:
         """Kernel command-line words this plan needs. A plan that measures stack depth gets
         the ftrace stack tracer from boot (`stacktrace`): enabling it later live-patches
-        every function with int3 while other vCPUs run, which oopses guests under TCG."""
+        every function with int3 while other vCPUs run, which oopses guests under TCG. A
+        plan with a stack scope gets the tracer limited to those functions instead."""
+        if self.stack_scope:
+            return (stack_scope.boot_word(self.stack_scope),)
         traced = self.trace_stack or any(s.check == "stack" for s in self.steps)
         return ("stacktrace",) if traced else ()
 
@@ -89,6 +94,8 @@ class Plan:
         }  # fmt: skip
         if self.shard is not None:
             data["shard"] = list(self.shard)
+        if self.stack_scope:
+            data["stack_scope"] = list(self.stack_scope)
         return data
 
     @classmethod
@@ -101,6 +108,7 @@ class Plan:
             steps=tuple(Step.from_dict(s) for s in data["steps"]),
             trace_stack=bool(data.get("trace_stack", False)),
             shard=tuple(data["shard"]) if data.get("shard") else None,  # type: ignore[arg-type]
+            stack_scope=stack_scope.resolve(data.get("stack_scope"), "plan.json"),
         )
 
     def write(self, path: Path) -> None:
