@@ -69,6 +69,7 @@ class AbRequest:
     alpha: float = DEFAULT_ALPHA
     measure: str = "wall"  # "cost": QEMU instruction counting on every run
     suites: tuple[str, ...] = ()  # peer suites (--suite) run on both sides after the plan
+    guest_root: str = "host"  # both sides boot the same root (harness.vm.guestroot)
 
     def __post_init__(self) -> None:
         if self.reps < 1:
@@ -137,6 +138,7 @@ def run_request(req: AbRequest, slot: Slot) -> RunRequest:
         runtime_s=req.runtime_s,
         measure=req.measure,
         suites=req.suites,
+        guest_root=req.guest_root,
     )
 
 
