@@ -3,6 +3,7 @@ reaches it (virtme-ng argv, the agent's paths in the guest)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -242,3 +243,19 @@ def test_guest_side_minimal_hides_host_paths(tmp_path: Path, monkeypatch) -> Non
         RunRequest(kernel="debian:6.12", out_dir=tmp_path), kernel, tmp_path / "shared"
     )
     assert host.root is None and host.rw_dirs == (tmp_path / "shared",) and host.shares == ()
+
+
+def test_ab_reproducer_keeps_the_root(tmp_path: Path) -> None:
+    """reproduce.sh pins each side's spec (a +series= becomes the built image): the root
+    must travel explicitly or the re-run would boot the host's."""
+    from harness.cli import ab as ab_cli
+    from harness.workflows.ab import workflow as ab
+
+    ns = build_parser().parse_args(["ab", "--base", "debian:6.12", "--candidate", SERIES,
+                                    "--out", str(tmp_path)])  # fmt: skip
+    req = ab_cli.request_from_args(ns)
+    pinned = dataclasses.replace(req, candidate=ab.Side(ab.CANDIDATE, "image:/k/vmlinuz"))
+    argv = ab.ab_argv(pinned)
+    assert argv[argv.index("--guest-root") + 1] == "minimal"
+    again = ab_cli.request_from_args(build_parser().parse_args([*argv, "--out", str(tmp_path)]))
+    assert again.guest_root == "minimal"

@@ -233,7 +233,8 @@ def ab_argv(req: AbRequest) -> list[str]:
     """The `harness ab` arguments that reproduce this request (without --out)."""
     argv = ["ab", "--base", req.base.kernel, "--candidate", req.candidate.kernel]
     argv += ["--plan", req.plan, "--topology", req.base.topology, "--reps", str(req.reps)]
-    argv += ["--accel", req.accel]
+    # always said: a pinned spec loses its +series=, and with it the default root
+    argv += ["--accel", req.accel, "--guest-root", req.guest_root]
     for suite in req.suites:
         argv += ["--suite", suite]
     if req.candidate.topology != req.base.topology:
