@@ -95,16 +95,42 @@ def locked(cache: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def mounts_under(mountinfo: str, directory: Path) -> list[str]:
+    """Mount points at or below `directory` in /proc/self/mountinfo text (its fifth field;
+    octal escapes such as \\040 left as they are)."""
+    prefix = str(directory).rstrip("/") + "/"
+    points = (line.split()[4] for line in mountinfo.splitlines() if len(line.split()) > 4)
+    return [p for p in points if p == prefix[:-1] or p.startswith(prefix)]
+
+
+def remove_partial(tmp: Path) -> None:
+    """Remove a half-built root, unless something is still mounted in it (mmdebstrap
+    mounts /proc, /sys and device nodes into its chroot while it runs; one killed mid-way
+    may leave them, and a recursive delete must never walk into them): then leave it and
+    say so."""
+    if not tmp.exists():
+        return
+    mounted = mounts_under(Path("/proc/self/mountinfo").read_text(), tmp)
+    if mounted:
+        log.warning("left %s in place: still mounted there: %s (umount them, then remove it)",
+                    tmp, ", ".join(mounted))  # fmt: skip
+        return
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _build(dest: Path, mirror: str) -> None:
+    """Build into DEST.tmp-PID and rename it into place; called under the cache's lock, so
+    any other DEST.tmp-* is a build that died."""
     if shutil.which("mmdebstrap") is None:
         raise InfraError("mmdebstrap not found: apt-get install mmdebstrap (or --guest-root host)")
+    for stale in dest.parent.glob(dest.name + ".tmp-*"):
+        remove_partial(stale)
     tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     log.info("building the minimal guest root %s (mmdebstrap %s, once)", dest.name, SUITE)
     out = proc.run(mmdebstrap_argv(SUITE, PACKAGES, tmp, mirror), timeout=BUILD_TIMEOUT_S,
                    check=False)  # fmt: skip
     if out.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_partial(tmp)
         tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-3:])
         raise InfraError(
             f"mmdebstrap could not build the minimal guest root: {tail}; check apt's mirror "

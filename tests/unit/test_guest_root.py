@@ -259,3 +259,25 @@ def test_ab_reproducer_keeps_the_root(tmp_path: Path) -> None:
     assert argv[argv.index("--guest-root") + 1] == "minimal"
     again = ab_cli.request_from_args(build_parser().parse_args([*argv, "--out", str(tmp_path)]))
     assert again.guest_root == "minimal"
+
+
+# /proc/self/mountinfo lines (the format of this machine's): a partial root with a proc and a
+# bind-mounted device node still in it, as a killed chroot build can leave them
+MOUNTINFO = """\
+25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+612 25 0:5 /null /c/guest-root/bookworm-1.tmp-999/dev/null rw,nosuid shared:2 - devtmpfs udev rw
+613 25 0:22 / /c/guest-root/bookworm-1.tmp-999/proc rw,nosuid,nodev,noexec - proc proc rw
+"""
+
+
+def test_a_half_built_root_with_mounts_in_it_is_never_deleted(tmp_path: Path, monkeypatch) -> None:
+    tmp = Path("/c/guest-root/bookworm-1.tmp-999")
+    assert guestroot.mounts_under(MOUNTINFO, tmp) == [f"{tmp}/dev/null", f"{tmp}/proc"]
+    assert guestroot.mounts_under(MOUNTINFO, Path("/c/guest-root/bookworm-1.tmp-9")) == []
+    # a stale partial build (a killed run) is removed by the next build, under the lock
+    stale = tmp_path / f"bookworm-{guestroot.root_key(guestroot.SUITE, guestroot.PACKAGES)}.tmp-1"
+    (stale / "usr").mkdir(parents=True)
+    monkeypatch.setattr(guestroot.proc, "run", _fake_mmdebstrap([]))
+    monkeypatch.setattr(guestroot.shutil, "which", lambda name: f"/usr/bin/{name}")
+    guestroot.ensure(_mirror, tmp_path)
+    assert not stale.exists()
