@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.vm.console import Timeouts
-from harness.vm.guestroot import GuestRoot
+from harness.vm.guestroot import GuestRoot, check_suites
 
 MEASURES = ("wall", "cost")
 
@@ -48,6 +48,7 @@ class RunRequest:
         if self.guest_root not in tuple(GuestRoot):
             names = ", ".join(GuestRoot)
             raise UserError(f"--guest-root {self.guest_root!r}: use one of {names}")
+        check_suites(self.guest_root, self.suites)
         if self.shard is not None:
             index, count = self.shard
             if count < 1 or not 1 <= index <= count:

@@ -72,6 +72,18 @@ def parse(text: str | None, specs: Sequence[str], workflow: str) -> GuestRoot:
         raise UserError(f"--guest-root {text!r}: use one of {names}") from None
 
 
+def check_suites(guest_root: str, suites: Sequence[str]) -> None:
+    """Peer suites (--suite) run from their builds in the host's cache with the host's
+    tools, which the minimal root does not show: refuse the pair, naming the choice (the
+    user then knowingly shows the guest the host's root)."""
+    if suites and guest_root == GuestRoot.MINIMAL:
+        raise UserError(
+            "--suite runs blktests/fstests from the host's root (their builds and tools), "
+            "which the minimal guest root hides: add --guest-root host to run them (the guest "
+            "then sees the host's root, docs/security.md)"
+        )
+
+
 def root_key(suite: str, packages: Sequence[str]) -> str:
     text = "\0".join((suite, *sorted(packages), f"layout={LAYOUT}"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

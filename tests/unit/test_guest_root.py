@@ -281,3 +281,20 @@ def test_a_half_built_root_with_mounts_in_it_is_never_deleted(tmp_path: Path, mo
     monkeypatch.setattr(guestroot.shutil, "which", lambda name: f"/usr/bin/{name}")
     guestroot.ensure(_mirror, tmp_path)
     assert not stale.exists()
+
+
+def test_peer_suites_need_the_hosts_root_said_explicitly(tmp_path: Path) -> None:
+    suite = "blktests:/src/blktests@loop"
+    with pytest.raises(UserError, match="--guest-root host"):
+        RunRequest(kernel=SERIES, out_dir=tmp_path, guest_root="minimal", suites=(suite,))
+    ok = RunRequest(kernel=SERIES, out_dir=tmp_path, guest_root="host", suites=(suite,))
+    assert ok.suites == (suite,)
+    ns = build_parser().parse_args(["run", "--kernel", SERIES, "--suite", suite,
+                                    "--out", str(tmp_path)])  # fmt: skip
+    with pytest.raises(UserError, match="--guest-root host"):
+        requests_from(ns)
+    from harness.workflows.ab import workflow as ab
+
+    with pytest.raises(UserError, match="--guest-root host"):
+        ab.AbRequest(ab.Side(ab.BASE, "debian:6.12"), ab.Side(ab.CANDIDATE, SERIES),
+                     tmp_path, suites=(suite,), guest_root="minimal")  # fmt: skip

@@ -29,6 +29,7 @@ from harness.results.compare import (
 from harness.results.model import RunResult
 from harness.run.request import RunRequest
 from harness.verdict import KERNEL_FAILURE, classify
+from harness.vm.guestroot import check_suites
 from harness.workflows.ab import report
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class AbRequest:
     guest_root: str = "host"  # both sides boot the same root (harness.vm.guestroot)
 
     def __post_init__(self) -> None:
+        check_suites(self.guest_root, self.suites)
         if self.reps < 1:
             raise UserError(f"--reps must be at least 1 (got {self.reps}); 3 or more for stats")
         if self.base.label == self.candidate.label:
