@@ -14,6 +14,7 @@ PKGS=(
   # build (autotools) needs these headers and libraries
   fdisk parted dosfstools gawk autoconf automake libtool pkg-config xfslibs-dev uuid-dev
   libattr1-dev libacl1-dev libaio-dev liburing-dev libgdbm-dev libcap-dev
+  mmdebstrap  # the minimal guest root (--guest-root minimal: harness/vm/guestroot.py)
   chromium
 )
 

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.cli.progress import RichProgress
 from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
@@ -29,6 +30,7 @@ from harness.results.model import RunResult
 from harness.run.engine import executor_for, require
 from harness.run.executor import Executor, RunInterrupted
 from harness.run.request import RunRequest
+from harness.vm.guestroot import parse
 from harness.workflows.ab import workflow as ab
 from harness.workflows.ab.report import (
     fmt,
@@ -78,6 +80,7 @@ def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
         alpha=ns.alpha,
         measure=ns.measure,
         suites=tuple(ns.suite),
+        guest_root=parse(ns.guest_root, (ns.base, ns.candidate), "ab"),
     )
 
 
@@ -219,6 +222,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)
+    guest_root_option(p)
     host_options(p)
     p.add_argument("--out", help="output directory (default: out/ab-<time>)")
     allow_env_diff_option(p)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
@@ -33,6 +34,7 @@ from harness.suite.peer import parse_suite
 from harness.suite.targets import raw_devices
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
+from harness.vm.guestroot import parse
 from harness.vm.launch import find_vng
 
 
@@ -65,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     measure_option(p)
+    guest_root_option(p)
     p.add_argument(
         "--append",
         action="append",
@@ -150,6 +153,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
         raise UserError("--kernel host needs --scratch DIR (the only place the agent may write)")
     for text in ns.suite:
         parse_suite(text)  # a usage error now, not after the kernel is resolved
+    guest_root = parse(ns.guest_root, kernels, "run")
     timeouts = Timeouts(
         boot_s=ns.boot_timeout, silence_s=ns.silence_timeout, step_grace_s=ns.step_grace
     )
@@ -168,6 +172,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             shard=parse_shard(ns.shard),
             measure=ns.measure,
             suites=tuple(ns.suite),
+            guest_root=guest_root,
         )
         for i, k in enumerate(kernels)
     ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.vm.console import Timeouts
+from harness.vm.guestroot import GuestRoot, check_suites
 
 MEASURES = ("wall", "cost")
 
@@ -32,6 +33,9 @@ class RunRequest:
     shard: tuple[int, int] | None = None  # (index 1..count, count): run only that shard
     measure: str = "wall"  # "wall" | "cost" (QEMU instruction counting, TCG only)
     suites: tuple[str, ...] = ()  # --suite texts (harness.suite.peer.parse_suite)
+    # the VM guest's root: "host" (the host's, read-only) or "minimal" (harness.vm.guestroot;
+    # the CLI picks it with guestroot.parse); host mode ignores it
+    guest_root: str = GuestRoot.HOST.value
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -41,6 +45,10 @@ class RunRequest:
                 "--measure cost counts instructions under TCG (QEMU -icount): it needs a VM "
                 "kernel and --accel tcg or auto, not --kernel host or --accel kvm"
             )
+        if self.guest_root not in tuple(GuestRoot):
+            names = ", ".join(GuestRoot)
+            raise UserError(f"--guest-root {self.guest_root!r}: use one of {names}")
+        check_suites(self.guest_root, self.suites)
         if self.shard is not None:
             index, count = self.shard
             if count < 1 or not 1 <= index <= count:

@@ -29,6 +29,7 @@ from harness.results.compare import (
 from harness.results.model import RunResult
 from harness.run.request import RunRequest
 from harness.verdict import KERNEL_FAILURE, classify
+from harness.vm.guestroot import check_suites
 from harness.workflows.ab import report
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,10 @@ class AbRequest:
     alpha: float = DEFAULT_ALPHA
     measure: str = "wall"  # "cost": QEMU instruction counting on every run
     suites: tuple[str, ...] = ()  # peer suites (--suite) run on both sides after the plan
+    guest_root: str = "host"  # both sides boot the same root (harness.vm.guestroot)
 
     def __post_init__(self) -> None:
+        check_suites(self.guest_root, self.suites)
         if self.reps < 1:
             raise UserError(f"--reps must be at least 1 (got {self.reps}); 3 or more for stats")
         if self.base.label == self.candidate.label:
@@ -137,6 +140,7 @@ def run_request(req: AbRequest, slot: Slot) -> RunRequest:
         runtime_s=req.runtime_s,
         measure=req.measure,
         suites=req.suites,
+        guest_root=req.guest_root,
     )
 
 
@@ -231,7 +235,8 @@ def ab_argv(req: AbRequest) -> list[str]:
     """The `harness ab` arguments that reproduce this request (without --out)."""
     argv = ["ab", "--base", req.base.kernel, "--candidate", req.candidate.kernel]
     argv += ["--plan", req.plan, "--topology", req.base.topology, "--reps", str(req.reps)]
-    argv += ["--accel", req.accel]
+    # always said: a pinned spec loses its +series=, and with it the default root
+    argv += ["--accel", req.accel, "--guest-root", req.guest_root]
     for suite in req.suites:
         argv += ["--suite", suite]
     if req.candidate.topology != req.base.topology:

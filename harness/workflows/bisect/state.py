@@ -37,6 +37,7 @@ class BisectRequest:
     runtime_s: int | None = None
     runs: int = 1
     bad_if: int = 1  # a step is bad when the symptom shows in at least this many runs
+    guest_root: str = "host"  # harness.vm.guestroot
 
     def __post_init__(self) -> None:
         if self.mode not in (GIT, LIST):

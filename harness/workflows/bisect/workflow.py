@@ -126,7 +126,8 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
         out = step_dir / f"run{rep}" if attempt == 0 else step_dir / f"run{rep}-retry"
         req = RunRequest(kernel=kernel.spec, out_dir=out, topology=ctx.req.topology,
                          plan=ctx.req.plan, accel=ctx.req.accel, repetition=rep,
-                         append=ctx.req.append, runtime_s=ctx.req.runtime_s)  # fmt: skip
+                         append=ctx.req.append, runtime_s=ctx.req.runtime_s,
+                         guest_root=ctx.req.guest_root)  # fmt: skip
         try:
             run = ctx.runner.run(req, kernel)
         except InfraError as exc:
