@@ -288,8 +288,9 @@ def _base_filesystem(
     return mnt, device, raw
 
 
-def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
-    """Make the target described by `spec` (docs/CONTRACT.md) ready for I/O."""
+def prepare_simple(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
+    """Make a raw, file, loop or dm-linear target (docs/CONTRACT.md) ready for I/O; the
+    stacked kinds are guest/stacked.py's (guest/prepare.py picks)."""
     kind = spec.get("kind")
     name = spec.get("name", str(kind))
     size_mb = int(spec.get("size_mb", 256))
@@ -311,12 +312,6 @@ def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> 
         )
     if kind == "loop":
         return _prepare_loop(spec, ctx, stack, name, size_mb)
-    if kind in ("nested-loop", "stacked"):
-        from guest import stacked  # it builds on this module's helpers
-
-        if kind == "stacked":
-            return stacked.prepare_dm_stack(spec, ctx, stack, name, size_mb)
-        return stacked.prepare_nested(spec, ctx, stack, name, size_mb)
     if kind == "dm-linear":
         return _prepare_dm_linear(spec, ctx, stack, name, size_mb)
     raise Skip(f"unknown target kind {kind!r}")
