@@ -112,20 +112,26 @@ def owner_of(extents: list[Extent]) -> dict[int, Extent]:
     return {b: e for e in extents for b in range(e.first, e.first + e.count)}
 
 
+def _counts(values: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def summarise(bad: list[tuple[int, str]], extents: list[Extent], nblocks: int,
               limit: int = 8) -> str:  # fmt: skip
-    """One message: how many blocks are bad, where they sit, the first ones and their
-    writes."""
+    """One message: how many blocks are bad, which writes covered them (counted by where
+    they start and how they were written), and the first bad blocks with their writes."""
     owner = owner_of(extents)
-    by_align: dict[str, int] = {}
-    for block, _ in bad:
-        by_align[alignment(block)] = by_align.get(alignment(block), 0) + 1
+    writes = list({id(owner[b]): owner[b] for b, _ in bad if b in owner}.values())
     firsts = "; ".join(
         f"block {b} ({reason}; from the {owner[b].describe()})" if b in owner
         else f"block {b} ({reason})"
         for b, reason in bad[:limit]
     )  # fmt: skip
     return (
-        f"{len(bad)} of {nblocks} 4 KiB blocks read back wrong "
-        f"({dict(sorted(by_align.items()))}); first bad blocks: {firsts}"
+        f"{len(bad)} of {nblocks} 4 KiB blocks read back wrong, from {len(writes)} of "
+        f"{len(extents)} writes (by start: {_counts([alignment(e.first) for e in writes])}, "
+        f"by mode: {_counts([e.mode for e in writes])}); first bad blocks: {firsts}"
     )

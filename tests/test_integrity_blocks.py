@@ -98,7 +98,11 @@ def test_writes_lost_by_position_are_found_and_a_16k_aligned_pass_misses_them() 
     assert all(reason.startswith("stale") for _, reason in bad)
     message = bs.summarise(bad, extents, nblocks)
     first = min(lost)
-    assert message.startswith(f"{len(lost)} of {nblocks} 4 KiB blocks read back wrong")
+    dropped = [e for e in extents if _drops(e.first)]
+    assert message.startswith(
+        f"{len(lost)} of {nblocks} 4 KiB blocks read back wrong, from {len(dropped)} of "
+        f"{len(extents)} writes (by start: {{'4 KiB aligned, not 16 KiB': {len(dropped)}}}, "
+    )
     assert f"first bad blocks: block {first} (stale" in message
     owner = bs.owner_of(extents)[first]
     assert owner.describe() in message and "not 16 KiB" in bs.alignment(owner.first)
@@ -130,7 +134,7 @@ def test_check_blocks_on_a_real_file_names_a_block_lost_mid_range(
         bad = check_blocks(prepared, {"passes": 2}, ctx, stack)
     assert bad.status == "fail"
     assert "pass 2 through the device" in bad.message
-    assert "1 of 1024 4 KiB blocks read back wrong" in bad.message
+    assert "1 of 1024 4 KiB blocks read back wrong, from 1 of " in bad.message
     assert "first bad blocks: block 517 (stale: holds seed 110860" in bad.message
     assert bad.details["pass2"]["bad_blocks_via_device"] == [517]
 

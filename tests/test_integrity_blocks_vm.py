@@ -51,7 +51,10 @@ def test_writes_lost_at_some_unaligned_positions_fail_it(runs, host_left_clean) 
     for target in TARGETS:
         step = by_spec[lean_variant_spec(VARIANTS[0])][f"check/integrity-blocks/{target}"]
         assert step["status"] == "fail", step
-        assert "4 KiB blocks read back wrong ({'4 KiB aligned, not 16 KiB':" in step["message"]
+        assert "4 KiB blocks read back wrong, from " in step["message"]
+        # buffered writes reach loop merged, so their losses may start anywhere; the
+        # O_DIRECT ones are lost where the driver drops: 4 KiB, not 16 KiB, aligned
+        assert "'4 KiB aligned, not 16 KiB': " in step["message"].split("first bad")[0]
         assert "first bad blocks: block " in step["message"]
 
 
