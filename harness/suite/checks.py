@@ -36,7 +36,7 @@ CHECKS: dict[str, Check] = {
               ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
               params={"size_mb": 64}, tags=("correctness", "data")),
         Check("integrity-blocks", "every 4 KiB block of the device (up to 256 MiB) written "
-              "twice, as shuffled 4-64 KiB extents at every alignment, O_DIRECT and "
+              "once, as shuffled 4-64 KiB extents at every alignment, O_DIRECT and "
               "buffered, with per-block stamps; read back through the device and the "
               "backing file, naming the first bad blocks",
               ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
