@@ -2,12 +2,12 @@
 each bad block and why.
 
 Every 4 KiB block of the range gets content that says where and when it was written: a
-magic, its own block number, the pass seed, a filler derived from both, and a crc32 of
-the header. So a block read back wrong is told apart as never written (zeros), stale (a valid
+magic, its own block number, the pass seed, a filler derived from both, and a crc32 of the
+header. So a block read back wrong is told apart as never written (zeros), stale (a valid
 stamp of an earlier pass: the write was dropped), misdirected (another block's stamp), torn
-(a valid header over other data) or foreign (anything else). The plan splits the range into extents of
-1-16 blocks (4-64 KiB) at 4 KiB-aligned offsets, so extents start at every alignment mod
-16 KiB, shuffles their order and writes each with O_DIRECT or through the page cache.
+(a valid header over other data) or foreign (anything else). The plan splits the range into
+extents of 1-16 blocks (4-64 KiB) at 4 KiB-aligned offsets, so extents start at every
+alignment mod 16 KiB, shuffles their order and writes each O_DIRECT or through the page cache.
 Pure functions: the check that does the I/O is checks_blocks.
 """
 
