@@ -109,6 +109,19 @@ def plan_extents(nblocks: int, seed: int, max_blocks: int = 16) -> list[Extent]:
     return extents
 
 
+def ranges(blocks: list[int], limit: int = 64) -> list[list[int]]:
+    """Sorted block numbers as up to `limit` inclusive [first, last] runs."""
+    out: list[list[int]] = []
+    for b in blocks:
+        if out and b == out[-1][1] + 1:
+            out[-1][1] = b
+        elif len(out) == limit:
+            break
+        else:
+            out.append([b, b])
+    return out
+
+
 def owner_of(extents: list[Extent]) -> dict[int, Extent]:
     """The extent that wrote each block."""
     return {b: e for e in extents for b in range(e.first, e.first + e.count)}

@@ -102,7 +102,9 @@ def check_blocks(
                                "verify_s": round(time.monotonic() - t1, 1)}  # fmt: skip
         for via, path in paths:
             bad = found[path]
-            details[f"pass{n}"][f"bad_blocks_via_{via.split()[-1]}"] = [b for b, _ in bad[:64]]
+            key = via.split()[-1]
+            details[f"pass{n}"][f"bad_blocks_via_{key}"] = len(bad)
+            details[f"pass{n}"][f"bad_ranges_via_{key}"] = bs.ranges([b for b, _ in bad])
             if bad:
                 problems.append(f"pass {n} through {via} {path}: "
                                 + bs.summarise(bad, extents, nblocks))  # fmt: skip

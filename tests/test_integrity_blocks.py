@@ -136,7 +136,10 @@ def test_check_blocks_on_a_real_file_names_a_block_lost_mid_range(
     assert "pass 2 through the device" in bad.message
     assert "1 of 1024 4 KiB blocks read back wrong, from 1 of " in bad.message
     assert "first bad blocks: block 517 (stale: holds seed 110860" in bad.message
-    assert bad.details["pass2"]["bad_blocks_via_device"] == [517]
+    assert bad.details["pass2"]["bad_blocks_via_device"] == 1
+    assert bad.details["pass2"]["bad_ranges_via_device"] == [[517, 517]]
+    assert bs.ranges([3, 4, 5, 9, 11, 12]) == [[3, 5], [9, 9], [11, 12]]
+    assert bs.ranges(list(range(0, 20, 2)), limit=3) == [[0, 0], [2, 2], [4, 4]]
 
 
 def test_integrity_blocks_is_a_check_of_the_loop_plan_on_loop_and_dm() -> None:

@@ -16,7 +16,7 @@ from tests.conftest import LEAN_BASE, lean_variant_spec
 
 TARGETS = ("loop-dio-on-xfs", "loop-dio-off-xfs")
 VARIANTS = ("lose-writes-by-position", "lose-writes-range")
-SIZE_MB = 64
+SIZE_MB = 32
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,8 @@ def test_writes_lost_in_a_range_mid_device_fail_it(runs) -> None:
     for target in TARGETS:
         step = by_spec[lean_variant_spec(VARIANTS[1])][f"check/integrity-blocks/{target}"]
         assert step["status"] == "fail", step
-        bad = step["details"]["pass1"]["bad_blocks_via_device"]
-        assert {middle + 5, middle + 6, middle + 7} <= set(bad), bad
-        assert all(middle - 16 < b < middle + 24 for b in bad), bad  # only writes touching it
+        bad = step["details"]["pass1"]["bad_ranges_via_device"]
+        # the three blocks are lost, and only writes touching them: O_DIRECT extents of
+        # up to 64 KiB, or buffered writeback merged into requests of up to loop's 1280 KiB
+        assert any(a <= middle + 5 and middle + 7 <= b for a, b in bad), bad
+        assert all(middle - 330 < a <= b < middle + 330 for a, b in bad), bad
