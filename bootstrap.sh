@@ -10,6 +10,10 @@ PKGS=(
   busybox-static dmsetup udev rsync zstd xz-utils python3 python3-venv python3-pip
   openssh-server openssh-client git ccache build-essential flex bison bc libelf-dev
   libssl-dev dwarves
+  # peer suites (--suite): blktests needs gawk, its loop tests sfdisk, parted, mkfs.vfat; fstests'
+  # build (autotools) needs these headers and libraries
+  fdisk parted dosfstools gawk autoconf automake libtool pkg-config xfslibs-dev uuid-dev
+  libattr1-dev libacl1-dev libaio-dev liburing-dev libgdbm-dev libcap-dev
   chromium
 )
 
@@ -24,12 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
+# The distribution's Python by default (Debian 12: 3.11.2), not whatever comes first on PATH:
+# CI and users then run on the same interpreter. PYTHON=... picks another one.
+PY=${PYTHON:-/usr/bin/python3}
 stamp=.venv/.bootstrap-stamp
-if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: creating .venv" >&2
-  "$PY" -m venv .venv
+want=$("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ] \
+   || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: creating .venv with $want" >&2
+  "$PY" -m venv --clear .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test]'
-  touch "$stamp"
+  echo "$want" > "$stamp"
 fi

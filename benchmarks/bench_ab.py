@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.paths import PROJECT_ROOT  # noqa: E402
 from harness.results.compare import Comparison, MetricComparison, compare  # noqa: E402
-from harness.workflows import ab  # noqa: E402
+from harness.workflows.ab import workflow as ab  # noqa: E402
 
 SERIES = PROJECT_ROOT / "tests" / "data" / "series" / "slowdown.mbox"
 KERNEL = f"src:debian:linux-source-6.12+series={SERIES}"
@@ -255,7 +255,7 @@ def smallest_reliable(slowdowns: list[int], trials: list[dict]) -> int | None:
 def _row_counts(c: Comparison) -> str:
     loop, raw = iops_rows(c, "/loop-"), iops_rows(c, "/raw-")
     hit = sum(m.verdict == "regression" for m in loop)
-    moved = sum(m.verdict not in ("unchanged", "descriptive") for m in raw)
+    moved = sum(m.verdict in ("regression", "improvement") for m in raw)
     changes = ", ".join(f"{m.change_pct:+.1f}%" for m in raw if m.change_pct is not None)
     unjudged = raw and all(m.verdict == "descriptive" for m in raw)
     why = " - descriptive: under icount a disk wait is no cost figure" if unjudged else ""

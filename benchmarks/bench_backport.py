@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from harness.cli.backport import pair
-from harness.results import backport_report
-from harness.workflows.backport import BackportRequest, run_backport
+from harness.workflows.backport import report as backport_report
+from harness.workflows.backport.workflow import BackportRequest, run_backport
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIES = ROOT / "tests/data/series"

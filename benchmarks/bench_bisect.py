@@ -27,8 +27,8 @@ from test_bisect_slow import SPARSE_PLAN, make_history  # noqa: E402
 
 from harness.kernel.build import kernel_from_spec  # noqa: E402
 from harness.kernel.source import debian_source  # noqa: E402
-from harness.workflows import bisect  # noqa: E402
-from harness.workflows.bisect_state import BisectRequest  # noqa: E402
+from harness.workflows.bisect import workflow as bisect  # noqa: E402
+from harness.workflows.bisect.state import BisectRequest  # noqa: E402
 
 
 def objects_rebuilt(build_log: str | None) -> int | None:

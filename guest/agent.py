@@ -31,13 +31,13 @@ if __package__ in (None, ""):
 
 from guest import disks, runner, sh  # noqa: E402
 from guest.api import Context  # noqa: E402
+from guest.protocol import emit  # noqa: E402
 
 TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG agent start
 if TYPE_CHECKING:
     from typing import Any
 
 log = logging.getLogger("guest.agent")
-MARKER = "@@HARNESS "
 TOOLS = ("fio", "losetup", "mkfs.xfs", "mkfs.ext4", "dmsetup", "fstrim", "blkdiscard", "cp")
 
 
@@ -47,8 +47,7 @@ class Terminated(BaseException):
 
 def marker(event: dict[str, Any]) -> None:
     """Print one console marker line; flushed so the host sees it at once."""
-    sys.stdout.write(MARKER + json.dumps(event, sort_keys=True) + "\n")
-    sys.stdout.flush()
+    emit(event)
 
 
 def agent_info(ctx: Context, problems: dict[str, str]) -> dict[str, Any]:
@@ -157,6 +156,12 @@ def _run(plan_path: str, results: str) -> int:
     workdir = os.path.abspath(plan.get("workdir") or os.path.join(results, "work"))
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)  # tools that drop files in the cwd (fio state files) drop them here
+    if plan.get("mode") == "host":
+        # whose devices these are: the harness tears down a dead run's leftovers only once
+        # this pid is gone too (harness/run/scratch.py)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(os.path.join(workdir, "agent.pid"), flags, 0o600), "w") as fh:
+            fh.write(f"{os.getpid()}\n")
     found, problems = disks.find_disks(plan.get("disks", []))
     ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results,
                   disk_problems=problems)  # fmt: skip

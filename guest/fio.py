@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from guest import metrics, probes, sh, targets
+from guest import fio_options, metrics, probes, sh, targets
 from guest.api import Context, Outcome, Prepared, Skip, StepFailure
 
 TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG agent start
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def fio_argv(name: str, filename: str, params: dict[str, Any], output: str) -> list[str]:
-    """fio with JSON output to `output`; params are fio options (value True -> bare flag)."""
+    """fio with JSON output to `output`; params are fio options (value True -> bare flag).
+    ValueError for an option guest/fio_options.py does not allow (plan.json is untrusted)."""
+    fio_options.check(params)
     argv = ["fio", f"--name={name}", f"--filename={filename}", "--output-format=json"]
     argv.append(f"--output={output}")
     for key, value in params.items():

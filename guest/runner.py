@@ -92,6 +92,11 @@ def _execute(
         cache.release()  # a check gets a fresh target and may need the same disk
         prepared = targets.prepare(step["target"], ctx, stack)
         return checks.run_check(step, prepared, ctx, stack)
+    if kind == "suite":  # a peer suite's test (blktests, fstests); imported only when planned
+        from guest import peer
+
+        cache.release()
+        return peer.run_test(step, ctx)
     raise Skip(f"unknown step kind {kind!r}")
 
 

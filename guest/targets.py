@@ -65,7 +65,17 @@ def mkfs(fs: str, device: str, sector_size: int | None = None, tries: int = 20) 
 def _mkdir(ctx: Context, *parts: str) -> str:
     path = os.path.join(ctx.workdir, *parts)
     os.makedirs(path, exist_ok=True)
+    if os.path.islink(path):  # makedirs accepts a link to a directory; we write as root
+        raise RuntimeError(f"{path} is a symbolic link: refusing to create files through it")
     return path
+
+
+def create_new(path: str, mode: str = "wb"):
+    """Open a file that must not exist yet, never through a symbolic link (the agent runs
+    as root; in host mode its workdir is on the host): an existing name, maybe an image a
+    killed run left attached, is an error, not something to truncate."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(path, flags, 0o600), mode)
 
 
 def attach_loop(
@@ -104,9 +114,11 @@ def umount(mnt: str) -> None:
 
 
 def make_file(path: str, size: int, alloc: str, stack: contextlib.ExitStack) -> None:
-    """Create a backing file: sparse (truncate), fallocate (unwritten extents) or written."""
+    """Create a new backing file (create_new): sparse (truncate), fallocate (unwritten
+    extents) or written. Removed on teardown only once this call made it."""
+    fh = create_new(path)
     stack.callback(_unlink, path)
-    with open(path, "wb") as fh:
+    with fh:
         if alloc == "sparse":
             fh.truncate(size)
         elif alloc == "fallocate":
@@ -381,8 +393,9 @@ def _prepare_dm_linear(
     # FIEMAP offsets are relative to the fs device, a loop at offset 0 of `raw`: same blocks
     table = extents.linear_table(extents.fiemap(backing), os.stat(raw).st_rdev, size_mb * MIB)
     table_file = os.path.join(_mkdir(ctx, "dm"), f"{name}.table")
-    with open(table_file, "w") as fh:
+    with create_new(table_file, "w") as fh:
         fh.write(table)
+    stack.callback(_unlink, table_file)
     dm_name = f"harness-{os.getpid()}-{next(_counter)}"
     sh.run(["dmsetup", "create", dm_name, table_file])
     stack.callback(sh.run, ["dmsetup", "remove", "--retry", dm_name], check=False)

@@ -1,3 +1,5 @@
+"""`python -m harness`: the same command line as `harness`."""
+
 import sys
 
 from harness.cli.main import main

@@ -1,4 +1,4 @@
-"""Exception families. Only harness/cli.py turns them into exit codes.
+"""Exception families. Only harness/cli/ turns them into exit codes.
 
 UserError: the user's input is wrong (bad spec, missing file, malformed plan); the message
 names the fix. InfraError: the machinery failed (QEMU died, apt failed, build broke).

@@ -20,7 +20,6 @@ import signal
 import sys
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 from harness import proc
 
@@ -29,14 +28,14 @@ SECOND_SIGNAL_EXIT = 2  # the infrastructure exit code (harness.cli.exits.EXIT_I
 
 
 class Interrupted(KeyboardInterrupt):
-    """The harness was told to stop. `signame` says by what; `outcome` and `result` are
-    filled in on the way up by whoever could still say what had happened."""
+    """The harness was told to stop; `signame` says by what. Layers above raise their own
+    subclasses on the way up, each carrying what it could still say (the console's outcome:
+    harness.vm.console.SuperviseInterrupted; the run's partial result:
+    harness.run.executor.RunInterrupted)."""
 
     def __init__(self, signame: str = "SIGINT") -> None:
         super().__init__(f"interrupted by {signame}")
         self.signame = signame
-        self.outcome: Any = None  # harness.vm.console.ConsoleOutcome of the cut-short run
-        self.result: Any = None  # harness.results.model.RunResult built from it
 
     def __str__(self) -> str:
         return f"interrupted by {self.signame}"

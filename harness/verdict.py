@@ -12,9 +12,13 @@ reads it back (and judges runs written before verdicts were stored).
                        out of space, a fetch failed, the guest went unresponsive without
                        kernel evidence (retried once first), the VM ended without the
                        agent's last word and without kernel evidence (retried once first)
-    emulator-artefact  a splat with a known TCG signature that did not come back on retry,
-                       or one so common that coming back proves nothing (round-robin
-                       TCG's lost NVMe I/O); under KVM the same splat is a kernel failure
+    emulator-artefact  a splat so common under TCG that coming back on the retry proves
+                       nothing (round-robin TCG's lost NVMe I/O); under KVM the same
+                       splat is a kernel failure
+
+A known TCG artefact (int3 from live text patching, a starved VM's RCU stall) is retried
+once, like a VM that died: if the retry passes the run passes (exit 0), the artefact kept
+in `artefacts` with the first attempt's console; if it comes back it is the kernel's.
 """
 
 from __future__ import annotations
@@ -23,17 +27,28 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from harness.results.assemble import HANG_SPLATS, hang_message
-from harness.results.model import RunResult, Splat, StepResult
-from harness.vm.stacks import signature, tasks, top
+from harness.klog.stacks import HANG_SPLATS, hang_message, signature, tasks, top
+from harness.results.model import RunResult, Splat, StepResult, StepStatus
 
-PASS = "pass"
-KERNEL_FAILURE = "kernel-failure"
-TEST_FAILURE = "test-failure"
-INFRA_ERROR = "infra-error"
-EMULATOR_ARTEFACT = "emulator-artefact"
+
+class VerdictClass(StrEnum):
+    """The taxonomy above: what a run (or a step, a table cell) is judged to be."""
+
+    PASS = "pass"
+    KERNEL_FAILURE = "kernel-failure"
+    TEST_FAILURE = "test-failure"
+    INFRA_ERROR = "infra-error"
+    EMULATOR_ARTEFACT = "emulator-artefact"
+
+
+PASS = VerdictClass.PASS
+KERNEL_FAILURE = VerdictClass.KERNEL_FAILURE
+TEST_FAILURE = VerdictClass.TEST_FAILURE
+INFRA_ERROR = VerdictClass.INFRA_ERROR
+EMULATOR_ARTEFACT = VerdictClass.EMULATOR_ARTEFACT
 
 KERNEL_VERDICTS = (PASS, KERNEL_FAILURE, TEST_FAILURE)  # the kernel was judged
 # Worst first: a kernel failure outranks everything, because hiding it behind a later
@@ -46,6 +61,10 @@ RETRY_SILENCE = "silence"
 # just stops. One more boot tells a hiccup from a VM that always dies there.
 RETRY_VM_EXIT = "vm-exit"
 EVIDENCE_CHARS = 6000
+# The words after_retry ends an artefact's summary with when the retry passed. Results
+# written before such a run passed stored it as an emulator-artefact with them: read so,
+# that class is a pass (Verdict.from_dict).
+RETRY_PASSED = "the retry passed"
 
 # Known emulator artefacts: (name, splat kind, the Splat field searched, pattern).
 # Multi-threaded TCG can run a
@@ -86,7 +105,7 @@ class Verdict:
     """A class with its evidence: where it happened, what showed it, and what makes two
     failures the same (signature: kind plus top frames)."""
 
-    cls: str
+    cls: VerdictClass
     summary: str = ""
     step: str | None = None
     evidence: str = ""
@@ -97,6 +116,9 @@ class Verdict:
     # an emulator artefact that spoiled only the steps it hit (CONTAINED_ARTEFACTS): the
     # run's other clean steps still count in comparisons
     contained: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cls", VerdictClass(self.cls))
 
     @property
     def judged(self) -> bool:
@@ -118,7 +140,11 @@ class Verdict:
         known = {f.name for f in dataclasses.fields(cls)} - {"cls", "artefacts"}
         values = {k: v for k, v in data.items() if k in known}
         artefacts = tuple(dict(a) for a in data.get("artefacts", ()))
-        return cls(cls=data["class"], artefacts=artefacts, **values)
+        verdict = data["class"]
+        retry_passed = str(values.get("summary", "")).endswith(f"; {RETRY_PASSED}")
+        if verdict == EMULATOR_ARTEFACT and retry_passed:  # stored before it was a pass
+            verdict, values["contained"] = PASS, False
+        return cls(cls=verdict, artefacts=artefacts, **values)
 
 
 def _splats_with_steps(run: RunResult) -> list[tuple[Splat, str]]:
@@ -205,7 +231,7 @@ def judge(run: RunResult) -> Verdict:
             return verdict
         verdict = dataclasses.replace(verdict, contained=True)
         # a step that failed on its own beside a contained artefact failed on a sound kernel
-        failed = [s for s in run.steps if s.status == "fail" and not s.splats]
+        failed = [s for s in run.steps if s.status == StepStatus.FAIL and not s.splats]
         if failed:
             failure = _test_failure(failed, f" (and {verdict.summary})")
             return dataclasses.replace(failure, contained=True)
@@ -213,20 +239,22 @@ def judge(run: RunResult) -> Verdict:
     if run.stop_reason in ("panic", "oops", "hang"):
         return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
                        run.stop_reason)  # fmt: skip
-    failed = [s for s in run.steps if s.status == "fail"]
+    failed = [s for s in run.steps if s.status == StepStatus.FAIL]
     if failed:
         return _test_failure(failed)
     if run.stop_reason == "unresponsive":
-        step = next((s.id for s in run.steps if s.status == "error" and s.id != "boot"), None)
+        step = next(
+            (s.id for s in run.steps if s.status == StepStatus.ERROR and s.id != "boot"), None
+        )
         return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,
                        run.console_log, f"unresponsive: {step}", retry=RETRY_SILENCE)  # fmt: skip
     if run.stop_reason == "eof" and run.environment.accel in ("tcg", "kvm"):
-        step = next((s.id for s in run.steps if s.status == "error"), None)
+        step = next((s.id for s in run.steps if s.status == StepStatus.ERROR), None)
         return Verdict(INFRA_ERROR, run.infra_error or "the VM exited unexpectedly", step,
                        run.console_log, f"vm-exit: {step}", retry=RETRY_VM_EXIT)  # fmt: skip
     if run.infra_error:
         return Verdict(INFRA_ERROR, run.infra_error, None, run.console_log)
-    errors = [s for s in run.steps if s.status == "error"]
+    errors = [s for s in run.steps if s.status == StepStatus.ERROR]
     if errors:
         return Verdict(INFRA_ERROR, f"{errors[0].id}: {errors[0].message}", errors[0].id,
                        errors[0].message)  # fmt: skip
@@ -271,10 +299,11 @@ def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
         return Verdict(KERNEL_FAILURE, f"{second.summary} (came back on retry: not an artefact)",
                        second.step, second.evidence, second.signature, attempts=2,
                        artefacts=(record,))  # fmt: skip
-    if second.cls == PASS:  # the passing attempt's steps are whole: nothing is contained
-        return dataclasses.replace(first, summary=f"{first.summary}; the retry passed",
-                                   retry="", attempts=2, artefacts=(record,),
-                                   contained=False)  # fmt: skip
+    if second.cls == PASS:
+        # The emulator's hiccup, shaken off: a pass, as after a VM that died, with the
+        # artefact counted and its console kept (its steps are whole: nothing contained).
+        return Verdict(PASS, f"{first.summary}; {RETRY_PASSED}", attempts=2,
+                       artefacts=(record, *second.artefacts))  # fmt: skip
     return dataclasses.replace(second, attempts=2, artefacts=(record,))
 
 

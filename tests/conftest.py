@@ -1,18 +1,74 @@
-"""Fixtures shared by the slow tiers: ONE lean base build of Debian's linux-source-6.12 per
-session (in the harness cache, so later sessions and CI reuse it), variants of it built
-incrementally in the same object directory, and checks that nothing is left on the host."""
+"""The two tiers and what they share. tests/unit: no root, no QEMU, fast. tests/vm: real
+boots, loop and dm devices, builds, sshd; every test there is marked `slow` by its folder
+(pytest -m 'not slow' is the fast lane). Fixtures shared by the slow tier: ONE lean base
+build of Debian's linux-source-6.12 per session (in the harness cache, so later sessions and
+CI reuse it), variants of it built incrementally in the same object directory, and checks
+that nothing is left on the host."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
+VM_TIER = Path(__file__).parent / "vm"
 SERIES = DATA / "series"
 LEAN_BASE = "src:debian:linux-source-6.12"
+
+
+def synthetic_loop_c(*series: str) -> str:
+    """A drivers/block/loop.c of our own that the named fixture series (tests/data/series/
+    NAME.mbox) apply to: every hunk's preimage (context and removed lines) at its line
+    number, a filler comment on every other line. No kernel source is kept in the tests."""
+    lines: dict[int, str] = {}
+    for name in series:
+        for start, pre in _loop_c_hunks((SERIES / f"{name}.mbox").read_text()):
+            for offset, text in enumerate(pre):
+                assert lines.setdefault(start + offset, text) == text, f"{name}: overlapping hunks"
+    last = max(lines)
+    return "".join(lines.get(n, f"/* synthetic loop.c, line {n} */\n") for n in range(1, last + 1))
+
+
+def _loop_c_hunks(mbox: str) -> list[tuple[int, list[str]]]:
+    """(first line, preimage lines) of every hunk of loop.c in `mbox`."""
+    hunks, rows, in_loop = [], iter(mbox.splitlines(keepends=True)), False
+    for row in rows:
+        if row.startswith("diff --git "):
+            in_loop = row.rstrip().endswith("b/drivers/block/loop.c")
+        elif in_loop and (m := re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@", row)):
+            old, new = int(m.group(2) or 1), int(m.group(3) or 1)
+            pre: list[str] = []
+            while old or new:
+                body = next(rows)
+                if body.startswith("\\"):
+                    continue
+                if body.strip("\r\n") == "":  # an empty context line whose space was lost
+                    body = " \n"
+                if body[:1] in (" ", "-"):
+                    pre.append(body[1:] if body[1:] else "\n")
+                    old -= 1
+                if body[:1] in (" ", "+"):
+                    new -= 1
+            hunks.append((int(m.group(1)), pre))
+    return hunks
+
+
+def junit_xsd() -> Path:
+    """The Jenkins JUnit schema that junit.xml is validated against. It is another project's
+    text, so it is not in this repository: $HARNESS_JUNIT_XSD, else the copy in the shared
+    folder beside the checkout (../shared/schemas/); a test that needs it and finds neither
+    is skipped, saying so."""
+    env = os.environ.get("HARNESS_JUNIT_XSD")
+    path = Path(env) if env else ROOT.parent / "shared" / "schemas" / "jenkins-junit-10.xsd"
+    if not path.is_file():
+        pytest.skip(f"no JUnit schema at {path}: set HARNESS_JUNIT_XSD to jenkins-junit-10.xsd")
+    return path
 
 
 def lean_variant_spec(series: str, *configs: str) -> str:
@@ -42,6 +98,13 @@ def lean_variant(lean_base) -> Callable[[str], object]:
         return built[series]
 
     return get
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder is the tier: everything under tests/vm is slow."""
+    for item in items:
+        if VM_TIER in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 def qemu_pids() -> set[int]:

@@ -20,19 +20,29 @@ from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.kernel.resolve import resolve_kernel
 from harness.paths import default_out_root
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
 from harness.results import outlock
 from harness.results.compare import GUARDED_FIELDS, Comparison, compare
 from harness.results.files import ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.model import RunResult
-from harness.results.report import fmt, fmt_effect, headline
-from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
-from harness.run.executor import Executor
+from harness.run.executor import Executor, RunInterrupted
 from harness.run.request import RunRequest
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
+from harness.workflows.ab.report import (
+    fmt,
+    fmt_effect,
+    headline,
+    suite_changes,
+    why_inconclusive,
+)
 
-VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA}
+# An inconclusive primary metric (its interval reaches past the minimum change) and
+# nothing regressed: the comparison could not tell, like a run that could not (exit 2).
+# A regression anywhere outranks it (1): a verdict is never softened by noise elsewhere.
+VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA,
+                "inconclusive": EXIT_INFRA}  # fmt: skip
 
 
 def _default_out() -> Path:
@@ -60,13 +70,14 @@ def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
             ab.CANDIDATE, ns.candidate, cand_topology, tuple(ns.candidate_append or ())
         ),
         out_dir=Path(ns.out).resolve() if ns.out else _default_out(),
-        plan=_abs_if_file(ns.plan),
+        plan=_abs_if_file(ns.plan or ("none" if ns.suite else "quick")),
         reps=ns.reps,
         accel=ns.accel,
         runtime_s=ns.runtime,
         allow_env_diff=allow,
         alpha=ns.alpha,
         measure=ns.measure,
+        suites=tuple(ns.suite),
     )
 
 
@@ -82,6 +93,12 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
             )
         else:
             console.print(f"  REGRESSION {item.step_id}: {item.message}", highlight=False)
+    new_failures, new_passes = suite_changes(comparison)
+    for test in new_passes:
+        console.print(f"  new pass {test}: fails on base, passes on the candidate", highlight=False)
+    for m in comparison.inconclusive:
+        console.print(f"  INCONCLUSIVE {m.step_id} {m.metric}: {why_inconclusive(m)}",
+                      highlight=False)  # fmt: skip
     for err in comparison.infra_errors:
         console.print(f"  infra error: {err}", highlight=False)
     console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)
@@ -152,9 +169,9 @@ def _run_ab_on(req: ab.AbRequest, run_one) -> int:
     with outlock.hold(req.out_dir), RichProgress(console) as progress:
         try:
             comparison = ab.run_ab(req, recorded, progress=progress, make_request=make_request)
-        except KeyboardInterrupt as exc:  # harness.signals
-            if getattr(exc, "result", None) is not None:
-                done.append((slots[-1], exc.result))  # type: ignore[attr-defined]
+        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
+            if isinstance(exc, RunInterrupted):
+                done.append((slots[-1], exc.result))
             save_interrupted(req, done)
             raise
     return summarize(console, comparison, req.out_dir)
@@ -164,7 +181,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ab", help="compare two kernels: interleaved reps, stats, report")
     p.add_argument("--base", required=True, help="base kernel spec, e.g. debian:6.12")
     p.add_argument("--candidate", required=True, help="candidate kernel spec")
-    p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
+    p.add_argument("--plan", help="plan name or file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run on both sides (as in harness run --suite); a test that passes "
+        "on base and fails on the candidate is a regression (a new failure)",
+    )
     p.add_argument("--topology", default="default", help="topology name or file (both sides)")
     p.add_argument("--candidate-topology", help="a different topology for the candidate only")
     p.add_argument(
@@ -185,7 +210,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=ab.DEFAULT_REPS,
         help=f"repetitions per side (default {ab.DEFAULT_REPS})",
     )
-    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument(
+        "--accel",
+        choices=("auto", "kvm", "tcg"),
+        default="auto",
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)

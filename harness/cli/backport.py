@@ -16,16 +16,17 @@ from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
 from harness.errors import UserError
 from harness.paths import default_out_root
-from harness.results import backport_report
+from harness.results import outlock
 from harness.results.files import ensure_writable_dir
-from harness.workflows import ab
-from harness.workflows.backport import (
+from harness.workflows.ab import workflow as ab
+from harness.workflows.backport import report as backport_report
+from harness.workflows.backport.model import STAGES, BaseResult
+from harness.workflows.backport.workflow import (
     DEFAULT_WATCH,
     BackportRequest,
     remote_runner,
     run_backport,
 )
-from harness.workflows.backport_model import STAGES, BaseResult
 
 
 def pair(text: str, what: str) -> tuple[str, str]:
@@ -74,7 +75,7 @@ def exit_code(rows: tuple[BaseResult, ...]) -> int:
 def _run(ns: argparse.Namespace) -> int:
     req = request_from_args(ns)
     ensure_writable_dir(req.out_dir)
-    with remote_pool(ns) as remote:
+    with outlock.hold(req.out_dir), remote_pool(ns) as remote:
         return _run_on(req, remote)
 
 
@@ -111,7 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--topology", default="default", help="topology name or file")
     p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS,
                    help=f"A/B repetitions per side (default {ab.DEFAULT_REPS})")  # fmt: skip
-    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument(
+        "--accel",
+        choices=("auto", "kvm", "tcg"),
+        default="auto",
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--watch", default=DEFAULT_WATCH, metavar="METRIC",
                    help=f"metric the table says was seen (default {DEFAULT_WATCH})")  # fmt: skip

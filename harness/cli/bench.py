@@ -11,7 +11,7 @@ from harness.errors import UserError
 from harness.kernel.spec import DEFAULT_KERNEL
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
-from harness.workflows.bench import BootFigures, measure
+from harness.workflows.bench.boot import BootFigures, measure
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help=f"kernel to boot, repeatable (default {DEFAULT_KERNEL})",
     )
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument("--reps", type=int, default=3, help="boots of each kind per kernel (default 3)")
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=("auto", "kvm", "tcg"),
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--out", type=Path, help="where the boots' logs go (default out/bench-TIME)")
     p.set_defaults(func=handle)
 

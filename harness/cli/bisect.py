@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from harness import signals
 from harness.cli.exits import (
     EXIT_FAIL,
     EXIT_INFRA,
@@ -25,11 +27,12 @@ from harness.cli.exits import (
 from harness.cli.hosts import host_options, remote_pool
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
+from harness.results import outlock
 from harness.results.files import ensure_writable_dir
-from harness.workflows import bisect
-from harness.workflows.bisect_list import parse_kernel_list
-from harness.workflows.bisect_state import GIT, LIST, STATE_FILE, BisectRequest, load_state
-from harness.workflows.bisect_test import TEST_FORMS, parse_test
+from harness.workflows.bisect import workflow as bisect
+from harness.workflows.bisect.criterion import TEST_FORMS, parse_test
+from harness.workflows.bisect.kernels import parse_kernel_list
+from harness.workflows.bisect.state import GIT, LIST, STATE_FILE, BisectRequest, load_state
 
 STATUS_EXIT = {
     bisect.FOUND: EXIT_PASS,
@@ -104,7 +107,7 @@ def handle(ns: argparse.Namespace) -> int:
                         "splat or metric test")  # fmt: skip
     print(f"bisect into {req.out_dir}: {req.test}, {req.runs} run(s) per step")
     try:
-        with remote_pool(ns) as remote:
+        with outlock.hold(req.out_dir), remote_pool(ns) as remote:
             runner = bisect.EngineRunner(parse_test(req.test), remote)
             state, result = bisect.run_bisect(
                 req, state=state, max_steps=ns.max_steps, progress=print, runner=runner
@@ -125,10 +128,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bad", metavar="SPEC", help="bad endpoint (same tree and +options)")
     p.add_argument("--kernels", metavar="A,B,..|FILE",
                    help="ordered kernel specs, oldest (good) first, newest (bad) last")  # fmt: skip
-    p.add_argument("--test", help=f"what bad means: {TEST_FORMS}")
+    p.add_argument("--test", help="what bad means: " + TEST_FORMS.replace("%", "%%"))
     p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or JSON file")
-    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=("auto", "kvm", "tcg"),
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--append", action="append", metavar="WORD", help="kernel command-line word")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")
@@ -147,7 +155,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def answer_git_bisect(command: Callable[[], int]) -> int:
     """Run a command and answer in `git bisect run`'s terms: 0 good, 1 bad (the kernel or a
     test failed), 125 skip for anything that is not a kernel verdict (infrastructure, a
-    failed build, a series that does not apply), 128 (abort) for a usage error."""
+    failed build, a series that does not apply, a host I/O error, a bug of the harness),
+    128 (abort) for a usage error or an interrupt. Python's own exit for an uncaught
+    exception is 1, which git would count as bad: nothing but a verdict may say bad."""
     try:
         code = command()
     except (InfraError, SeriesConflict) as exc:
@@ -156,4 +166,12 @@ def answer_git_bisect(command: Callable[[], int]) -> int:
     except UserError as exc:
         print(f"harness: error: {exc} (git bisect: abort)", file=sys.stderr)
         return GIT_BISECT_ABORT
+    except KeyboardInterrupt as exc:  # harness.signals: Ctrl-C, SIGTERM, SIGHUP
+        print(f"harness: {signals.reason_of(exc)} (git bisect: abort)", file=sys.stderr)
+        return GIT_BISECT_ABORT
+    except Exception as exc:  # anything unforeseen could not tell good from bad
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+        print(f"{detail}\nharness: unexpected {type(exc).__name__}: {exc} (git bisect: skip)",
+              file=sys.stderr)  # fmt: skip
+        return GIT_BISECT_SKIP
     return {EXIT_PASS: GIT_BISECT_GOOD, EXIT_FAIL: GIT_BISECT_BAD}.get(code, GIT_BISECT_SKIP)

@@ -69,7 +69,7 @@ def handler(ns: argparse.Namespace) -> int:
     from harness.kernel import build  # imported late: `harness --help` stays fast
 
     if request.rebuild:
-        build.remove_artifacts(build.resolve(request.spec).key)
+        build.remove_artifacts(build.build_inputs(request.spec).key)
     result = build.build(request.spec, request.jobs)
     durations = result.metadata.get("durations") or {}
     print(f"key:      {result.key}{'  (cache hit)' if result.cache_hit else ''}")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from harness.cli.exits import EXIT_PASS
 from harness.errors import UserError
+from harness.report.kcidb import kcidb_document
 from harness.results.files import atomic_write_text
-from harness.results.kcidb import kcidb_document
 from harness.results.store import load_runs
-from harness.workflows.merge import results_path
+from harness.run.merge import results_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -25,6 +25,16 @@ COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log, bisect, shard, m
 COMMANDS += (backport_cmd,)
 
 
+DESCRIPTION = """\
+Test Linux block-layer kernels and patch series in QEMU: fetch or build a kernel, boot it
+with emulated NVMe and virtio-scsi disks, run fio and data-safety checks (loop, files,
+device-mapper) in the guest, and write results.json, JUnit XML and a report with a verdict.
+
+First run (Debian's 6.12 kernel, the quick plan; results under out/):
+  harness run
+Then try: harness run --plan loop, harness ab --help, harness list."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line and exits 2 (not its default usage dump)."""
 
@@ -33,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="harness",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser)
     for module in COMMANDS:

@@ -1,5 +1,5 @@
 """`harness merge DIR... --out DIR`: merge shard results into one results.json, JUnit and
-report (see harness.workflows.merge for what is merged how, and what is refused).
+report (see harness.run.merge for what is merged how, and what is refused).
 
 For an A/B over shards, merge each side's shards apart and compare the two merged files:
 `harness report BASE/results.json CANDIDATE/results.json`.
@@ -11,12 +11,13 @@ import argparse
 from pathlib import Path
 
 from harness.cli.run import exit_code
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
+from harness.results import outlock
 from harness.results.files import atomic_write_text, ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.store import save_runs
-from harness.results.summary import write_markdown
+from harness.run import merge
 from harness.verdict import classify
-from harness.workflows import merge
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,13 +31,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(ns: argparse.Namespace) -> int:
     out = ns.out.resolve()
-    runs, section = merge.merge_dirs([Path(d) for d in ns.dirs])
     ensure_writable_dir(out)
-    save_runs(out / "results.json", runs, section)
-    write_junit(out / "junit.xml", runs)
-    write_markdown(out / "report.md", runs)
-    markdown = (out / "report.md").read_text()
-    atomic_write_text(out / "report.html", merge.report_html(runs, markdown))
+    with outlock.hold(out):
+        runs, section = merge.merge_dirs([Path(d) for d in ns.dirs])
+        save_runs(out / "results.json", runs, section)
+        write_junit(out / "junit.xml", runs)
+        write_markdown(out / "report.md", runs)
+        markdown = (out / "report.md").read_text()
+        atomic_write_text(out / "report.html", merge.report_html(runs, markdown))
     for run in runs:
         verdict = classify(run)
         counts = {s: sum(1 for x in run.steps if x.status == s) for s in

@@ -16,8 +16,8 @@ from typing import TextIO
 
 from harness.cli.exits import EXIT_FAIL, EXIT_PASS
 from harness.errors import UserError
+from harness.klog.splats import scan
 from harness.results.model import Splat
-from harness.vm.splats import scan
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from rich.progress import (
 )
 
 from harness.results.model import RunResult
-from harness.workflows import ab
+from harness.workflows.ab import workflow as ab
 
 
 class RichProgress:

@@ -8,16 +8,20 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cli.ab import allow_env_diff_option, summarize
-from harness.workflows import ab
+from harness.results import outlock
+from harness.results.files import ensure_writable_dir
+from harness.workflows.ab import workflow as ab
 
 
 def _run_report(ns: argparse.Namespace) -> int:
     paths = [Path(p).resolve() for p in ns.results]
     out_dir = Path(ns.out).resolve() if ns.out else paths[0].parent
-    req, comparison = ab.load_comparison(paths, allow_env_diff=ns.allow_env_diff or ())
-    if out_dir / "results.json" not in paths:
-        ab.save_pooled(out_dir, req, comparison)
-    ab.finish(req, comparison, out_dir)
+    ensure_writable_dir(out_dir)
+    with outlock.hold(out_dir):  # not while an ab run (or another report) writes there
+        req, comparison = ab.load_comparison(paths, allow_env_diff=ns.allow_env_diff or ())
+        if out_dir / "results.json" not in paths:
+            ab.save_pooled(out_dir, req, comparison)
+        ab.finish(req, comparison, out_dir)
     return summarize(Console(stderr=True), comparison, out_dir)
 
 

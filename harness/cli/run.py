@@ -1,4 +1,5 @@
-"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json, report.md."""
+"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json,
+report.md and report.html."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import re
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
@@ -15,18 +17,23 @@ from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
 from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
+from harness.report.run_html import write_html
+from harness.report.versus_raw import shares, summary_lines
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
-from harness.results.junit import write_junit
 from harness.results.model import RunResult
 from harness.results.store import save_runs
-from harness.results.summary import write_markdown
 from harness.run.engine import executor_for, require
+from harness.run.executor import RunInterrupted
 from harness.run.request import MEASURES, RunRequest
+from harness.run.shard import write_shard_record
+from harness.suite.peer import parse_suite
+from harness.suite.targets import raw_devices
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
 from harness.vm.launch import find_vng
-from harness.workflows.shard import write_shard_record
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +45,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help=f"kernel spec, repeatable ({FORMS}); default {DEFAULT_KERNEL}",
     )
-    p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
+    p.add_argument("--plan", help="plan name or JSON file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run after the plan's steps, repeatable: blktests:PATH@loop, "
+        "fstests:PATH@ext4/032,generic/001[:fstype=xfs][:timeout=S][:budget=S][:expunge=F]",
+    )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
-    p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    p.add_argument(
+        "--accel",
+        default="auto",
+        choices=("auto", "kvm", "tcg"),
+        help="auto (default): KVM when a short probe boot works, else TCG",
+    )
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     measure_option(p)
@@ -128,6 +148,8 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
         raise UserError("--runtime must be a positive number of seconds")
     if "host" in kernels and ns.scratch is None:
         raise UserError("--kernel host needs --scratch DIR (the only place the agent may write)")
+    for text in ns.suite:
+        parse_suite(text)  # a usage error now, not after the kernel is resolved
     timeouts = Timeouts(
         boot_s=ns.boot_timeout, silence_s=ns.silence_timeout, step_grace_s=ns.step_grace
     )
@@ -136,7 +158,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             kernel=k,
             out_dir=out.resolve() / f"{i}-{slug(k)}",
             topology=ns.topology,
-            plan=ns.plan,
+            plan=ns.plan or ("none" if ns.suite else "quick"),
             accel=ns.accel,
             append=tuple(ns.append),
             runtime_s=ns.runtime,
@@ -145,6 +167,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             keep_images=ns.keep_images,
             shard=parse_shard(ns.shard),
             measure=ns.measure,
+            suites=tuple(ns.suite),
         )
         for i, k in enumerate(kernels)
     ]
@@ -159,13 +182,20 @@ def exit_code(runs: list[RunResult]) -> int:
     return EXIT_PASS if verdict.judged else EXIT_INFRA
 
 
+def raw_under(runs: list[RunResult]) -> dict[str, str]:
+    """{target: the raw target of the disk under it} for every target the runs measured."""
+    return raw_devices({s.target for r in runs for s in r.steps if s.target})
+
+
 def write_outputs(out: Path, runs: list[RunResult]) -> None:
-    """results.json, junit.xml and report.md; each is tried even when one fails (a full
-    disk may still take the smaller ones), then the first failure is raised."""
+    """results.json, junit.xml, report.md and report.html; each is tried even when one
+    fails (a full disk may still take the smaller ones), then the first failure is raised."""
     out.mkdir(parents=True, exist_ok=True)
     first: InfraError | None = None
+    raw_of = raw_under(runs)
     for write, name in ((save_runs, "results.json"), (write_junit, "junit.xml"),
-                        (write_markdown, "report.md")):  # fmt: skip
+                        (write_markdown, "report.md"),
+                        (partial(write_html, raw_of=raw_of), "report.html")):  # fmt: skip
         try:
             write(out / name, runs)
         except InfraError as exc:
@@ -183,6 +213,33 @@ def preflight(kernels: list[str]) -> None:
         find_vng()
 
 
+def run_summary(run: RunResult) -> list[str]:
+    """What the user reads about one run: status and counts, why it stopped or failed, and
+    how each target compared with the raw device under it."""
+    counts = {
+        s: sum(1 for x in run.steps if x.status == s)
+        for s in ("pass", "fail", "error", "skip", "xfail")
+    }
+    status = "PASS" if run.passed else "FAIL"
+    lines = [
+        f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
+        f"{run.environment.accel.upper()}"
+        f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    ]
+    if run.infra_error:
+        lines.append(f"  stopped: {run.infra_error}; console: {run.console_log}")
+    verdict = classify(run)
+    if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
+        lines.append(f"  verdict: {verdict.cls}: {verdict.summary}")
+    for artefact in verdict.artefacts:
+        lines.append(f"  emulator artefact retried: {artefact['summary']}; "
+                     f"console: {artefact['console_log']}")  # fmt: skip
+    lines += [f"  {step.status}: {step.id}: {step.message}" for step in run.steps if step.failed]
+    lines += [f"  {line}" for line in summary_lines(shares(run, raw_under([run])))]
+    return lines
+
+
 def handle(ns: argparse.Namespace) -> int:
     if getattr(ns, "bisect_exit", False):
         from harness.cli.bisect import answer_git_bisect
@@ -195,49 +252,34 @@ def _handle(ns: argparse.Namespace) -> int:
     requests = requests_from(ns)
     out = requests[0].out_dir.parent
     ensure_writable_dir(out)
+    # The lock comes first: nothing (shard.json included) is written into a directory
+    # another run is writing, and a second run is refused before it builds anything.
+    with outlock.hold(out):
+        return _run_locked(ns, requests, out)
+
+
+def _run_locked(ns: argparse.Namespace, requests: list[RunRequest], out: Path) -> int:
     preflight([req.kernel for req in requests])
     # Every kernel is resolved before anything boots: a conflict or a failed build stops
     # the command here, with its message, instead of in the middle of a run.
     kernels = [require(resolve_kernel(req.kernel)) for req in requests]
     write_shard_record(out, requests, kernels)  # what `harness merge` reads
     runs: list[RunResult] = []
-    with remote_pool(ns) as remote, outlock.hold(out):
+    with remote_pool(ns) as remote:
         try:
             for req, kernel in zip(requests, kernels, strict=True):
                 runs.append(executor_for(kernel, remote).run(req, kernel))
                 write_outputs(out, runs)  # after every kernel: a later crash loses nothing
-        except KeyboardInterrupt as exc:  # harness.signals: keep the run it cut short
-            if getattr(exc, "result", None) is not None:
-                runs.append(exc.result)  # type: ignore[attr-defined]
+        except RunInterrupted as exc:  # harness.signals: keep the run it cut short
+            runs.append(exc.result)
             raise
         finally:
             if runs:
                 write_outputs(out, runs)
     for run in runs:
-        counts = {
-            s: sum(1 for x in run.steps if x.status == s)
-            for s in ("pass", "fail", "error", "skip", "xfail")
-        }
-        status = "PASS" if run.passed else "FAIL"
-        print(
-            f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
-            f"{run.environment.accel.upper()}"
-            f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
-            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        )
-        if run.infra_error:
-            print(f"  stopped: {run.infra_error}; console: {run.console_log}")
-        verdict = classify(run)
-        if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
-            print(f"  verdict: {verdict.cls}: {verdict.summary}")
-        for artefact in verdict.artefacts:
-            print(f"  emulator artefact retried: {artefact['summary']}; "
-                  f"console: {artefact['console_log']}")  # fmt: skip
-        for step in run.steps:
-            if step.failed:
-                print(f"  {step.status}: {step.id}: {step.message}")
+        print("\n".join(run_summary(run)))
     print(
         f"JUnit: {out / 'junit.xml'}\nresults: {out / 'results.json'}\n"
-        f"report: {out / 'report.md'}\nlogs: {out}/*/console.log"
+        f"report: {out / 'report.html'} (and report.md)\nlogs: {out}/*/console.log"
     )
     return exit_code(runs)

@@ -6,7 +6,7 @@ import argparse
 
 from harness.cli.exits import EXIT_PASS
 from harness.kernel.spec import DEFAULT_KERNEL
-from harness.workflows import shard
+from harness.run import shard
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

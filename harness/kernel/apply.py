@@ -338,8 +338,8 @@ def apply_on(
 
 def check_apply(base: str, series: Series) -> ApplyReport:
     """Resolve a base spec (git:, src:debian:, src:DIR, with +revert=) and apply the series."""
-    from harness.kernel.build import resolve
+    from harness.kernel.build import build_inputs
     from harness.kernel.buildspec import parse_build_spec
 
-    inputs = resolve(parse_build_spec(base))
+    inputs = build_inputs(parse_build_spec(base))
     return apply_on(inputs.repo, inputs.commit, inputs.reverts, series, base)

@@ -46,7 +46,7 @@ __all__ = [
     "kernel_from_spec",
     "parse_build_spec",
     "remove_artifacts",
-    "resolve",
+    "build_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def compiler_version(cc: str = "gcc") -> str:
     return proc.run([cc, "--version"], timeout=60).stdout.splitlines()[0].strip()
 
 
-def resolve(spec: BuildSpec) -> Inputs:
+def build_inputs(spec: BuildSpec) -> Inputs:
     """Turn a spec into concrete inputs (commits resolved, series loaded, fragments read)."""
     if spec.kind == "git":
         repo = tree.check_repo(Path(spec.location))
@@ -88,7 +88,7 @@ def resolve(spec: BuildSpec) -> Inputs:
 
 def build(spec: BuildSpec, jobs: int | None = None) -> BuildResult:
     """Build (or find in the cache) the kernel a spec describes."""
-    inputs = resolve(spec)
+    inputs = build_inputs(spec)
     final = artifacts_root() / inputs.key
     cached = load_cached(final)
     if cached is not None:
@@ -107,6 +107,7 @@ def provenance(result: BuildResult) -> dict[str, str]:
         "variant_commit",
         "series",
         "series_sha256",
+        "series_patchset_hash",
         "config_hash",
         "compiler",
         "arch",

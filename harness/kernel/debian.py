@@ -3,7 +3,8 @@
 Nothing is installed into the host: apt runs with its own sources list, lists and archive
 directories under the cache, `apt-get download` fetches the .deb files and `dpkg-deb -x`
 unpacks them. From 7.x Debian splits a kernel into linux-binary(-unsigned) (the image) and
-linux-modules packages; before that one linux-image package holds both.
+linux-modules packages, and that ABI's linux-image package is an empty meta-package over
+them; before that one linux-image package holds both.
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
-from harness.kernel.apt_sources import host_codename, private_sources_list, system_sources
+from harness.kernel import cachelock, debian_pool
+from harness.kernel.apt_sources import (
+    EXTRA_SUITES,
+    host_codename,
+    private_sources_list,
+    system_sources,
+)
 from harness.kernel.model import Kernel
 from harness.paths import cache_subdir
+from harness.results.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +40,23 @@ _ABI = r"(?P<abi>\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?)"
 _IMAGE_RE = re.compile(rf"^linux-image-{_ABI}-{FLAVOUR}(?P<unsigned>-unsigned)?$")
 _BINARY_RE = re.compile(rf"^linux-binary-(?P<unsigned>unsigned-)?{_ABI}-{FLAVOUR}$")
 _MODULES_RE = re.compile(rf"^linux-modules-{_ABI}-{FLAVOUR}$")
+_BASE_RE = re.compile(rf"^linux-base-{_ABI}-{FLAVOUR}$")
+_ROLES = (
+    ("image", _IMAGE_RE),
+    ("binary", _BINARY_RE),
+    ("modules", _MODULES_RE),
+    ("base", _BASE_RE),
+)
 
 
 @dataclass(frozen=True)
 class DebianKernel:
-    """The packages that make up one Debian kernel ABI (e.g. 6.12.111+deb12, 7.3.4+deb13)."""
+    """The packages that make up one Debian kernel ABI (e.g. 6.12.111+deb12, 7.3.4+deb13);
+    `missing` names the ones its split form needs that the archive's index does not list."""
 
     abi: str
     packages: tuple[str, ...]
+    missing: tuple[str, ...] = ()
 
     @property
     def release(self) -> str:
@@ -50,36 +68,44 @@ def _version_key(abi: str) -> tuple[int, ...]:
 
 
 def kernels_from_pkgnames(names: list[str]) -> dict[str, DebianKernel]:
-    """Group package names into complete kernels by ABI, preferring unsigned images."""
-    images: dict[str, dict[bool, str]] = {}
-    modules: dict[str, str] = {}
+    """Group package names into kernels by ABI, whatever order apt lists them in.
+
+    An ABI with a linux-binary package is split: binary (unsigned preferred) + modules +
+    base (config, System.map, modules.builtin), never its linux-image, which is then an
+    empty meta-package (a fetch of it found no lib/modules). The halves the index does not
+    list are kept in `missing`. Otherwise the one linux-image package, unsigned preferred."""
+    roles: dict[str, dict[str, str]] = {}
     for name in names:
-        for regex in (_IMAGE_RE, _BINARY_RE):
+        for role, regex in _ROLES:
             found = regex.match(name)
             if found:
-                images.setdefault(found["abi"], {})[bool(found["unsigned"])] = name
-        found = _MODULES_RE.match(name)
-        if found:
-            modules[found["abi"]] = name
-    kernels = {}
-    for abi, by_signed in images.items():
-        image = by_signed.get(True) or by_signed[False]
-        if image.startswith("linux-binary-"):
-            if abi not in modules:
-                continue  # a split kernel without its modules package is unusable
-            kernels[abi] = DebianKernel(abi, (image, modules[abi]))
-        else:
-            kernels[abi] = DebianKernel(abi, (image,))
-    return kernels
+                unsigned = "-unsigned" if found.groupdict().get("unsigned") else ""
+                roles.setdefault(found["abi"], {})[role + unsigned] = name
+    kernels = {abi: _kernel_of(abi, named) for abi, named in roles.items()}
+    return {abi: k for abi, k in kernels.items() if k is not None}
 
 
-def resolve(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
-    """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary."""
+def _kernel_of(abi: str, named: dict[str, str]) -> DebianKernel | None:
+    binary = named.get("binary-unsigned") or named.get("binary")
+    if binary:
+        halves = [
+            named.get(role) or f"linux-{role}-{abi}-{FLAVOUR}" for role in ("modules", "base")
+        ]
+        listed = tuple(h for h in halves if h in named.values())
+        return DebianKernel(abi, (binary, *listed), tuple(h for h in halves if h not in listed))
+    image = named.get("image-unsigned") or named.get("image")
+    return DebianKernel(abi, (image,)) if image else None
+
+
+def pick(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
+    """The newest kernel whose ABI is `version` or starts with it at a dot/dash/plus boundary;
+    a complete one when there is one (the newest of a series may lack its modules)."""
     matches = [
         k
         for abi, k in kernels.items()
         if abi == version or re.match(re.escape(version) + r"[.+-]", abi)
     ]
+    matches = [k for k in matches if not k.missing] or matches
     if not matches:
         series = sorted({".".join(abi.split(".")[:2]) for abi in kernels}, key=_version_key)
         raise UserError(
@@ -118,18 +144,38 @@ class PrivateApt:
     def pkgnames_argv(self, prefix: str) -> list[str]:
         return ["apt-cache", *self.options(), "pkgnames", prefix]
 
+    def show_argv(self, package: str) -> list[str]:
+        return ["apt-cache", *self.options(), "show", "--no-all-versions", package]
+
+    def show(self, package: str) -> str:
+        """The candidate's stanza from the index (FetchError when apt does not know it)."""
+        result = proc.run(self.show_argv(package), timeout=120, check=False)
+        if result.returncode != 0 or not result.stdout.strip():
+            raise FetchError(f"apt-cache show {package} found nothing: {result.stderr.strip()}")
+        return result.stdout
+
     def download_argv(self, packages: tuple[str, ...]) -> list[str]:
         return ["apt-get", *self.options(), "-q", "download", *packages]
 
     def refresh(self) -> None:
-        """Write the sources list and run `apt-get update` when the lists are stale."""
-        sources = self.root / "etc/sources.list"
+        """Write the sources list and run `apt-get update` when the lists are stale (one
+        process at a time: apt's own locking is off here, and two updates of one lists
+        directory break each other)."""
         text = private_sources_list(system_sources(), host_codename())
-        stamp = self.root / "updated"
-        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
-        if fresh and sources.exists() and sources.read_text() == text:
+        if self._fresh(text):
             return
-        sources.write_text(text)
+        with cachelock.held(self.root / "update.lock"):
+            if not self._fresh(text):  # another process may have updated while we waited
+                self._update(text)
+
+    def _fresh(self, text: str) -> bool:
+        sources, stamp = self.root / "etc/sources.list", self.root / "updated"
+        fresh = stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
+        return fresh and sources.exists() and sources.read_text() == text
+
+    def _update(self, text: str) -> None:
+        stamp = self.root / "updated"
+        atomic_write_text(self.root / "etc/sources.list", text)
         log.info(
             "apt: updating package lists for %s",
             ", ".join(sorted({line.split()[2] for line in text.splitlines()})),
@@ -143,16 +189,16 @@ class PrivateApt:
 
     def pkgnames(self) -> list[str]:
         """Kernel package names, cached until the next `apt-get update` (apt-cache is slow)."""
-        cached = self.root / "kernel-pkgnames.txt"
+        cached = self.root / "kernel-pkgnames-v2.txt"  # v2: with linux-base-*
         stamp = self.root / "updated"
         if cached.exists() and stamp.exists() and cached.stat().st_mtime >= stamp.stat().st_mtime:
             return cached.read_text().split()
         names = [
             n
             for n in proc.run(self.pkgnames_argv("linux-"), timeout=300).stdout.split()
-            if n.startswith(("linux-image-", "linux-binary-", "linux-modules-"))
+            if n.startswith(("linux-image-", "linux-binary-", "linux-modules-", "linux-base-"))
         ]
-        cached.write_text("\n".join(names))
+        atomic_write_text(cached, "\n".join(names))
         return names
 
 
@@ -185,6 +231,48 @@ def find_modules(root: Path, release: str) -> Path | None:
     return None
 
 
+def _cached(meta_path: Path, kernel: DebianKernel) -> bool:
+    """True when the cache holds every package of the kernel (an entry made before the
+    harness fetched linux-base lacks its config and modules.builtin: fetched again)."""
+    if not meta_path.exists():
+        return False
+    held = json.loads(meta_path.read_text())["packages"]
+    return all(
+        any(deb.startswith(f"{p}_") for deb in held) for p in kernel.packages + kernel.missing
+    )
+
+
+def _download(apt: PrivateApt, kernel: DebianKernel, root: Path, dest: Path) -> None:
+    """apt-get download the kernel's packages, extract them to dest, drop the .debs."""
+    log.info("debian: fetching %s", " ".join(kernel.packages))
+    archives = root / "apt/archives"
+    try:
+        proc.run_retrying(apt.download_argv(kernel.packages), timeout=1800, cwd=archives)
+    except InfraError as exc:
+        raise FetchError(
+            f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "
+            "mid-sync: run the command again in a minute"
+        ) from exc
+    debs = [next(archives.glob(f"{p}_*.deb")) for p in kernel.packages]
+    urls = [_from_pool(apt, kernel, package, archives) for package in kernel.missing]
+    debs += [archives / url.rsplit("/", 1)[1] for url in urls]
+    _extract(kernel, debs, dest)
+    meta = {"packages": [d.name for d in debs], "abi": kernel.abi, "unindexed": urls}
+    atomic_write_text(dest / "harness-kernel.json", json.dumps(meta, indent=2))
+    for deb in debs:
+        deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+
+
+def _from_pool(apt: PrivateApt, kernel: DebianKernel, package: str, archives: Path) -> str:
+    """Fetch a split kernel's half that the index no longer lists (debian_pool); its URL."""
+    meta = apt.show(f"linux-image-{kernel.release}")
+    binary = apt.show(kernel.packages[0])
+    sources = (apt.root / "etc/sources.list").read_text()
+    url, version = debian_pool.locate(package, meta, binary, sources, EXTRA_SUITES[0])
+    debian_pool.fetch(url, package, version, archives, apt.options())
+    return url
+
+
 def _extract(kernel: DebianKernel, debs: list[Path], dest: Path) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     proc.run(["rm", "-rf", str(tmp)], timeout=120)
@@ -202,26 +290,15 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
     root = cache_subdir("debian")
     apt = PrivateApt(root / "apt")
     apt.refresh()
-    kernel = resolve(version, kernels_from_pkgnames(apt.pkgnames()))
+    kernel = pick(version, kernels_from_pkgnames(apt.pkgnames()))
     dest = root / "kernels" / kernel.abi
     meta_path = dest / "harness-kernel.json"
-    if not meta_path.exists():
-        log.info("debian: fetching %s", " ".join(kernel.packages))
-        try:
-            proc.run_retrying(
-                apt.download_argv(kernel.packages), timeout=1800, cwd=root / "apt/archives"
-            )
-        except InfraError as exc:
-            raise FetchError(
-                f"downloading {' '.join(kernel.packages)} failed: {exc}; the mirror may be "
-                "mid-sync: run the command again in a minute"
-            ) from exc
-        debs = [next((root / "apt/archives").glob(f"{p}_*.deb")) for p in kernel.packages]
-        _extract(kernel, debs, dest)
-        meta = {"packages": [d.name for d in debs], "abi": kernel.abi}
-        meta_path.write_text(json.dumps(meta, indent=2))
-        for deb in debs:
-            deb.unlink()  # the extracted tree is the cache; the .deb is 100+ MB of duplicate
+    if not _cached(meta_path, kernel):
+        # One fetch per kernel at a time; whoever waited finds it cached and downloads nothing.
+        with cachelock.held(root / "kernels" / f"{kernel.abi}.lock"):
+            if not _cached(meta_path, kernel):
+                shutil.rmtree(dest, ignore_errors=True)
+                _download(apt, kernel, root, dest)
     meta = json.loads(meta_path.read_text())
     config = dest / "boot" / f"config-{kernel.release}"
     return Kernel(
@@ -230,5 +307,9 @@ def fetch(version: str, spec: str | None = None) -> Kernel:
         release=kernel.release,
         modules_dir=find_modules(dest, kernel.release),
         config=config if config.exists() else None,
-        provenance={"source": "debian", "packages": " ".join(meta["packages"])},
+        provenance={
+            "source": "debian",
+            "packages": " ".join(meta["packages"]),
+            **({"unindexed": " ".join(meta["unindexed"])} if meta.get("unindexed") else {}),
+        },
     )

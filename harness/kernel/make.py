@@ -265,6 +265,7 @@ def _metadata(
         "variant_commit": head,
         "series": series.source if series else None,
         "series_sha256": series.sha256 if series else None,
+        "series_patchset_hash": series.patchset_hash if series else None,
         "series_subjects": [p.subject for p in series.patches] if series else [],
         "reverts": list(inputs.reverts),
         "config_hash": inputs.config_hash,

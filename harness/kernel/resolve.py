@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 from harness.errors import BuildError, FetchError, SeriesConflict
 from harness.kernel import spec as kernel_spec
@@ -14,12 +15,17 @@ from harness.kernel.model import Kernel
 
 log = logging.getLogger(__name__)
 
-OK, DOES_NOT_APPLY, BUILD_FAILED, FETCH_FAILED = (
-    "ok",
-    "does-not-apply",
-    "build-failed",
-    ("fetch-failed"),
-)
+
+class ResolutionStatus(StrEnum):
+    """What became of a kernel spec."""
+
+    OK = "ok"
+    DOES_NOT_APPLY = "does-not-apply"
+    BUILD_FAILED = "build-failed"
+    FETCH_FAILED = "fetch-failed"
+
+
+OK, DOES_NOT_APPLY, BUILD_FAILED, FETCH_FAILED = tuple(ResolutionStatus)
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class Resolution:
     """What became of a kernel spec: a bootable Kernel, or why there is none."""
 
     spec: str
-    status: str  # ok | does-not-apply | build-failed | fetch-failed
+    status: ResolutionStatus
     kernel: Kernel | None = None
     message: str = ""
     log_path: str | None = None
@@ -43,7 +49,7 @@ def resolve_kernel(text: str) -> Resolution:
     """Fetch or build `text`; never raises for a conflict, a failed build or a fetch."""
     t0 = time.monotonic()
     try:
-        kernel = kernel_spec.resolve(text)
+        kernel = kernel_spec.kernel_for_spec(text)
     except SeriesConflict as exc:
         return Resolution(text, DOES_NOT_APPLY, message=str(exc), failure=exc.failure,
                           duration_s=time.monotonic() - t0)  # fmt: skip

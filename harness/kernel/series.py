@@ -54,6 +54,12 @@ class Series:
             digest.update(b"\0")
         return digest.hexdigest()
 
+    @property
+    def patchset_hash(self) -> str:
+        """KCIDB's patchset hash: sha256 over the sha256 of each whole patch, one a line."""
+        hashes = "".join(hashlib.sha256(p.text.encode()).hexdigest() + "\n" for p in self.patches)
+        return hashlib.sha256(hashes.encode()).hexdigest()
+
     def mbox(self) -> str:
         """The patches as one mbox, ready for `git am`."""
         return "".join(p.text if p.text.endswith("\n") else p.text + "\n" for p in self.patches)

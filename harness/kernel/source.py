@@ -19,8 +19,10 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import FetchError, InfraError, UserError
+from harness.kernel import cachelock
 from harness.kernel.tree import snapshot
 from harness.paths import cache_subdir
+from harness.results.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +83,17 @@ def debian_source(package: str) -> SnapshotRepo:
     version, apt_options = _find_version(package)
     root = cache_subdir("kbuild/debian") / f"{package}_{version}"
     marker = root / "snapshot.json"
-    if marker.is_file():
-        data = json.loads(marker.read_text())
-        return SnapshotRepo(root / data["tree"], data["commit"], root.name)
-    tree = _unpack(package, version, root, apt_options)
-    commit = snapshot(tree, tree / ".git", f"snapshot of {root.name}", force_add=True)
-    # the tree is stored relative so a moved cache stays valid
-    marker.write_text(json.dumps({"tree": tree.name, "commit": commit}, indent=1) + "\n")
-    return SnapshotRepo(tree, commit, root.name)
+    if not marker.is_file():
+        # one unpack per package at a time; whoever waited finds the snapshot made
+        with cachelock.held(root.with_name(root.name + ".lock")):
+            if not marker.is_file():
+                tree = _unpack(package, version, root, apt_options)
+                commit = snapshot(tree, tree / ".git", f"snapshot of {root.name}", True)
+                # the tree is stored relative so a moved cache stays valid
+                data = {"tree": tree.name, "commit": commit}
+                atomic_write_text(marker, json.dumps(data, indent=1) + "\n")
+    data = json.loads(marker.read_text())
+    return SnapshotRepo(root / data["tree"], data["commit"], root.name)
 
 
 def _unpack(package: str, version: str, root: Path, apt_options: Sequence[str] = ()) -> Path:

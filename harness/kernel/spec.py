@@ -19,7 +19,7 @@ DEFAULT_KERNEL = "debian:6.12"
 FORMS = "debian:VERSION, image:PATH[,modules=DIR], host, git:TREE@REF[+series=..], src:.."
 
 
-def resolve(text: str) -> Kernel:
+def kernel_for_spec(text: str) -> Kernel:
     """Turn a spec string into a bootable Kernel (fetching or building as needed)."""
     text = text.strip()
     if text == "host":

@@ -30,8 +30,17 @@ from harness.paths import cache_subdir
 
 log = logging.getLogger(__name__)
 
-# Commits made by the harness (snapshots, am, revert) carry this identity and no hooks.
-_IDENTITY = ["-c", "user.name=harness", "-c", "user.email=harness@localhost"]
+# Every git the harness runs on a user's repository applies patches from untrusted mail, so
+# none of the user's hooks may run (post-checkout, applypatch-msg, pre-/post-applypatch,
+# post-commit, reference-transaction...) and no fsmonitor daemon is started on that content.
+# Commits made by the harness (snapshots, am, revert) carry its identity and no signature.
+_SAFE = [
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "user.name=harness",
+    "-c", "user.email=harness@localhost",
+    "-c", "commit.gpgsign=false",
+]  # fmt: skip
 _GIT_TIMEOUT = 900.0
 
 
@@ -53,9 +62,15 @@ class WorkDir:
         return self.root / f"obj-{config_label}"
 
 
+def git_base(*args: str) -> list[str]:
+    """The one way the harness starts git: `git` with no hooks, its own identity, no
+    signing, then `args` (the location options, the command and its arguments)."""
+    return ["git", *_SAFE, *args]
+
+
 def git_argv(repo: Path, *args: str) -> list[str]:
-    """git with -C repo; commits get the harness identity and no gpg/hooks."""
-    return ["git", "-C", str(repo), *_IDENTITY, "-c", "commit.gpgsign=false", *args]
+    """git_base with -C repo."""
+    return git_base("-C", str(repo), *args)
 
 
 def git(repo: Path, *args: str, check: bool = True, input_text: str | None = None) -> str:
@@ -110,18 +125,36 @@ def locked(work: WorkDir) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def is_worktree_of(repo: Path, path: Path) -> bool:
+    """True when git lists path among repo's worktrees (its directory may be gone)."""
+    return f"worktree {path.resolve()}\n" in git(repo, "worktree", "list", "--porcelain")
+
+
 def ensure_worktree(repo: Path, work: WorkDir, commit: str) -> None:
     """Create the private worktree on first use (detached; the user's branches untouched)."""
     if (work.src / ".git").exists():
-        listed = git(repo, "worktree", "list", "--porcelain")
-        if f"worktree {work.src.resolve()}\n" in listed:
+        if is_worktree_of(repo, work.src):
             return
         raise UserError(
             f"{work.src} is a worktree of another repository: remove {work.root} and retry"
         )
-    git(repo, "worktree", "prune")
     log.info("creating worktree %s (first build of %s)", work.src, repo)
-    git(repo, "worktree", "add", "--detach", "--force", str(work.src), commit)
+    add_worktree(repo, work.src, commit)
+
+
+def add_worktree(repo: Path, path: Path, commit: str, *options: str) -> None:
+    """`git worktree add --detach` at path, first dropping git's record of an earlier
+    worktree of ours at that path whose directory was deleted (a wiped cache or --out).
+    Never `git worktree prune`: that would also drop the user's worktrees whose disk is
+    not mounted."""
+    if is_worktree_of(repo, path):
+        remove_worktree(repo, path)
+    git(repo, "worktree", "add", *options, "--detach", "--force", str(path), commit)
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    """Remove the harness's worktree at path, by its path (nothing else), gone or not."""
+    git(repo, "worktree", "remove", "--force", str(path), check=False)
 
 
 def checkout_variant(
@@ -169,7 +202,7 @@ def apply_series(src: Path, series: Series, base: str) -> None:
     label = failed_patch_number(output) or "?"
     current = git(src, "am", "--show-current-patch=diff", check=False)
     check = proc.run(
-        ["git", "-C", str(src), "apply", "--check", "--verbose"],
+        git_argv(src, "apply", "--check", "--verbose"),
         timeout=120,
         check=False,
         input_text=current,
@@ -188,7 +221,7 @@ def snapshot(tree: Path, git_dir: Path, message: str, force_add: bool) -> str:
     Dates and identity are fixed, so the same content always gives the same commit id,
     which keeps build cache keys stable across re-extractions.
     """
-    base = ["git", f"--git-dir={git_dir}", f"--work-tree={tree}", *_IDENTITY]
+    base = git_base(f"--git-dir={git_dir}", f"--work-tree={tree}")
     env = {
         **os.environ,
         "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
@@ -197,7 +230,7 @@ def snapshot(tree: Path, git_dir: Path, message: str, force_add: bool) -> str:
     if not (git_dir / "HEAD").exists():
         # A git dir outside the tree is bare, so nothing can ever check out into the tree.
         bare = [] if git_dir == tree / ".git" else ["--bare"]
-        proc.run(["git", "init", "-q", *bare, str(git_dir if bare else tree)], timeout=60)
+        proc.run(git_base("init", "-q", *bare, str(git_dir if bare else tree)), timeout=60)
     add = [*base, "-c", "core.compression=1", "-c", "core.looseCompression=1", "add", "-A"]
     proc.run([*add, *(["-f"] if force_add else []), "."], timeout=_GIT_TIMEOUT, cwd=tree, env=env)
     tree_id = proc.run([*base, "write-tree"], timeout=120, env=env).stdout.strip()

@@ -20,6 +20,7 @@ from harness.results.envguard import (  # noqa: F401 - compare's own API too
     environment_diffs,
     guard_environment,
 )
+from harness.results.equivalence import MetricVerdict, no_change
 from harness.results.metrics import (
     DESCRIPTIVE,
     PRIMARY,
@@ -30,7 +31,7 @@ from harness.results.metrics import (
     metric_spec,
     primary_metrics,
 )
-from harness.results.model import RunResult
+from harness.results.model import RunResult, StepStatus
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,12 @@ _OK = ("pass", "xfail")
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of one step. verdict: regression, improvement, unchanged, insufficient
-    (fewer than 2 repetitions on a side) or undirected (no known better direction).
-    p_value is the effect's test (paired t over interleaved pairs, else Welch); q_value its
-    Benjamini-Hochberg adjustment within the metric's family."""
+    """One metric of one step, judged (MetricVerdict). p_value is the effect's test
+    (paired t over interleaved pairs, else Welch); q_value its Benjamini-Hochberg
+    adjustment within the metric's family. An inconclusive metric carries the margin its
+    interval reached past (the minimum change on the effect's scale: percent, or the
+    metric's unit) and the repetitions per side that would resolve it (None: over
+    equivalence.MAX_REPS, or not to be told)."""
 
     step_id: str
     metric: str
@@ -59,9 +62,11 @@ class MetricComparison:
     change_pct: float | None
     p_value: float | None
     q_value: float | None
-    verdict: str
+    verdict: str  # a MetricVerdict
     family: str = ""  # primary | secondary | descriptive (metrics.DESCRIPTIVE) | "" (undirected)
     effect: stats.Effect | None = None  # candidate vs base with its interval
+    margin: float | None = None  # the minimum change on the effect's scale (judged metrics)
+    reps_to_resolve: int | None = None  # inconclusive only
 
     @property
     def name(self) -> str:
@@ -123,11 +128,21 @@ class Comparison:
         return tuple(m for m in self.metrics if m.verdict == "improvement")
 
     @property
+    def inconclusive(self) -> tuple[MetricComparison, ...]:
+        """Primary metrics whose interval reaches past their minimum change: neither
+        unchanged nor a change."""
+        found = (m for m in self.metrics if m.family == PRIMARY)
+        return tuple(m for m in found if m.verdict == MetricVerdict.INCONCLUSIVE)
+
+    @property
     def verdict(self) -> str:
-        """regression, incomplete (infra errors, no regression seen) or ok."""
+        """regression; incomplete (infra errors, no regression seen); inconclusive (a
+        primary metric neither unchanged nor changed, no regression seen); or ok."""
         if self.regressions:
             return "regression"
-        return "incomplete" if self.infra_errors else "ok"
+        if self.infra_errors:
+            return "incomplete"
+        return "inconclusive" if self.inconclusive else "ok"
 
 
 def could_not_tell(run: RunResult) -> str:
@@ -253,18 +268,19 @@ def _waits_on_device(runs: Sequence[RunResult], step_id: str) -> bool:
 
 
 def _judge(m: MetricComparison, q: float | None, alpha: float) -> MetricComparison:
-    spec = metric_spec(m.metric)
+    spec, m = metric_spec(m.metric), dataclasses.replace(m, q_value=q)
     if m.base is None or m.cand is None or m.base.n < 2 or m.cand.n < 2:
-        verdict = "insufficient"
-    elif spec.better is None:
-        verdict = "undirected"
-    elif m.family == DESCRIPTIVE:
-        verdict = DESCRIPTIVE
-    elif q is None or q >= alpha or not beyond_minimum(spec, m.base.mean, m.cand.mean):
-        verdict = "unchanged"
-    else:
-        verdict = "regression" if is_worse(spec, m.base.mean, m.cand.mean) else "improvement"
-    return dataclasses.replace(m, q_value=q, verdict=verdict)
+        return dataclasses.replace(m, verdict=MetricVerdict.INSUFFICIENT)
+    if spec.better is None:
+        return dataclasses.replace(m, verdict=MetricVerdict.UNDIRECTED)
+    if m.family == DESCRIPTIVE:
+        return dataclasses.replace(m, verdict=MetricVerdict.DESCRIPTIVE)
+    if q is not None and q < alpha and beyond_minimum(spec, m.base.mean, m.cand.mean):
+        worse = is_worse(spec, m.base.mean, m.cand.mean)
+        return dataclasses.replace(m, verdict=MetricVerdict.REGRESSION if worse else
+                                   MetricVerdict.IMPROVEMENT)  # fmt: skip
+    verdict, bound, reps = no_change(spec, m.effect, m.base.mean)  # unchanged or inconclusive
+    return dataclasses.replace(m, verdict=verdict, margin=bound, reps_to_resolve=reps)
 
 
 def compare_metrics(
@@ -319,7 +335,7 @@ def _statuses(runs: Sequence[RunResult], step_id: str) -> tuple[tuple[str, ...],
     for run in runs:
         for step in run.steps:
             if step.id == step_id:
-                reached = step.status != "skip" or "not_reached" not in step.details
+                reached = step.status != StepStatus.SKIP or "not_reached" not in step.details
                 statuses.append(step.status if reached else NOT_REACHED)
                 if (step.failed or not reached) and step.message:
                     messages.append(step.message)

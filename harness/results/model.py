@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-STATUSES = ("pass", "fail", "skip", "error", "xfail")
+
+class StepStatus(StrEnum):
+    """What one step ended as (the agent's record; docs/CONTRACT.md)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+    XFAIL = "xfail"  # failed as expected (a known failure)
+
+
+STATUSES = tuple(StepStatus)
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class StepResult:
 
     id: str
     kind: str  # "fio" | "check" | "setup"
-    status: str  # one of STATUSES
+    status: StepStatus
     message: str = ""
     duration_s: float = 0.0
     target: str = ""
@@ -39,9 +51,12 @@ class StepResult:
     details: dict[str, Any] = field(default_factory=dict)
     splats: tuple[Splat, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", StepStatus(self.status))
+
     @property
     def failed(self) -> bool:
-        return self.status in ("fail", "error")
+        return self.status in (StepStatus.FAIL, StepStatus.ERROR)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ Method (also printed in every report, see METHOD_TEXT):
   the workload's own direction) and secondary (everything else with a direction). Each
   family's p-values are adjusted with Benjamini-Hochberg on their own, so dozens of
   mechanism figures no longer dilute the handful of figures a regression shows in first.
+- A metric that is no significant change beyond its minimum is unchanged only when its
+  whole interval lies within the minimum change; otherwise it is inconclusive, with the
+  repetitions that would resolve it (harness.results.equivalence).
 """
 
 from __future__ import annotations
@@ -44,8 +47,13 @@ METHOD_TEXT = (
     "only (under instruction counting the wait lasts until the next timer: no cost "
     "figure; CPU per I/O stays judged). A change "
     "counts only if it is significant and at least the metric's minimum change (5% for "
-    "most metrics, as lkp does). Per-side intervals are bootstrap percentile intervals of "
-    "the mean ({n:,} resamples, fixed seed {seed}): they show spread, they decide nothing."
+    "most metrics, as lkp does). A metric is unchanged only when its whole interval lies "
+    "within that minimum change; otherwise it is inconclusive, shown with the repetitions "
+    "per side at which the interval's half-width would fall below the minimum (estimated "
+    "from the spread seen), and an inconclusive primary metric makes the comparison "
+    "inconclusive unless something regressed. Per-side intervals are bootstrap "
+    "percentile intervals of the mean ({n:,} resamples, fixed seed {seed}): they show "
+    "spread, they decide nothing."
 )
 
 

@@ -22,12 +22,23 @@ from typing import Protocol
 
 from harness.kernel.model import Kernel
 from harness.results.model import Environment, RunResult, Splat, StepResult
+from harness.results.untrusted import INFO_CAP, read_untrusted
 from harness.run.request import RunRequest
+from harness.signals import Interrupted
 from harness.suite.plan import Plan
 from harness.verdict import after_retry, judge, with_verdict
-from harness.vm.console import ConsoleOutcome, supervise
+from harness.vm.console import ConsoleOutcome, SuperviseInterrupted, supervise
 
 log = logging.getLogger(__name__)
+
+
+class RunInterrupted(Interrupted):
+    """A signal stopped a run: `result` is the RunResult of what ran before it (the running
+    step an error, the rest never ran), for the caller to write before it exits."""
+
+    def __init__(self, signame: str, result: RunResult) -> None:
+        super().__init__(signame)
+        self.result = result
 
 
 class Executor(Protocol):
@@ -62,11 +73,13 @@ def fresh_shared_dir(out_dir: Path) -> Path:
 
 
 def agent_info(shared: Path) -> dict:
-    """What the agent said about itself (agent.json), or {} when it never got that far."""
+    """What the agent said about itself (agent.json), or {} when it never got that far (or
+    wrote something else there: the guest can write the file, so it is read as untrusted)."""
     try:
-        return json.loads((shared / "agent.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        info = json.loads(read_untrusted(shared / "agent.json", INFO_CAP).data or b"{}")
+    except (ValueError, RecursionError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 # Stops that are the kernel's doing (the verdict says so) or no stop at all.
@@ -121,10 +134,8 @@ class LocalExecutor(ABC):
         console log is kept next to the second's and named in the verdict."""
         try:
             first = self.attempt(req, kernel)
-        except KeyboardInterrupt as exc:
-            if getattr(exc, "result", None) is not None:
-                exc.result = with_verdict(exc.result)  # type: ignore[attr-defined]
-            raise
+        except RunInterrupted as exc:
+            raise RunInterrupted(exc.signame, with_verdict(exc.result)) from exc
         verdict = judge(first)
         if not verdict.retry:
             return with_verdict(first, verdict)
@@ -142,7 +153,7 @@ class LocalExecutor(ABC):
         plan.write(shared / "plan.json")
         started = datetime.now(UTC).isoformat(timespec="seconds")
         t0 = time.monotonic()
-        interrupted: KeyboardInterrupt | None = None
+        interrupted: SuperviseInterrupted | None = None
         try:
             self.prepare(req, kernel, plan, shared)
             launch = self.launch(req, kernel, plan, shared)
@@ -155,11 +166,8 @@ class LocalExecutor(ABC):
                 kill_grace_s=launch.kill_grace_s,
                 request_dump=launch.request_dump,
             )
-        except KeyboardInterrupt as exc:  # harness.signals: supervise says what ran, if it ran
-            outcome = getattr(exc, "outcome", None)
-            if outcome is None:
-                raise
-            interrupted = exc
+        except SuperviseInterrupted as exc:  # harness.signals: supervise says what ran
+            outcome, interrupted = exc.outcome, exc
         finally:
             self.teardown(req)
         steps, splats = self.collect(plan, shared, outcome)
@@ -180,6 +188,5 @@ class LocalExecutor(ABC):
             stalls=outcome.stalls,
         )
         if interrupted is not None:  # the caller writes this run's results, then stops
-            interrupted.result = result  # type: ignore[attr-defined]
-            raise interrupted
+            raise RunInterrupted(interrupted.signame, result) from interrupted
         return result

@@ -26,20 +26,33 @@ import shlex
 import tarfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
+
+from invoke.exceptions import CommandTimedOut
 
 from harness.errors import InfraError
 from harness.kernel.model import Kernel
-from harness.results.assemble import BOOT_STEP, KERNEL_LOG_STEP
 from harness.results.model import Environment, RunResult, StepResult
 from harness.results.store import load_runs
 from harness.run import remote_ship
+from harness.run.assemble import BOOT_STEP, KERNEL_LOG_STEP
+from harness.run.remote_control import (
+    CONTROL_S,
+    IDLE_S,
+    PIDFILE,
+    run_timeout_s,
+    session_argv,
+    stop_argv,
+)
+from harness.run.remote_fetch import CHUNK, FETCH_CAP, fetch_cap, receive, safe_extract
 from harness.run.remote_ship import Host, RemoteOptions, connect
 from harness.run.request import RunRequest
 
 log = logging.getLogger(__name__)
+CANCEL_WAIT_S = 60.0  # after an interrupt: workers finish stopping and cleaning up
 
 __all__ = ["Host", "RemoteOptions", "RemoteHost", "RemoteExecutor", "run_pool", "connect"]
 
@@ -74,11 +87,27 @@ class _LineLog(io.TextIOBase):
         return len(text)
 
 
+class _Sender(io.RawIOBase):
+    """A channel's stdin as a file (for tarfile's stream mode)."""
+
+    def __init__(self, chan) -> None:
+        self.chan = chan
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.chan.sendall(bytes(data))
+        return len(data)
+
+
 class RemoteHost:
     """One connected, prepared host: runs jobs one at a time."""
 
     def __init__(self, host: Host, opts: RemoteOptions) -> None:
         self.host, self.opts = host, opts
+        self.cancelled = threading.Event()  # the local run was interrupted: start nothing
+        self.pidfile: str | None = None  # set while a remote harness may be running
         self.conn = connect(host, opts)
         self.home = self._output(["printenv", "HOME"]).strip() or "/root"
         self.root = f"{self.home}/.cache/kernel-harness-remote"
@@ -90,15 +119,19 @@ class RemoteHost:
         except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
             pass
 
-    def run_cmd(self, argv: Sequence[str], *, stream: bool = False, env: dict | None = None):
-        """Run argv there (quoted for the remote shell); a broken connection -> HostDropped."""
+    def run_cmd(self, argv: Sequence[str], *, stream: bool = False, env: dict | None = None,
+                timeout: float | None = None):  # fmt: skip
+        """Run argv there (quoted for the remote shell); a broken connection or `timeout`
+        seconds passed -> HostDropped (the command itself is not stopped: see run_job)."""
         cmd = shlex.join(list(argv))
         if env:
             cmd = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + cmd
         out = _LineLog(str(self.host)) if stream else None
         try:
             return self.conn.run(cmd, hide=True, warn=True, in_stream=False,
-                                 out_stream=out, err_stream=out)  # fmt: skip
+                                 out_stream=out, err_stream=out, timeout=timeout)  # fmt: skip
+        except CommandTimedOut as exc:
+            raise HostDropped(f"no end after {timeout:.0f} s: stopped") from exc
         except (OSError, EOFError, remote_ship.SSHException) as exc:
             raise HostDropped(f"connection lost: {exc}") from exc
 
@@ -109,67 +142,122 @@ class RemoteHost:
         return result.stdout
 
     def put_tree(self, files: dict[str, Path | bytes], remote_dir: str) -> None:
-        """Ship files (name -> local path or content) into remote_dir with tar over ssh."""
-        blob = io.BytesIO()
-        with tarfile.open(fileobj=blob, mode="w") as tar:
-            for name, src in files.items():
-                if isinstance(src, bytes):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(src)
-                    tar.addfile(info, io.BytesIO(src))
-                else:
-                    tar.add(str(src), arcname=name)
+        """Ship files (name -> local path or content) into remote_dir with tar over ssh,
+        streamed (a kernel's modules are never whole in memory)."""
+
+        def feed(out: BinaryIO) -> None:
+            with tarfile.open(fileobj=out, mode="w|") as tar:
+                for name, src in files.items():
+                    if isinstance(src, bytes):
+                        info = tarfile.TarInfo(name)
+                        info.size = len(src)
+                        tar.addfile(info, io.BytesIO(src))
+                    else:
+                        tar.add(str(src), arcname=name)
+
         cmd = (
             shlex.join(["mkdir", "-p", remote_dir])
             + " && "
             + shlex.join(["tar", "-C", remote_dir, "-xf", "-"])
         )
-        self._pipe(cmd, stdin=blob.getvalue())
+        self._pipe(cmd, feed=feed)
 
-    def get_tree(self, remote_dir: str, local_dir: Path) -> None:
-        """Fetch remote_dir's contents into local_dir (tar over ssh, extracted safely)."""
-        data = self._pipe(shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]))
-        local_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            tar.extractall(local_dir, filter="data")
-
-    def _pipe(self, cmd: str, stdin: bytes | None = None) -> bytes:
+    def get_tree(self, remote_dir: str, local_dir: Path, cap: int = FETCH_CAP) -> None:
+        """Fetch remote_dir's contents into local_dir: the tar stream goes to a file on disk
+        a chunk at a time (kept images are full size), then is extracted as untrusted."""
+        local_dir.parent.mkdir(parents=True, exist_ok=True)
+        archive = local_dir.with_name(f".{local_dir.name}.fetch.tar")
         try:
-            chan = self.conn.client.get_transport().open_session()
+            with archive.open("wb") as sink:
+                self._pipe(shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]), sink=sink,
+                           cap=cap)  # fmt: skip
+            with tarfile.open(archive, mode="r:") as tar:
+                safe_extract(tar, local_dir, cap)
+        finally:
+            archive.unlink(missing_ok=True)
+
+    def _pipe(self, cmd: str, feed: Callable[[BinaryIO], None] | None = None,
+              sink: BinaryIO | None = None, cap: int = FETCH_CAP,
+              idle_s: float = IDLE_S) -> None:  # fmt: skip
+        """cmd there, its input written by `feed`, its output streamed into `sink` (else
+        discarded); silent for `idle_s` -> HostDropped."""
+        chan = None
+        try:
+            chan = self.conn.client.get_transport().open_session(timeout=CONTROL_S)
+            chan.settimeout(idle_s)
             chan.exec_command(cmd)
-            if stdin is not None:
-                chan.sendall(stdin)
+            if feed is not None:
+                with io.BufferedWriter(_Sender(chan), CHUNK) as stdin:
+                    feed(stdin)
                 chan.shutdown_write()
-            out = bytearray()
-            while chunk := chan.recv(1 << 16):
-                out += chunk
+            receive(chan, sink or io.BytesIO(), cap)
             err = chan.makefile_stderr("rb").read().decode(errors="replace")
             status = chan.recv_exit_status()
         except (OSError, EOFError, AttributeError, remote_ship.SSHException) as exc:
             raise HostDropped(f"connection lost: {exc}") from exc
+        finally:
+            if chan is not None:
+                chan.close()
         if status != 0:
             raise HostDropped(f"{cmd.split()[0]} failed there (exit {status}): {err.strip()}")
-        return bytes(out)
 
     def run_job(self, job: Job) -> RunResult:
-        """Ship, run, fetch; the RunResult as this side knows the kernel."""
+        """Ship, run, fetch; the RunResult as this side knows the kernel. On every way out
+        the remote harness is stopped if it still runs and its directory is removed."""
         rdir = f"{self.root}/runs/{uuid.uuid4().hex[:12]}"
+        try:
+            return self._run_there(job, rdir)
+        finally:
+            self._clean_up(rdir)
+
+    def _run_there(self, job: Job, rdir: str) -> RunResult:
         files, remote_req = remote_ship.payload(job.req, job.kernel, rdir)
         self.put_tree(files, rdir)
         env = {"HARNESS_CACHE_DIR": self.opts.remote_cache} if self.opts.remote_cache else None
         argv = [self.harness, "run", "--request", f"{rdir}/request.json", "--out", f"{rdir}/out"]
         log.info("%s: running %s on %s", job.req.kernel, _shard_text(job.req), self.host)
-        result = self.run_cmd(argv, stream=True, env=env)
+        if self.cancelled.is_set():
+            raise HostDropped("interrupted before it started")
+        self.pidfile = f"{rdir}/{PIDFILE}"
+        result = self.run_cmd(session_argv(self.pidfile, argv), stream=True, env=env,
+                              timeout=run_timeout_s(job.req.timeouts))  # fmt: skip
+        self.pidfile = None
+        if self.cancelled.is_set():
+            raise HostDropped("interrupted")
         if result.exited not in (0, 1, 2):
             raise HostDropped(f"remote harness ended without an exit status ({result.exited})")
         local = job.req.out_dir / "remote"
-        self.get_tree(f"{rdir}/out", local)
-        self.run_cmd(["rm", "-rf", rdir])
+        topology = None if job.kernel.is_host else job.req.topology
+        self.get_tree(f"{rdir}/out", local, fetch_cap(job.req.keep_images, topology))
         if not (local / "results.json").is_file():
             line = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exited}"]
             return failed_result(job, f"remote harness on {self.host} failed: {line[0]}")
         run = load_runs(local / "results.json")[0]
         return self._localised(job, run, local, remote_req)
+
+    def stop(self) -> None:
+        """Stop the remote harness if one runs (its whole process group); idempotent."""
+        pidfile = self.pidfile
+        if pidfile is None:
+            return
+        log.warning("%s: stopping the remote run", self.host)
+        self._pipe(shlex.join(stop_argv(pidfile)), idle_s=CONTROL_S)
+
+    def cancel(self) -> None:
+        """The local run was interrupted: start no further job, stop the running one."""
+        self.cancelled.set()
+        try:
+            self.stop()
+        except HostDropped as exc:
+            log.warning("%s: could not stop the remote run: %s", self.host, exc)
+
+    def _clean_up(self, rdir: str) -> None:
+        try:
+            self.stop()
+            self.pidfile = None
+            self._pipe(shlex.join(["rm", "-rf", rdir]), idle_s=CONTROL_S)
+        except HostDropped as exc:
+            log.warning("%s: could not remove %s there: %s", self.host, rdir, exc)
 
     def _localised(self, job: Job, run: RunResult, local: Path, sent: RunRequest) -> RunResult:
         """This side's kernel info and paths; the host and its key check on the setup case."""
@@ -216,6 +304,9 @@ def _worker(host: RemoteHost, jobs: Sequence[Job], todo: queue.Queue, results: l
         try:
             results[index] = host.run_job(jobs[index])
         except HostDropped as exc:
+            if host.cancelled.is_set():  # interrupted here: not the host's doing
+                results[index] = failed_result(jobs[index], "interrupted")
+                return
             log.error("host %s dropped out (%s): its shard is reported as errors", host.host, exc)
             results[index] = failed_result(jobs[index], f"host {host.host} dropped out ({exc})")
             host.close()
@@ -235,8 +326,16 @@ def run_pool(jobs: Sequence[Job], hosts: Sequence[RemoteHost]) -> list[RunResult
                                 name=f"remote-{h.host}") for h in hosts]  # fmt: skip
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:  # stop the remote runs, let the workers clean up, go on up
+        log.warning("interrupted: stopping the runs on %d host(s)", len(hosts))
+        for h in hosts:
+            h.cancel()
+        for t in threads:
+            t.join(CANCEL_WAIT_S)
+        raise
     return [r or failed_result(jobs[i], "no host left to run it: every host dropped out")
             for i, r in enumerate(results)]  # fmt: skip
 
@@ -264,7 +363,7 @@ class RemoteExecutor:
             self.hosts = [RemoteHost(h, self.opts) for h in self.opts.hosts]
 
     def jobs(self, req: RunRequest, kernel: Kernel) -> list[Job]:
-        from harness.workflows.shard import plan_for
+        from harness.run.shard import plan_for
 
         full = plan_for(req.plan, req.topology, kernel.is_host)
         topology = "host" if kernel.is_host else remote_ship.topology_name(req.topology)
@@ -282,7 +381,7 @@ class RemoteExecutor:
         ]  # fmt: skip
 
     def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
-        from harness.workflows.merge import ShardRun, merge_group
+        from harness.run.merge import ShardRun, merge_group
 
         self.connect()
         jobs = self.jobs(req, kernel)
@@ -301,7 +400,7 @@ class RemoteExecutor:
 
 def plan_for_steps(jobs: Sequence[Job]) -> tuple[str, ...]:
     """The full plan order of a request cut into these jobs (shards keep plan order)."""
-    from harness.workflows.shard import plan_for
+    from harness.run.shard import plan_for
 
     first = jobs[0]
     return tuple(s.id for s in plan_for(first.req.plan, first.req.topology,

@@ -20,6 +20,7 @@ from paramiko.ssh_exception import SSHException
 from harness.errors import InfraError, UserError
 from harness.kernel.model import Kernel
 from harness.paths import PROJECT_ROOT, cache_subdir, in_checkout
+from harness.run.remote_control import keep_alive
 from harness.run.request import RunRequest
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def connect(host: Host, opts: RemoteOptions) -> Connection:
         raise InfraError(f"ssh {host}: {exc}") from exc
     except (TimeoutError, OSError) as exc:
         raise InfraError(f"cannot reach {host}: {exc}: check the host and port") from exc
+    keep_alive(conn.client.get_transport())
     return conn
 
 

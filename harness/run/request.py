@@ -31,6 +31,7 @@ class RunRequest:
     keep_images: bool = False
     shard: tuple[int, int] | None = None  # (index 1..count, count): run only that shard
     measure: str = "wall"  # "wall" | "cost" (QEMU instruction counting, TCG only)
+    suites: tuple[str, ...] = ()  # --suite texts (harness.suite.peer.parse_suite)
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -51,6 +52,7 @@ class RunRequest:
         data["out_dir"] = str(self.out_dir)
         data["scratch"] = str(self.scratch) if self.scratch is not None else None
         data["append"] = list(self.append)
+        data["suites"] = list(self.suites)
         data["shard"] = list(self.shard) if self.shard is not None else None
         return data
 
@@ -65,6 +67,7 @@ class RunRequest:
         if values.get("scratch") is not None:
             values["scratch"] = Path(values["scratch"])
         values["append"] = tuple(values.get("append", ()))
+        values["suites"] = tuple(values.get("suites", ()))
         values["timeouts"] = Timeouts(**values.get("timeouts", {}))
         if values.get("shard") is not None:
             values["shard"] = tuple(values["shard"])

@@ -10,14 +10,18 @@ import os
 import shutil
 from pathlib import Path
 
+from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
-from harness.results.assemble import assemble, boot_step, read_records, with_stalls
 from harness.results.model import Environment, Splat, StepResult
+from harness.results.untrusted import write_untrusted
+from harness.run import peer
+from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest
 from harness.suite import plans
+from harness.suite.peer import parse_suite
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
 from harness.vm import agent_bundle, boot_initramfs, standins
@@ -32,6 +36,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,12 @@ def boot_spec(
     )
 
 
+def check_out_dir(req: RunRequest) -> None:
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
+    before any disk is made (vng_argv checks every path again)."""
+    check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+
+
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
     """The boot case, then one case per planned step."""
     booted = outcome.first_marker_s is not None
@@ -102,7 +113,10 @@ def dump_requester(shared: Path):
 
     def request() -> None:
         log.info("asking the guest kernel for its blocked tasks (sysrq-w)")
-        (shared / "sysrq-request").write_text("w\n")
+        try:  # the guest can plant anything under that name: replace it, never write through
+            write_untrusted(shared, "sysrq-request", b"w\n")
+        except OSError as exc:
+            log.warning("cannot ask for a blocked-task dump: %s", exc)
 
     return request
 
@@ -116,14 +130,20 @@ class VmExecutor(LocalExecutor):
         self.images: dict[str, Path] = {}
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
+        check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
-        return plans.build_plan(
+        plan = plans.build_plan(
             req.plan,
             disks=self.topology.plan_disks(),
             mode="vm",
             workdir=GUEST_WORKDIR,
             runtime_s=req.runtime_s,
         )
+        suites = tuple(parse_suite(text) for text in req.suites)
+        plan = peer.with_suites(plan, suites, kernel.release) if suites else plan
+        if not plan.steps:
+            raise UserError("the plan has no steps: give --suite, or a plan other than none")
+        return plan
 
     def prepare(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> None:
         assert self.topology is not None
@@ -144,7 +164,7 @@ class VmExecutor(LocalExecutor):
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
         # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
         # (harness.vm.standins).
-        wrap = standins.available()
+        wrap = standins.available() and not plan.real_udev
         if wrap:
             standins.compiled()  # built here (logged) rather than inside the namespace
         return Launch(

@@ -18,7 +18,7 @@ class Step:
     """One planned step: a fio workload on a target, or a check on a target."""
 
     id: str
-    kind: str  # "fio" | "check"
+    kind: str  # "fio" | "check" | "suite" (a peer suite test, harness.suite.peer)
     timeout_s: int
     target: dict[str, Any]
     workload: dict[str, Any] | None = None  # fio steps
@@ -74,6 +74,13 @@ class Plan:
         traced = self.trace_stack or any(s.check == "stack" for s in self.steps)
         return ("stacktrace",) if traced else ()
 
+    @property
+    def real_udev(self) -> bool:
+        """Peer suites drive udev themselves (blktests loop/009 waits for its partition
+        events with `udevadm control --ping`): their guest keeps the real udevd instead of
+        the boot's stand-in (harness.vm.standins), which answers every call with success."""
+        return any(s.kind == "suite" for s in self.steps)
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "version": 1, "name": self.name, "mode": self.mode, "workdir": self.workdir,
@@ -100,10 +107,12 @@ class Plan:
         path.write_text(json.dumps(self.to_dict(), indent=2))
 
     def groups(self) -> list[list[Step]]:
-        """Steps that share a prepared target, in plan order: the unit a shard keeps whole."""
+        """Steps that share a prepared target, in plan order: the unit a shard keeps whole.
+        A peer suite's tests share no target: each is a unit of its own."""
         by_target: dict[str, list[Step]] = {}
         for step in self.steps:
-            by_target.setdefault(step.target_name, []).append(step)
+            key = step.id if step.kind == "suite" else step.target_name
+            by_target.setdefault(key, []).append(step)
         return list(by_target.values())
 
     def shard_of(self, index: int, count: int) -> Plan:

@@ -10,7 +10,9 @@ A plan (named, or a JSON file of the same shape) looks like:
      "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"], "params": {}}]}
 
 `targets` adds or overrides target definitions; each fio group's `fio` overrides options
-of every workload in it. Workloads limited to some target kinds are left out elsewhere.
+of every workload in it, from the allow-list in guest/fio_options.py (no filename,
+directory, exec_* or file-naming options: the agent runs as root in host mode). Workloads
+limited to some target kinds are left out elsewhere.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness_guest import fio_options
+
 from harness.errors import UserError
 from harness.suite import checks, targets, workloads
 from harness.suite.plan import Plan, Step
@@ -26,12 +30,19 @@ from harness.suite.plan import Plan, Step
 SHORT = ["randread-4k", "randwrite-4k"]
 _QUICK_TARGETS = ["raw-nvme0", "raw-scsi0", "file-xfs", "loop-dio-on-xfs", "loop-dio-off-xfs"]
 _ALL_TARGETS = list(targets.TARGETS)
+QUICK_CHECKS = ("sparse", "reflink", "truncate")
 
 PLANS: dict[str, dict[str, Any]] = {
+    "none": {"description": "no harness steps: only the peer suites given with --suite"},
     "quick": {
-        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off",
+        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off; "
+        "the sparse/discard, reflink and truncate checks on loop (dio on) over XFS",
         "runtime_s": 3, "size_mb": 128,
         "fio": [{"workloads": SHORT, "targets": _QUICK_TARGETS}],
+        # The checks the harness exists for, on one loop target: the same definitions as
+        # the `loop` plan's, at the plan's small size (each a few seconds under TCG).
+        "checks": [{"check": c, "targets": ["loop-dio-on-xfs"]}
+                   for c in QUICK_CHECKS],
     },
     "loop": {
         "description": "every check, and the short workloads plus the seeds' loop rows "
@@ -144,6 +155,9 @@ def _fio_steps(source: dict, table: dict, ctx: dict[str, Any]) -> list[dict[str,
         if not isinstance(group, dict):
             raise UserError(f"{where} must be an object with 'workloads' and 'targets'")
         overrides = group.get("fio", {})
+        refused = fio_options.problems(overrides)
+        if refused:
+            raise UserError(f"{where}: " + "; ".join(refused))
         for tname in _list_of_str(group.get("targets"), f"{where} 'targets'"):
             target = _resolve_target(tname, table, ctx["disks"], ctx["mode"], ctx["size_mb"])
             for wname in _list_of_str(group.get("workloads"), f"{where} 'workloads'"):
@@ -213,7 +227,7 @@ def build_plan(
     order = {t: i for i, t in enumerate(dict.fromkeys(s["target"]["name"] for s in fio_steps))}
     fio_steps.sort(key=lambda s: order[s["target"]["name"]])  # stable: workload order kept
     steps = fio_steps + _check_steps(source, table, ctx)
-    if not steps:
+    if not steps and name != "none":
         raise UserError(f"plan {name} has no steps: give it 'fio' groups or 'checks'")
     return Plan(
         name=name,

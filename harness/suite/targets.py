@@ -6,6 +6,7 @@ target whose disk was not named gets a scratch image under workdir instead (plan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +75,20 @@ TARGETS: dict[str, Target] = {
                notes={"reflink": STATIC_MAP_NOTE, "sparse": STATIC_MAP_NOTE}),
     )
 }  # fmt: skip
+
+
+def raw_device_of(name: str) -> str | None:
+    """The raw target of the disk under target `name` (loop-dio-on-xfs -> raw-nvme0, and
+    raw-nvme0 -> itself); None for an unknown name or one on no disk of the default topology."""
+    known = TARGETS.get(name)
+    if known is None:
+        return None
+    if known.spec["kind"] == "raw":
+        return name
+    raw = f"raw-{known.spec.get('disk', '')}"
+    return raw if raw in TARGETS else None
+
+
+def raw_devices(names: Iterable[str]) -> dict[str, str]:
+    """{target: the raw target under it} for those of `names` that have one."""
+    return {n: raw for n in names if (raw := raw_device_of(n)) is not None}

@@ -1,4 +1,4 @@
-"""The bundled agent a VM boot starts (agent_bundle_build.py says why and what is in it):
+"""The bundled agent a VM boot starts (guest/boot/bundle_build.py says why and what is in it):
 built by the guest's interpreter, cached by what it depends on, started with -S -E."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import InfraError
-from harness.paths import cache_subdir
+from harness.paths import GUEST_DIR, cache_subdir
 
-BUILDER = Path(__file__).resolve().parent / "agent_bundle_build.py"
+BUILDER = GUEST_DIR / "boot" / "bundle_build.py"
 # -S: no site (its .pth scan of dist-packages is dozens of 9p round trips, and the agent is
 # stdlib only); -E: no PYTHON* variables from the host (the agent flushes its markers itself).
 PYTHON_FLAGS = ("-S", "-E")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.errors import HarnessError
-from harness.paths import cache_subdir
+from harness.paths import GUEST_DIR, cache_subdir
 from harness.vm.initramfs import cpio_tree, packed, takes_initramfs
 
 log = logging.getLogger(__name__)
@@ -44,60 +44,8 @@ BUSYBOX_TOOLS = ("sh", "mount", "umount", "switch_root", "insmod", "mknod", "chr
 # before the switch (warm_param()).
 WARM_PARAM = "harness.warm"
 
-# $1: module file, $2: its name; its parameters come from the kernel command line (NAME.P=V),
-# which modprobe would read from /proc/cmdline and busybox insmod does not.
-INIT = r"""#!/bin/sh
-set -f  # the command line's words are split below, never globbed
-mount -t proc proc /proc
-mknod /dev/kmsg c 1 11
-mknod /dev/null c 1 3  # a background job's stdin: without it the job dies at once
-log() { echo "<6>harness initramfs: $*" > /dev/kmsg; }
-read -r cmdline < /proc/cmdline
-init=""; drivers=""; flags="version=9p2000.L,trans=virtio,access=any,msize=524288"
-for word in $cmdline; do
-  case "$word" in
-    init=*) init="${word#init=}" ;;
-    rootflags=*) flags="${word#rootflags=}" ;;
-  esac
-done
-load() {
-  args=""
-  for word in $cmdline; do
-    case "$word" in "$2".*) args="$args ${word#"$2".}" ;; esac
-  done
-  log "loading $2$args"
-  insmod "$1" $args || log "insmod $2 failed"
-}
-. /modules/load.sh
-log "mounting the host's root (9p: $flags)"
-if ! mount -n -t 9p -o "ro,$flags" /dev/root /newroot; then
-  log "could not mount the host's root over 9p: we are stuck"
-  exit 1
-fi
-warm() {  # its exit status reaches the log through fd 3: the switch deletes /dev/kmsg
-  old=$IFS; IFS=,; set -- $1; IFS=$old
-  log "warming up: $*"
-  (
-    exec 3> /dev/kmsg
-    chroot /newroot "$@" < /dev/null > /dev/null 2>&1 3>&- &
-    echo $! > /warm.pid
-    wait $!
-    echo "<6>harness initramfs: warm-up exited $?" >&3
-  ) &
-  # no switch before its chroot: until then it finds the host's root at /newroot only
-  while [ ! -s /warm.pid ]; do :; done
-  read -r pid < /warm.pid
-  while [ -e "/proc/$pid/root/modules/load.sh" ]; do :; done
-}
-for word in $cmdline; do
-  case "$word" in harness.warm=*) warm "${word#harness.warm=}" ;; esac
-done
-[ -z "$drivers" ] || wait "$drivers"  # the switch empties the initramfs they load from
-umount /proc
-[ -n "$init" ] || { log "no init= on the kernel command line"; exit 1; }
-log "done; switching to the host's root"
-exec switch_root /newroot "$init" "$@"
-"""
+# The initramfs's /init (a busybox shell script).
+INIT_SCRIPT = GUEST_DIR / "boot" / "init.sh"
 
 
 class InitramfsError(HarnessError):
@@ -126,7 +74,9 @@ def module_name(path: Path) -> str:
     return path.name.split(".ko")[0].replace("-", "_")
 
 
-def resolve(modules_dir: Path, release: str, wanted: Sequence[str], required: bool) -> list[Path]:
+def module_chain(
+    modules_dir: Path, release: str, wanted: Sequence[str], required: bool
+) -> list[Path]:
     """The files to load, dependencies first, deduplicated: one modprobe for all, and only
     when one is missing one each. A module the tree lacks is an InitramfsError when
     `required`, else left out (the agent's modprobe then names it)."""
@@ -181,7 +131,7 @@ def _key(release: str, files: Sequence[Path], script: str, busybox: Path) -> str
     """By content: the module files (name, size, mtime: a symlinked copy of a tree shares
     its initramfs), the scripts and busybox."""
     stats = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
-    text = "|".join((release, *stats, INIT, script, str(busybox.stat().st_size)))
+    text = "|".join((release, *stats, INIT_SCRIPT.read_text(), script, str(busybox.stat().st_size)))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -194,7 +144,7 @@ def _stage(stage: Path, busybox: Path, files: Sequence[Path], script: str) -> No
     for f in files:
         unpack_module(f, stage / "modules" / f"{module_name(f)}.ko")
     (stage / "modules/load.sh").write_text(script)
-    (stage / "init").write_text(INIT)
+    (stage / "init").write_text(INIT_SCRIPT.read_text())
     (stage / "init").chmod(0o755)
 
 
@@ -203,8 +153,8 @@ def build(modules_dir: Path, release: str, drivers: Sequence[str]) -> Path:
     busybox = shutil.which("busybox")
     if busybox is None:
         raise InitramfsError("busybox not found: apt-get install busybox-static")
-    root = resolve(modules_dir, release, ROOT_MODULES, required=True)
-    chain = resolve(modules_dir, release, drivers, required=False)
+    root = module_chain(modules_dir, release, ROOT_MODULES, required=True)
+    chain = module_chain(modules_dir, release, drivers, required=False)
     files = [*root, *(f for f in chain if f not in root)]
     script = load_script(root, chain)
     key = _key(release, files, script, Path(busybox))

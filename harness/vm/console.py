@@ -14,18 +14,26 @@ from typing import TextIO
 
 import pexpect
 
+from harness.klog.markers import parse_marker
+from harness.klog.splats import SplatScanner
 from harness.proc import kill_group
 from harness.results.model import Splat
-from harness.signals import reason_of
+from harness.signals import Interrupted, reason_of, signame_of
 from harness.vm.faults import FaultLimits, FaultWatch
-from harness.vm.markers import parse_marker
-from harness.vm.splats import SplatScanner
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 60.0  # a long step reports that it is still running this often
 PANIC_DRAIN_S = 5.0  # after a fatal splat starts, read this long for the rest of the trace
 DONE_GRACE_S = 3.0  # after the agent's final marker, give the guest this long to power off
+
+
+class SuperviseInterrupted(Interrupted):
+    """A signal stopped a supervised VM: `outcome` is what its console showed until then."""
+
+    def __init__(self, signame: str, outcome: ConsoleOutcome) -> None:
+        super().__init__(signame)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -258,8 +266,7 @@ def supervise(
         child.close(force=True)
     outcome = session.outcome(reason, child.exitstatus)
     if interrupted is not None:
-        interrupted.outcome = outcome  # type: ignore[attr-defined]
-        raise interrupted
+        raise SuperviseInterrupted(signame_of(interrupted), outcome) from interrupted
     return outcome
 
 

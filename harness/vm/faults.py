@@ -1,7 +1,7 @@
 """When a kernel fault ends a run, and the blocked-task dump taken before the VM stops.
 
 The console supervisor feeds a FaultWatch what it reads and asks it each second whether to
-stop. A fault is a report after which the kernel cannot be trusted (harness.vm.splats
+stop. A fault is a report after which the kernel cannot be trusted (harness.klog.splats
 STOPPING_KINDS). An oops, BUG or lockup ends its step after `oops_grace_s` (the step may
 still finish on its own first); a hung task after `hang_grace_s`, once it is confirmed.
 A hung-task report is a suspicion until the same task has been blocked `hang_confirm_s` or
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.klog.splats import HANG_KINDS, STOPPING_KINDS, SplatScanner, hung_task_of
 from harness.results.model import Splat
-from harness.vm.splats import HANG_KINDS, STOPPING_KINDS, SplatScanner, hung_task_of
 
 QUIET_S = 1.5  # a dump is over when the console has been quiet this long after it began
 

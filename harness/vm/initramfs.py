@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.paths import cache_subdir
+from harness.vm.pathsafe import qemu_path
 
 READY_MARKER = "HARNESS-INIT-READY"
 
@@ -57,7 +58,7 @@ def qemu_floor_argv(
     if takes_initramfs(config):
         argv += ["-initrd", str(busybox_initramfs()), "-append", f"{FLOOR_APPEND} rdinit=/init"]
     else:
-        disk = f"file={busybox_rootdisk()},if=virtio,format=raw,readonly=on"
+        disk = f"file={qemu_path(busybox_rootdisk())},if=virtio,format=raw,readonly=on"
         root = "root=/dev/vda ro rootfstype=ext4 init=/init"
         argv += ["-drive", disk, "-append", f"{FLOOR_APPEND} {root}"]
     return argv + (["-cpu", "host"] if accel == "kvm" else ["-cpu", "max"])

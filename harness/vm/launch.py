@@ -12,7 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import MissingToolError, UserError
+from harness.errors import MissingToolError
+from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 
 def find_vng() -> str:
@@ -115,21 +116,26 @@ ROOT_9P_FLAGS = "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288
 # real time), so figures do not move with host load. icount needs single-threaded TCG;
 # virtme-ng passes no accelerator under --disable-kvm (QEMU would pick MTTCG), so say it.
 # Round-robin TCG's lost NVMe submissions (above) were not seen under icount (0 of 25
-# boots); should one happen, the "I/O tag ... timeout" report names it (harness.vm.splats
+# boots); should one happen, the "I/O tag ... timeout" report names it (harness.klog.splats
 # kind io_timeout) and the run is an emulator artefact (harness.verdict).
 COST_QEMU_ARGS = ("-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off,align=off")
 
 
-def _check_shell_safe(path: Path) -> None:
-    if any(c.isspace() for c in str(path)):
-        raise UserError(f"path '{path}' contains white space: virtme-ng cannot pass it; move it")
+def check_paths(spec: BootSpec) -> None:
+    """Every path of `spec` that virtme-ng pastes into its shell line (harness.vm.pathsafe);
+    the QEMU words are shell-quoted below, and their paths are QEMU-quoted by their makers."""
+    check_vng_path(spec.image, "kernel image")
+    for rw_dir in spec.rw_dirs:
+        check_vng_path(rw_dir, "shared directory (under --out)", RWDIR_CHARS)
+    check_vng_path(spec.cwd, "guest working directory")
+    if spec.initrd is not None:
+        check_vng_path(spec.initrd, "initramfs")
 
 
 def vng_argv(spec: BootSpec) -> list[str]:
-    """The `vng --run` command line for a BootSpec."""
-    for path in (spec.image, *spec.rw_dirs, spec.initrd):
-        if path is not None:
-            _check_shell_safe(path)
+    """The `vng --run` command line for a BootSpec; UserError for a path virtme-ng's shell
+    would interpret."""
+    check_paths(spec)
     # --force-9p: Debian's only virtiofsd here is QEMU's old C one, which virtme-ng cannot
     # drive; it retries it for seconds on every boot before falling back to 9p anyway.
     argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor", "--force-9p"]

@@ -27,11 +27,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.paths import cache_subdir
+from harness.paths import GUEST_DIR, cache_subdir
 
 log = logging.getLogger(__name__)
 
-UDEV_STANDIN = Path(__file__).resolve().parent / "udev-standin.sh"
+UDEV_STANDIN = GUEST_DIR / "boot" / "udev-standin.sh"
 STANDIN_SOURCE = UDEV_STANDIN.with_suffix(".c")
 UDEV_PATHS = ("/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd")
 TMPFILES_PATHS = ("/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.vm.pathsafe import qemu_path
 
 BUSES = ("nvme", "scsi", "virtio-blk")
 CACHE_MODES = ("none", "writeback", "writethrough", "directsync", "unsafe")
@@ -166,7 +167,7 @@ def load(name_or_path: str) -> Topology:
 
 def drive_argv(disk: Disk, image: Path) -> list[str]:
     opts = [
-        f"file={image}",
+        f"file={qemu_path(image)}",
         "if=none",
         f"id=hd-{disk.name}",
         "format=raw",

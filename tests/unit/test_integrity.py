@@ -1,0 +1,47 @@
+"""No lost write goes unseen: the integrity check's mixed pass against a loop driver that
+silently drops writes not 4 KiB aligned or shorter than 4 KiB (tests/data/series/
+lose-writes.mbox) must fail, and the unpatched lean kernel must pass, on loop with direct
+I/O on and off. One `harness run` boots both kernels (one boot each)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli.main import main
+from harness.suite.checks import CHECKS
+from tests.conftest import LEAN_BASE, lean_variant_spec
+
+TARGETS = ("loop-dio-on-xfs", "loop-dio-off-xfs")
+
+
+def test_mixed_pattern_covers_sizes_alignments_and_modes() -> None:
+    from guest.checks_mixed import SIZES, plan_writes
+
+    writes = plan_writes(32 << 20, 512)
+    assert {w.length for w in writes if w.mode != "buffered"} == set(SIZES)
+    assert {w.mode for w in writes} == {"dio-seq", "dio-rand", "buffered"}
+    assert any(w.aligned for w in writes) and sum(not w.aligned for w in writes) > 100
+    assert any(w.offset % 4096 and w.length >= 1 << 20 for w in writes)  # split, unaligned
+    assert all(w.offset + w.length <= 32 << 20 for w in writes)
+    assert plan_writes(32 << 20, 4096) and all(
+        w.offset % 4096 == 0 and w.length % 4096 == 0
+        for w in plan_writes(32 << 20, 4096)
+        if w.mode != "buffered"
+    )
+    assert set(TARGETS) <= set(CHECKS["integrity"].targets)
+
+
+@pytest.fixture(scope="module")
+def runs(lean_variant, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
+    lean_variant("lose-writes")
+    tmp = tmp_path_factory.mktemp("integrity")
+    plan = tmp / "plan.json"
+    check = {"check": "integrity", "targets": list(TARGETS), "params": {"fio": False}}
+    plan.write_text(json.dumps({"name": "integrity", "size_mb": 64, "checks": [check]}))
+    variant = lean_variant_spec("lose-writes")
+    rc = main(["run", "--kernel", LEAN_BASE, "--kernel", variant, "--plan", str(plan),
+               "--out", str(tmp / "out")])  # fmt: skip
+    doc = json.loads((tmp / "out" / "results.json").read_text())
+    return rc, {r["kernel"]["spec"]: {s["id"]: s for s in r["steps"]} for r in doc["runs"]}

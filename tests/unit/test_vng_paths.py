@@ -1,0 +1,137 @@
+"""Paths handed to virtme-ng and QEMU (issue #24 items 1, 2): virtme-ng pastes --kimg,
+--rwdir and --cwd unquoted into a `shell=True` command, and QEMU splits option values at
+commas. Unsafe paths are refused with one line; commas in a -drive file are doubled."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.errors import UserError
+from harness.paths import cache_dir
+from harness.vm import topology as topo
+from harness.vm.launch import BootSpec, vng_argv, vng_env
+from harness.vm.pathsafe import SHELL_SAFE_CHARS, check_vng_path, qemu_path
+
+HOSTILE = (
+    "/o;touch${IFS}/tmp/x;#/k", "/o$(id)/k", "/o`id`/k", "/o'q/k", '/o"q/k', "/o\nid/k",
+    "/o|id/k", "/o&id/k", "/o*/k", "/o>x/k", "/o\\x/k", "/o{a,b}/k", "/o!x/k",
+)  # fmt: skip
+
+
+def _spec(**changes) -> BootSpec:
+    base = BootSpec(
+        image=Path("/k/bzImage"),
+        exec_argv=("/usr/bin/python3", "/h/agent.py"),
+        rw_dirs=(Path("/o/shared"),),
+        initrd=Path("/c/boot.cpio"),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+@pytest.mark.parametrize("field", ["image", "rw_dirs", "initrd", "cwd"])
+def test_every_path_virtme_ng_pastes_into_its_shell_is_checked(field: str, bad: str) -> None:
+    value = (Path(bad),) if field == "rw_dirs" else Path(bad)
+    with pytest.raises(UserError) as info:
+        vng_argv(_spec(**{field: value}))
+    assert "\n" not in str(info.value).replace(repr(bad), "") and "rename or symlink" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("bad", ["/o,x/shared", "/o=x/shared", "/o:x/shared", "/o~x/shared"])
+def test_shared_directory_takes_only_what_virtme_run_accepts(bad: str) -> None:
+    with pytest.raises(UserError, match="shared directory"):
+        vng_argv(_spec(rw_dirs=(Path(bad),)))
+
+
+def test_a_word_starting_like_an_option_or_a_tilde_is_refused() -> None:
+    for bad in ("-x", "--root=/", "~root/k"):
+        with pytest.raises(UserError):
+            check_vng_path(bad, "kernel image")
+
+
+def test_allowed_paths_pass_and_survive_the_shell_as_one_word() -> None:
+    path = "/c/kbuild/linux_6.12.1+deb12~bpo:x@y%z,w=v-u/bzImage"
+    check_vng_path(path, "kernel image")
+    # the way virtme-ng builds its line: "--kimg " + path, run by /bin/sh
+    done = subprocess.run(
+        ["/bin/sh", "-c", "printf '%s\\n' --kimg " + path], capture_output=True, text=True
+    )
+    assert done.stdout.splitlines() == ["--kimg", path]
+    assert set(SHELL_SAFE_CHARS) >= set("_./+:@%,=~-")
+
+
+def _virtme_run_command(argv: list[str], cwd: Path) -> list[str]:
+    env = vng_env(argv[0], dict(os.environ))
+    done = subprocess.run(
+        [*argv, "--dry-run"], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return shlex.split(done.stdout.strip().splitlines()[-1])
+
+
+def test_real_vng_passes_odd_but_safe_paths_and_doubled_commas_to_qemu(tmp_path: Path) -> None:
+    """Real virtme-ng (dry run: virtme-run prints the QEMU command instead of running it)."""
+    images = sorted((cache_dir() / "debian" / "kernels").glob("*/boot/vmlinuz-*"))
+    vng = shutil.which("vng") or str(Path(sys.executable).parent / "vng")
+    if not images or not Path(vng).exists():
+        pytest.skip("needs a cached Debian kernel (harness run --kernel debian:6.12) and vng")
+    odd = tmp_path / "k,1+2:3@4%5~6=7"
+    odd.mkdir()
+    image = odd / "bzImage"
+    shutil.copy(images[-1], image)
+    shared = tmp_path / "o_1+2.x" / "shared"
+    shared.mkdir(parents=True)
+    disk = topo.Disk("nvme0", "nvme")
+    drive = topo.drive_argv(disk, tmp_path / "victim.img,throttling.group=g")
+    spec = _spec(image=image, rw_dirs=(shared,), initrd=None, vng=vng, qemu_args=tuple(drive))
+    qemu = _virtme_run_command(vng_argv(spec), tmp_path)
+    assert qemu[qemu.index("-kernel") + 1] == str(image)
+    assert any(a.startswith("local,id=") and f"path={shared}," in a for a in qemu)
+    drive_file = f"file={tmp_path}/victim.img,,throttling.group=g,if=none,"
+    assert any(a.startswith(drive_file) for a in qemu), qemu
+
+
+def test_drive_file_commas_are_doubled_and_the_path_made_absolute() -> None:
+    disk = topo.Disk("nvme0", "nvme")
+    argv = topo.drive_argv(disk, Path("/o/victim.img,throttling.group=g/nvme0.raw"))
+    assert argv[1].startswith("file=/o/victim.img,,throttling.group=g/nvme0.raw,if=none,")
+    assert qemu_path(Path("nbd:h:1/x.raw")) == str(Path.cwd() / "nbd:h:1/x.raw")
+
+
+def test_qemu_opens_the_whole_path_with_a_comma(tmp_path: Path) -> None:
+    """Real QEMU: the victim beside the comma'd name is not what it opens."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        pytest.skip("qemu-system-x86_64 not installed")
+    (tmp_path / "victim.img").write_bytes(b"\0" * 4096)
+    target = tmp_path / "victim.img,readonly=on"  # not created: QEMU must say so
+    drive = topo.drive_argv(topo.Disk("nvme0", "nvme"), target)
+    done = subprocess.run(
+        [qemu, "-machine", "none", "-nodefaults", "-display", "none", "-S", *drive],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"Could not open '{target}'" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("suffix", ["o;touch${IFS}MARK;#", "o$(touch${IFS}MARK)", "o,x"])
+def test_harness_run_refuses_such_an_out_before_anything_runs(tmp_path: Path, suffix: str):
+    images = sorted((cache_dir() / "debian" / "kernels").glob("*/boot/vmlinuz-*"))
+    if not images:
+        pytest.skip("needs a cached Debian kernel (harness run --kernel debian:6.12)")
+    mark = tmp_path / "ran"
+    out = tmp_path / suffix.replace("MARK", str(mark))
+    argv = ["run", "--kernel", f"image:{images[-1]}", "--plan", "quick", "--out", str(out)]
+    assert main(argv) == 2
+    assert not mark.exists() and not list(out.rglob("*.raw"))
