@@ -93,6 +93,7 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
         runs=runs,
         bad_if=k,
         guest_root=parse(ns.guest_root, specs, "bisect"),
+        crash_is_skip=bool(ns.crash_is_skip),
     )
 
 
@@ -145,6 +146,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")
     p.add_argument("--bad-if", metavar="k/N", help="bad when the symptom shows in k of N runs")
+    p.add_argument("--crash-is-skip", action="store_true",
+                   help="a kernel failure inside the tested step (check:/script:) is not the "
+                   "symptom: skip that kernel (default: bad)")  # fmt: skip
     p.add_argument("--out", help="output directory (default: out/bisect-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the bisection in DIR")
     p.add_argument("--max-steps", type=int, metavar="N",

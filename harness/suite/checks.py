@@ -35,6 +35,12 @@ CHECKS: dict[str, Check] = {
               "checksummed back through the device and the backing file",
               ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
               params={"size_mb": 64}, tags=("correctness", "data")),
+        Check("integrity-blocks", "every 4 KiB block of the device (up to 256 MiB) written "
+              "once, as shuffled 4-64 KiB extents at every alignment, O_DIRECT and "
+              "buffered, with per-block stamps; read back through the device and the "
+              "backing file, naming the first bad blocks",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
+              tags=("correctness", "data")),
         Check("dio-alignment", "loop block size 512 over XFS with 4 KiB sectors: record "
               "whether loop kept direct I/O, and that the data stays right",
               ("loop-dio-on-xfs4k-bs512",), tags=("correctness", "dio")),

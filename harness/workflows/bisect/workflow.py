@@ -134,7 +134,7 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
             records.append(RunRecord(str(out), attempt, INFRA, f"infrastructure: {exc}"))
         else:
             store.save_runs(out / "results.json", [run])
-            judged = judge_run(ctx.test, run)
+            judged = judge_run(ctx.test, run, ctx.req.crash_is_skip)
             records.append(RunRecord(str(out), attempt, judged.outcome, judged.reason,
                                      classify(run).cls, judged.value, round(run.duration_s, 1),
                                      round(_boot_s(run), 1)))  # fmt: skip
