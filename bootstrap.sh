@@ -10,6 +10,11 @@ PKGS=(
   busybox-static dmsetup udev rsync zstd xz-utils python3 python3-venv python3-pip
   openssh-server openssh-client git ccache build-essential flex bison bc libelf-dev
   libssl-dev dwarves
+  # peer suites (--suite): blktests needs gawk, its loop tests sfdisk, parted, mkfs.vfat; fstests'
+  # build (autotools) needs these headers and libraries
+  fdisk parted dosfstools gawk autoconf automake libtool pkg-config xfslibs-dev uuid-dev
+  libattr1-dev libacl1-dev libaio-dev liburing-dev libgdbm-dev libcap-dev
+  mmdebstrap  # the minimal guest root (--guest-root minimal: harness/vm/guestroot.py)
   chromium
 )
 

@@ -11,7 +11,16 @@ import contextlib
 import os
 import threading
 
-from guest import blockio, checks_load, checks_size, sh, targets
+from guest import (
+    blockio,
+    checks_blocks,
+    checks_load,
+    checks_reentry,
+    checks_resize,
+    checks_size,
+    sh,
+    targets,
+)
 from guest.api import Context, Outcome, Prepared, Skip
 from guest.blockio import MIB
 
@@ -200,5 +209,9 @@ CHECKS: dict[str, CheckFn] = {
     "truncate": checks_size.check_truncate,
     "dio-alignment": checks_size.check_dio_alignment,
     "integrity": checks_load.check_integrity,
+    "integrity-blocks": checks_blocks.check_blocks,
     "stack": checks_load.check_stack,
+    "online-resize": checks_resize.check_online_resize,
+    "throttled-writes": checks_reentry.check_throttled_writes,
+    "plug-reentry": checks_reentry.check_plug_reentry,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from guest import blockio, fio, metrics, probes, sh
+from guest import blockio, fio, metrics, probes, sh, stackpath
 from guest import checks_mixed as mixed
 from guest.api import Context, Outcome, Prepared, Skip
 from guest.blockio import MIB
@@ -98,10 +98,13 @@ def check_integrity(
     return Outcome("pass", "", {}, details)
 
 
+_TARGET_KEYS = ("dm", "dm_table", "dm_targets", "depth")
+
+
 def _stack_job(params: dict[str, Any]) -> dict[str, Any]:
     """The write load of the stack check: 4k random direct writes, 2 jobs x 16 deep."""
     return {
-        "rw": "randwrite",
+        "rw": str(params.get("rw", "randwrite")),
         "bs": "4k",
         "size": f"{int(params.get('size_mb', 64))}M",
         "direct": 1,
@@ -137,12 +140,19 @@ def check_stack(
     details.update(
         {"fio_argv": argv, "budget_bytes": budget, "layers": prepared.extra.get("layers")}
     )
+    # what the stack stands on: the dm table, the nesting depth
+    details.update({k: v for k, v in prepared.extra.items() if k in _TARGET_KEYS})
     if rc != 0 or metrics.fio_errors(data):
         return Outcome(
             "fail", f"write load on {prepared.path} failed: {out.strip()[-300:]}", found, details
         )
     if not tracer.available:
         raise Skip(f"write load ran clean but stack depth is unknown: {tracer.reason}")
+    if "stack_path_bytes" in found:
+        return _path_verdict(prepared, params, found, details)
+    if details.get("stack_scope"):
+        raise Skip(f"no scoped stack through loop was the deepest in any window on "
+                   f"{prepared.name}; deepest other: {details.get('stack_any_path')}")  # fmt: skip
     depth = int(found["stack_max_bytes"])
     if depth >= budget:
         frames = details.get("stack_trace", [])[:6]
@@ -152,6 +162,26 @@ def check_stack(
             f"max kernel stack {depth} bytes under writes to "
             f"{prepared.kind} {prepared.path} exceeds the {budget}-byte budget; "
             f"deepest frames: {top}",
+            found,
+            details,
+        )
+    return Outcome("pass", "", found, details)
+
+
+def _path_verdict(
+    prepared: Prepared, params: dict[str, Any], found: dict[str, float], details: dict[str, Any]
+) -> Outcome:
+    """The path-scoped figure (tracer booted with a function filter) against its budget:
+    75% of THREAD_SIZE by default; a failure names the path the deepest stack took."""
+    budget = int(params.get("path_budget_bytes", stackpath.budget_bytes()))
+    details["path_budget_bytes"] = budget
+    depth = int(found["stack_path_bytes"])
+    if depth > budget:
+        return Outcome(
+            "fail",
+            f"deepest stack through the I/O submission path on {prepared.kind} "
+            f"{prepared.name} is {depth} bytes, above the {budget}-byte budget "
+            f"({stackpath.BUDGET_SHARE:.0%} of THREAD_SIZE): {details.get('stack_path')}",
             found,
             details,
         )

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 
-from guest import metrics, sh
+from guest import metrics, sh, stackpath
 
 TYPE_CHECKING = False  # typing is never imported at run time: 20 ms of a TCG agent start
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class StackTracer:
         self.dir = tracing_dir()
         self.reason = ""
         self.was_on = False
+        self.scope: list[str] = []
+        self.windowed: stackpath.LoopPathMax | None = None
         if not os.path.exists(STACK_SYSCTL):
             self.reason = "kernel has no ftrace stack tracer (CONFIG_STACK_TRACER off)"
         elif self.dir is None:
@@ -87,12 +89,29 @@ class StackTracer:
         sh.write_text(f"{self.dir}/stack_max_size", "0")
         if not self.was_on:
             sh.write_text(STACK_SYSCTL, "1")
+        self.scope = stackpath.parse_filter(
+            sh.read_text(f"{self.dir}/stack_trace_filter", "") or ""
+        )
+        if self.scope:  # booted with stacktrace_filter=: keep loop's path across windows
+            d = self.dir
+            self.windowed = stackpath.LoopPathMax(
+                lambda: sh.read_text(f"{d}/stack_trace", "") or "",
+                lambda: sh.write_text(f"{d}/stack_max_size", "0"),
+                lambda text: metrics.parse_stack_trace(text, top=80),
+            )
+            self.windowed.start()
 
     def stop(self) -> tuple[dict[str, float], dict[str, Any]]:
-        """Read the deepest stack; return ({'stack_max_bytes': N}, {'stack_trace': frames})."""
+        """Read the deepest stack: ({'stack_max_bytes': N}, {'stack_trace': frames}), or,
+        when the tracer was booted with a function filter (`stacktrace_filter=`), the
+        deepest scoped stack through loop {'stack_path_bytes': N} (none if loop's path was
+        never the deepest) with the scope and the path it took (stackpath.LoopPathMax)."""
         assert self.dir
         if not self.was_on:
             sh.write_text(STACK_SYSCTL, "0")
+        if self.windowed is not None:
+            found, details = self.windowed.stop()
+            return found, {**details, "stack_scope": self.scope}
         max_size = int(sh.read_text(f"{self.dir}/stack_max_size", "0") or 0)
         trace = sh.read_text(f"{self.dir}/stack_trace", "") or ""
         return {"stack_max_bytes": float(max_size)}, {

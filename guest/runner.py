@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 
-from guest import checks, fio, metrics, probes, sh, targets
+from guest import checks, fio, metrics, prepare, probes, sh
 from guest.api import Context, Outcome, Prepared, Skip, StepFailure
 from guest.watchdog import Watchdog
 
@@ -58,7 +58,7 @@ class TargetCache:
         if self.prepared is not None and spec == self.spec:
             return self.prepared
         self.release()
-        self.prepared = targets.prepare(spec, self.ctx, self.stack)
+        self.prepared = prepare.target(spec, self.ctx, self.stack)
         self.spec = spec
         return self.prepared
 
@@ -90,8 +90,13 @@ def _execute(
         return fio.run_workload(step, prepared, ctx, trace)
     if kind == "check":
         cache.release()  # a check gets a fresh target and may need the same disk
-        prepared = targets.prepare(step["target"], ctx, stack)
+        prepared = prepare.target(step["target"], ctx, stack)
         return checks.run_check(step, prepared, ctx, stack)
+    if kind == "suite":  # a peer suite's test (blktests, fstests); imported only when planned
+        from guest import peer
+
+        cache.release()
+        return peer.run_test(step, ctx)
     raise Skip(f"unknown step kind {kind!r}")
 
 

@@ -1,5 +1,6 @@
-"""Preparing targets: raw disks, files on XFS/ext4, loop (dio on/off, 512/4096), nested loop,
-and a dm-linear table built from a file's extents (the static extent map of dm-loop/Android).
+"""Preparing targets: raw disks, files on XFS/ext4, loop (dio on/off, 512/4096), a dm-linear
+table built from a file's extents (the static extent map of dm-loop/Android); nested loops
+and loop over dm stacks are in guest/stacked.py.
 
 Every resource is registered on the caller's ExitStack as soon as it exists, so teardown
 (umount, losetup -d, dmsetup remove, rm) runs in reverse order on any exit.
@@ -136,7 +137,7 @@ def make_file(path: str, size: int, alloc: str, stack: contextlib.ExitStack) -> 
 
 # Target kinds whose unwritten ranges are holes (or unwritten extents): reads there measure
 # the hole path, not I/O through the stack. Raw disks are the disk itself.
-PRECONDITIONED_KINDS = ("file", "loop", "nested-loop", "dm-linear")
+PRECONDITIONED_KINDS = ("file", "loop", "nested-loop", "dm-linear", "stacked")
 _READ_MODES = ("read", "randread", "rw", "readwrite", "randrw", "trim")
 
 
@@ -287,8 +288,9 @@ def _base_filesystem(
     return mnt, device, raw
 
 
-def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
-    """Make the target described by `spec` (docs/CONTRACT.md) ready for I/O."""
+def prepare_simple(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> Prepared:
+    """Make a raw, file, loop or dm-linear target (docs/CONTRACT.md) ready for I/O; the
+    stacked kinds are guest/stacked.py's (guest/prepare.py picks)."""
     kind = spec.get("kind")
     name = spec.get("name", str(kind))
     size_mb = int(spec.get("size_mb", 256))
@@ -310,8 +312,6 @@ def prepare(spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack) -> 
         )
     if kind == "loop":
         return _prepare_loop(spec, ctx, stack, name, size_mb)
-    if kind == "nested-loop":
-        return _prepare_nested(spec, ctx, stack, name, size_mb)
     if kind == "dm-linear":
         return _prepare_dm_linear(spec, ctx, stack, name, size_mb)
     raise Skip(f"unknown target kind {kind!r}")
@@ -349,30 +349,6 @@ def _prepare_loop(
         **loop_status(dev),
     }
     return Prepared(name, "loop", dev, dev, backing, mnt, spec.get("fs", "xfs"), dev, extra)
-
-
-def _prepare_nested(
-    spec: dict[str, Any], ctx: Context, stack: contextlib.ExitStack, name: str, size_mb: int
-) -> Prepared:
-    fs = spec.get("fs", "xfs")
-    inner_mb = max(size_mb + 64, MIN_XFS_MB)
-    outer_mnt, base = base_filesystem(spec, ctx, stack, inner_mb + 128)
-    outer_file = os.path.join(outer_mnt, "outer.img")
-    make_file(outer_file, inner_mb * MIB, "sparse", stack)
-    dio = bool(spec.get("direct_io", True))
-    outer_loop = attach_loop(outer_file, stack, direct_io=dio)
-    mkfs(fs, outer_loop)
-    inner_mnt = _mkdir(ctx, "mnt", f"{name}-inner-{next(_counter)}")
-    mount(outer_loop, inner_mnt, fs, stack)
-    backing = os.path.join(inner_mnt, "backing.img")
-    make_file(backing, size_mb * MIB, _alloc(spec), stack)
-    dev = attach_loop(backing, stack, direct_io=dio)
-    extra = {
-        "base_device": base,
-        "layers": [dev, backing, outer_loop, outer_file, base],
-        **loop_status(dev),
-    }
-    return Prepared(name, "nested-loop", dev, dev, backing, inner_mnt, fs, dev, extra)
 
 
 def _prepare_dm_linear(

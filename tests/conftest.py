@@ -7,6 +7,7 @@ that nothing is left on the host."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 VM_TIER = Path(__file__).parent / "vm"
 SERIES = DATA / "series"
@@ -55,6 +57,18 @@ def _loop_c_hunks(mbox: str) -> list[tuple[int, list[str]]]:
                     new -= 1
             hunks.append((int(m.group(1)), pre))
     return hunks
+
+
+def junit_xsd() -> Path:
+    """The Jenkins JUnit schema that junit.xml is validated against. It is another project's
+    text, so it is not in this repository: $HARNESS_JUNIT_XSD, else the copy in the shared
+    folder beside the checkout (../shared/schemas/); a test that needs it and finds neither
+    is skipped, saying so."""
+    env = os.environ.get("HARNESS_JUNIT_XSD")
+    path = Path(env) if env else ROOT.parent / "shared" / "schemas" / "jenkins-junit-10.xsd"
+    if not path.is_file():
+        pytest.skip(f"no JUnit schema at {path}: set HARNESS_JUNIT_XSD to jenkins-junit-10.xsd")
+    return path
 
 
 def lean_variant_spec(series: str, *configs: str) -> str:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The harness initramfs's /init (harness.vm.boot_initramfs builds the image): mount the
-# host's root over 9p with the command line's rootflags, load the disks' drivers beside it,
-# warm the agent up, switch root.
+# guest's root (the host's, or harness.vm.guestroot's minimal one) over 9p with the command
+# line's rootflags, load the disks' drivers beside it, warm the agent up, switch root.
 set -f  # the command line's words are split below, never globbed
 mount -t proc proc /proc
 mknod /dev/kmsg c 1 11
@@ -26,9 +26,9 @@ load() {
   insmod "$1" $args || log "insmod $2 failed"
 }
 . /modules/load.sh
-log "mounting the host's root (9p: $flags)"
+log "mounting the guest's root (9p: $flags)"
 if ! mount -n -t 9p -o "ro,$flags" /dev/root /newroot; then
-  log "could not mount the host's root over 9p: we are stuck"
+  log "could not mount the guest's root over 9p: we are stuck"
   exit 1
 fi
 warm() {  # its exit status reaches the log through fd 3: the switch deletes /dev/kmsg
@@ -52,5 +52,5 @@ done
 [ -z "$drivers" ] || wait "$drivers"  # the switch empties the initramfs they load from
 umount /proc
 [ -n "$init" ] || { log "no init= on the kernel command line"; exit 1; }
-log "done; switching to the host's root"
+log "done; switching to the guest's root"
 exec switch_root /newroot "$init" "$@"

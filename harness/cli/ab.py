@@ -14,6 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.cli.progress import RichProgress, shared_console
 from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
@@ -29,8 +30,15 @@ from harness.results.model import RunResult
 from harness.run.engine import executor_for, require
 from harness.run.executor import Executor, RunInterrupted
 from harness.run.request import RunRequest
+from harness.vm.guestroot import parse
 from harness.workflows.ab import workflow as ab
-from harness.workflows.ab.report import fmt, fmt_effect, headline, why_inconclusive
+from harness.workflows.ab.report import (
+    fmt,
+    fmt_effect,
+    headline,
+    suite_changes,
+    why_inconclusive,
+)
 
 # An inconclusive primary metric (its interval reaches past the minimum change) and
 # nothing regressed: the comparison could not tell, like a run that could not (exit 2).
@@ -64,13 +72,15 @@ def request_from_args(ns: argparse.Namespace) -> ab.AbRequest:
             ab.CANDIDATE, ns.candidate, cand_topology, tuple(ns.candidate_append or ())
         ),
         out_dir=Path(ns.out).resolve() if ns.out else _default_out(),
-        plan=_abs_if_file(ns.plan),
+        plan=_abs_if_file(ns.plan or ("none" if ns.suite else "quick")),
         reps=ns.reps,
         accel=ns.accel,
         runtime_s=ns.runtime,
         allow_env_diff=allow,
         alpha=ns.alpha,
         measure=ns.measure,
+        suites=tuple(ns.suite),
+        guest_root=parse(ns.guest_root, (ns.base, ns.candidate), "ab"),
     )
 
 
@@ -86,6 +96,9 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
             )
         else:
             console.print(f"  REGRESSION {item.step_id}: {item.message}", highlight=False)
+    new_failures, new_passes = suite_changes(comparison)
+    for test in new_passes:
+        console.print(f"  new pass {test}: fails on base, passes on the candidate", highlight=False)
     for m in comparison.inconclusive:
         console.print(f"  INCONCLUSIVE {m.step_id} {m.metric}: {why_inconclusive(m)}",
                       highlight=False)  # fmt: skip
@@ -171,7 +184,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ab", help="compare two kernels: interleaved reps, stats, report")
     p.add_argument("--base", required=True, help="base kernel spec, e.g. debian:6.12")
     p.add_argument("--candidate", required=True, help="candidate kernel spec")
-    p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
+    p.add_argument("--plan", help="plan name or file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run on both sides (as in harness run --suite); a test that passes "
+        "on base and fails on the candidate is a regression (a new failure)",
+    )
     p.add_argument("--topology", default="default", help="topology name or file (both sides)")
     p.add_argument("--candidate-topology", help="a different topology for the candidate only")
     p.add_argument(
@@ -201,6 +222,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)
+    guest_root_option(p)
     host_options(p)
     p.add_argument("--out", help="output directory (default: out/ab-<time>)")
     allow_env_diff_option(p)

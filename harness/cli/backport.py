@@ -14,10 +14,12 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.errors import UserError
 from harness.paths import default_out_root
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
+from harness.vm.guestroot import parse
 from harness.workflows.ab import workflow as ab
 from harness.workflows.backport import report as backport_report
 from harness.workflows.backport.model import STAGES, BaseResult
@@ -63,6 +65,7 @@ def request_from_args(ns: argparse.Namespace) -> BackportRequest:
         topology=_abs_if_file(ns.topology),
         runtime_s=ns.runtime,
         watch=ns.watch,
+        guest_root=parse(ns.guest_root, tuple(ns.base), "backport"),
     )
 
 
@@ -121,6 +124,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
     p.add_argument("--watch", default=DEFAULT_WATCH, metavar="METRIC",
                    help=f"metric the table says was seen (default {DEFAULT_WATCH})")  # fmt: skip
+    guest_root_option(p)
     host_options(p)
     p.add_argument("--out", help="output directory (default: out/backport-<time>)")
     p.set_defaults(func=_run)

@@ -7,10 +7,12 @@ import statistics
 import time
 from pathlib import Path
 
+from harness.cli.options import guest_root_option
 from harness.errors import UserError
 from harness.kernel.spec import DEFAULT_KERNEL
 from harness.paths import default_out_root
 from harness.results.files import ensure_writable_dir
+from harness.vm.guestroot import parse
 from harness.workflows.bench.boot import BootFigures, measure
 
 
@@ -31,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="auto (default): KVM when a short probe boot works, else TCG",
     )
     p.add_argument("--out", type=Path, help="where the boots' logs go (default out/bench-TIME)")
+    guest_root_option(p)
     p.set_defaults(func=handle)
 
 
@@ -39,7 +42,9 @@ def handle(ns: argparse.Namespace) -> int:
         raise UserError("--reps must be at least 1")
     out = ensure_writable_dir(ns.out or default_out_root() / time.strftime("bench-%Y%m%d-%H%M%S"))
     for index, spec in enumerate(ns.kernel or [DEFAULT_KERNEL]):
-        figures, accel = measure(spec, ns.reps, ns.accel, out / f"k{index}")
+        root = parse(ns.guest_root, [spec], "bench")
+        figures, accel = measure(spec, ns.reps, ns.accel, out / f"k{index}", root)
+        print(f"guest root: {root}")
         print_figures(spec, accel, ns.reps, figures)
     print(f"logs: {out}")
     return 0

@@ -25,10 +25,12 @@ from harness.cli.exits import (
     GIT_BISECT_SKIP,
 )
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
+from harness.vm.guestroot import parse
 from harness.workflows.bisect import workflow as bisect
 from harness.workflows.bisect.criterion import TEST_FORMS, parse_test
 from harness.workflows.bisect.kernels import parse_kernel_list
@@ -72,6 +74,8 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
     runs = n or (3 if test.kind == "metric" else 1)
     if test.kind == "metric" and runs < 2:
         raise UserError("a metric test needs --runs 2 or more (3 by default) for its statistics")
+    kernels = parse_kernel_list(ns.kernels) if ns.kernels else ()
+    specs = (ns.good or "", ns.bad or "", *kernels)
     out = Path(ns.out).resolve() if ns.out else \
         default_out_root() / f"bisect-{datetime.now():%Y%m%d-%H%M%S}"  # fmt: skip
     return BisectRequest(
@@ -80,7 +84,7 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
         out_dir=out,
         good=ns.good or "",
         bad=ns.bad or "",
-        kernels=parse_kernel_list(ns.kernels) if ns.kernels else (),
+        kernels=kernels,
         plan=_abs_if_file(ns.plan),
         topology=_abs_if_file(ns.topology),
         accel=ns.accel,
@@ -88,6 +92,8 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
         runtime_s=ns.runtime,
         runs=runs,
         bad_if=k,
+        guest_root=parse(ns.guest_root, specs, "bisect"),
+        crash_is_skip=bool(ns.crash_is_skip),
     )
 
 
@@ -140,10 +146,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")
     p.add_argument("--bad-if", metavar="k/N", help="bad when the symptom shows in k of N runs")
+    p.add_argument("--crash-is-skip", action="store_true",
+                   help="a kernel failure inside the tested step (check:/script:) is not the "
+                   "symptom: skip that kernel (default: bad)")  # fmt: skip
     p.add_argument("--out", help="output directory (default: out/bisect-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the bisection in DIR")
     p.add_argument("--max-steps", type=int, metavar="N",
                    help="test at most N commits/kernels now (resume later)")  # fmt: skip
+    guest_root_option(p)
     host_options(p)
     p.set_defaults(func=handle)
 

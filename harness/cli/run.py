@@ -1,4 +1,5 @@
-"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json, report.md."""
+"""`harness run`: run a plan on one or more kernels; writes junit.xml, results.json,
+report.md and report.html."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import json
 import re
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
+from harness.cli.options import guest_root_option
 from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
 from harness.proc import RUN_TOOLS, VM_TOOLS, require_tools
 from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown
+from harness.report.run_html import write_html
+from harness.report.versus_raw import shares, summary_lines
 from harness.results import outlock
 from harness.results.files import ensure_writable_dir
 from harness.results.model import RunResult
@@ -25,8 +30,11 @@ from harness.run.engine import executor_for, require
 from harness.run.executor import RunInterrupted
 from harness.run.request import MEASURES, RunRequest
 from harness.run.shard import write_shard_record
+from harness.suite.peer import parse_suite
+from harness.suite.targets import raw_devices
 from harness.verdict import classify, worst
 from harness.vm.console import Timeouts
+from harness.vm.guestroot import parse
 from harness.vm.launch import find_vng
 
 
@@ -39,7 +47,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help=f"kernel spec, repeatable ({FORMS}); default {DEFAULT_KERNEL}",
     )
-    p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
+    p.add_argument("--plan", help="plan name or JSON file (default: quick; none with --suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite run after the plan's steps, repeatable: blktests:PATH@loop, "
+        "fstests:PATH@ext4/032,generic/001[:fstype=xfs][:timeout=S][:budget=S][:expunge=F]",
+    )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
     p.add_argument(
@@ -51,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     measure_option(p)
+    guest_root_option(p)
     p.add_argument(
         "--append",
         action="append",
@@ -134,6 +151,9 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
         raise UserError("--runtime must be a positive number of seconds")
     if "host" in kernels and ns.scratch is None:
         raise UserError("--kernel host needs --scratch DIR (the only place the agent may write)")
+    for text in ns.suite:
+        parse_suite(text)  # a usage error now, not after the kernel is resolved
+    guest_root = parse(ns.guest_root, kernels, "run")
     timeouts = Timeouts(
         boot_s=ns.boot_timeout, silence_s=ns.silence_timeout, step_grace_s=ns.step_grace
     )
@@ -142,7 +162,7 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             kernel=k,
             out_dir=out.resolve() / f"{i}-{slug(k)}",
             topology=ns.topology,
-            plan=ns.plan,
+            plan=ns.plan or ("none" if ns.suite else "quick"),
             accel=ns.accel,
             append=tuple(ns.append),
             runtime_s=ns.runtime,
@@ -151,6 +171,8 @@ def requests_from(ns: argparse.Namespace) -> list[RunRequest]:
             keep_images=ns.keep_images,
             shard=parse_shard(ns.shard),
             measure=ns.measure,
+            suites=tuple(ns.suite),
+            guest_root=guest_root,
         )
         for i, k in enumerate(kernels)
     ]
@@ -165,13 +187,20 @@ def exit_code(runs: list[RunResult]) -> int:
     return EXIT_PASS if verdict.judged else EXIT_INFRA
 
 
+def raw_under(runs: list[RunResult]) -> dict[str, str]:
+    """{target: the raw target of the disk under it} for every target the runs measured."""
+    return raw_devices({s.target for r in runs for s in r.steps if s.target})
+
+
 def write_outputs(out: Path, runs: list[RunResult]) -> None:
-    """results.json, junit.xml and report.md; each is tried even when one fails (a full
-    disk may still take the smaller ones), then the first failure is raised."""
+    """results.json, junit.xml, report.md and report.html; each is tried even when one
+    fails (a full disk may still take the smaller ones), then the first failure is raised."""
     out.mkdir(parents=True, exist_ok=True)
     first: InfraError | None = None
+    raw_of = raw_under(runs)
     for write, name in ((save_runs, "results.json"), (write_junit, "junit.xml"),
-                        (write_markdown, "report.md")):  # fmt: skip
+                        (write_markdown, "report.md"),
+                        (partial(write_html, raw_of=raw_of), "report.html")):  # fmt: skip
         try:
             write(out / name, runs)
         except InfraError as exc:
@@ -187,6 +216,33 @@ def preflight(kernels: list[str]) -> None:
     else:
         require_tools(VM_TOOLS)
         find_vng()
+
+
+def run_summary(run: RunResult) -> list[str]:
+    """What the user reads about one run: status and counts, why it stopped or failed, and
+    how each target compared with the raw device under it."""
+    counts = {
+        s: sum(1 for x in run.steps if x.status == s)
+        for s in ("pass", "fail", "error", "skip", "xfail")
+    }
+    status = "PASS" if run.passed else "FAIL"
+    lines = [
+        f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
+        f"{run.environment.accel.upper()}"
+        f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    ]
+    if run.infra_error:
+        lines.append(f"  stopped: {run.infra_error}; console: {run.console_log}")
+    verdict = classify(run)
+    if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
+        lines.append(f"  verdict: {verdict.cls}: {verdict.summary}")
+    for artefact in verdict.artefacts:
+        lines.append(f"  emulator artefact retried: {artefact['summary']}; "
+                     f"console: {artefact['console_log']}")  # fmt: skip
+    lines += [f"  {step.status}: {step.id}: {step.message}" for step in run.steps if step.failed]
+    lines += [f"  {line}" for line in summary_lines(shares(run, raw_under([run])))]
+    return lines
 
 
 def handle(ns: argparse.Namespace) -> int:
@@ -226,30 +282,9 @@ def _run_locked(ns: argparse.Namespace, requests: list[RunRequest], out: Path) -
             if runs:
                 write_outputs(out, runs)
     for run in runs:
-        counts = {
-            s: sum(1 for x in run.steps if x.status == s)
-            for s in ("pass", "fail", "error", "skip", "xfail")
-        }
-        status = "PASS" if run.passed else "FAIL"
-        print(
-            f"{status} {run.kernel.spec} ({run.kernel.release}) on {run.topology} under "
-            f"{run.environment.accel.upper()}"
-            f"{' (COST figures)' if run.environment.measure == 'cost' else ''}: "
-            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        )
-        if run.infra_error:
-            print(f"  stopped: {run.infra_error}; console: {run.console_log}")
-        verdict = classify(run)
-        if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
-            print(f"  verdict: {verdict.cls}: {verdict.summary}")
-        for artefact in verdict.artefacts:
-            print(f"  emulator artefact retried: {artefact['summary']}; "
-                  f"console: {artefact['console_log']}")  # fmt: skip
-        for step in run.steps:
-            if step.failed:
-                print(f"  {step.status}: {step.id}: {step.message}")
+        print("\n".join(run_summary(run)))
     print(
         f"JUnit: {out / 'junit.xml'}\nresults: {out / 'results.json'}\n"
-        f"report: {out / 'report.md'}\nlogs: {out}/*/console.log"
+        f"report: {out / 'report.html'} (and report.md)\nlogs: {out}/*/console.log"
     )
     return exit_code(runs)

@@ -93,6 +93,12 @@ def debian_sources(sources: list[AptSource], codename: str) -> list[AptSource]:
     return keep
 
 
+def archive_uri(sources: list[AptSource], codename: str) -> str | None:
+    """The URI of the Debian archive these sources use for `codename`, or None."""
+    found = next((s for s in debian_sources(sources, codename) if codename in s.suites), None)
+    return found.uri if found else None
+
+
 def private_sources_list(sources: list[AptSource], codename: str) -> str:
     """sources.list text: the machine's Debian entries plus EXTRA_SUITES on its main archive."""
     debian = debian_sources(sources, codename)

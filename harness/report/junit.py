@@ -16,7 +16,7 @@ run's result: it goes into the testsuite's properties (`attempts`, `artefacts`,
 console, excerpt), and a run whose retry passed has only passing cases. Nothing that went
 wrong is silently absent.
 
-Schema (docs: /work/shared/schemas/jenkins-junit-10.xsd, what Jenkins' xUnit plugin checks):
+Schema (Jenkins' xUnit plugin's jenkins-junit-10.xsd, which the tests validate against):
 junit-xml 1.9 always writes `disabled` on <testsuites> and <testsuite>, which the schema
 rejects, and formats suite times with str(float) (e.g. "1e-05"), which its SUREFIRE_TIME
 pattern rejects. We never disable testcases, so `disabled` is always "0" and dropping it
@@ -118,6 +118,16 @@ def _splat_message(splats: Sequence[Splat]) -> str:
     return f"kernel {first.kind}: {first.title}{more}"
 
 
+def failure_text(step: StepResult) -> str:
+    """A failure's text: the message, and for a peer suite's test its .out.bad diff and the
+    kernel log while it ran (guest/peer.py)."""
+    parts = [step.message]
+    for key, title in (("diff", "diff against the golden output"), ("dmesg", "kernel log")):
+        if step.details.get(key):
+            parts.append(f"--- {title} ---\n{step.details[key]}")
+    return "\n\n".join(parts)
+
+
 def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) -> TestCase:
     """The testcase for one step (see the module docstring for the status mapping)."""
     out = {"target": step.target, "workload": step.workload, "metrics": step.metrics}
@@ -141,7 +151,7 @@ def step_case(step: StepResult, classname: str, verdict: Verdict | None = None) 
             message=_splat_message(step.splats), output=text, failure_type="splat"
         )
     elif step.status == StepStatus.FAIL:
-        case.add_failure_info(message=message, output=step.message, failure_type="failure")
+        case.add_failure_info(message=message, output=failure_text(step), failure_type="failure")
     elif step.status == StepStatus.SKIP:
         case.add_skipped_info(message=step.message or "skipped")
     return case

@@ -20,6 +20,7 @@ _HEADLINE = (
     "ctxsw_per_io",
     "nr_blocking_writes",
     "stack_max_bytes",
+    "stack_path_bytes",
 )
 
 

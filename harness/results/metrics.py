@@ -46,6 +46,9 @@ _KNOWN = (
     MetricSpec("nr_blocking_writes", LOWER, 5.0, 1.0, "writes", "loop writes blocking in wq"),
     # The series was reverted over stack depth; a few hundred bytes already matter.
     MetricSpec("stack_max_bytes", LOWER, 5.0, 256.0, "bytes", "deepest kernel stack seen"),
+    # The tracer limited to block submission and fs I/O entry points (a plan's stack_scope):
+    # the deepest stack at which I/O was submitted, e.g. through loop on XFS on dm.
+    MetricSpec("stack_path_bytes", LOWER, 5.0, 256.0, "bytes", "deepest stack on the I/O path"),
     # Which path loop requests took: workqueue executions of loop's work function per
     # request the step issued. The worker drains every queued request per execution, so
     # the figure also falls when the worker gets slower (a busy worker never idles: a

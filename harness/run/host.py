@@ -53,6 +53,8 @@ class HostExecutor(LocalExecutor):
         `harness shard` asks for plans it never runs)."""
         if req.scratch is None:
             raise UserError("host mode needs --scratch DIR: the only place the agent may write")
+        if req.suites:  # they would write this machine's disks and kernel state: VM only
+            raise UserError("--suite runs peer suites in a VM guest: drop --kernel host")
         proc.require_tool("losetup", "util-linux")
         self.run_dir_name = scratch.new_run_dir_name()
         workdir = req.scratch.resolve() / self.run_dir_name

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.vm.console import Timeouts
+from harness.vm.guestroot import GuestRoot, check_suites
 
 MEASURES = ("wall", "cost")
 
@@ -31,6 +32,10 @@ class RunRequest:
     keep_images: bool = False
     shard: tuple[int, int] | None = None  # (index 1..count, count): run only that shard
     measure: str = "wall"  # "wall" | "cost" (QEMU instruction counting, TCG only)
+    suites: tuple[str, ...] = ()  # --suite texts (harness.suite.peer.parse_suite)
+    # the VM guest's root: "host" (the host's, read-only) or "minimal" (harness.vm.guestroot;
+    # the CLI picks it with guestroot.parse); host mode ignores it
+    guest_root: str = GuestRoot.HOST.value
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
@@ -40,6 +45,10 @@ class RunRequest:
                 "--measure cost counts instructions under TCG (QEMU -icount): it needs a VM "
                 "kernel and --accel tcg or auto, not --kernel host or --accel kvm"
             )
+        if self.guest_root not in tuple(GuestRoot):
+            names = ", ".join(GuestRoot)
+            raise UserError(f"--guest-root {self.guest_root!r}: use one of {names}")
+        check_suites(self.guest_root, self.suites)
         if self.shard is not None:
             index, count = self.shard
             if count < 1 or not 1 <= index <= count:
@@ -51,6 +60,7 @@ class RunRequest:
         data["out_dir"] = str(self.out_dir)
         data["scratch"] = str(self.scratch) if self.scratch is not None else None
         data["append"] = list(self.append)
+        data["suites"] = list(self.suites)
         data["shard"] = list(self.shard) if self.shard is not None else None
         return data
 
@@ -65,6 +75,7 @@ class RunRequest:
         if values.get("scratch") is not None:
             values["scratch"] = Path(values["scratch"])
         values["append"] = tuple(values.get("append", ()))
+        values["suites"] = tuple(values.get("suites", ()))
         values["timeouts"] = Timeouts(**values.get("timeouts", {}))
         if values.get("shard") is not None:
             values["shard"] = tuple(values["shard"])

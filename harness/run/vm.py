@@ -8,27 +8,33 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import UserError
+from harness.kernel.apt_sources import archive_uri, system_sources
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
 from harness.results.model import Environment, Splat, StepResult
 from harness.results.untrusted import write_untrusted
+from harness.run import peer
 from harness.run.assemble import assemble, boot_step, read_records, with_stalls
 from harness.run.environment import collect
 from harness.run.executor import Launch, LocalExecutor, agent_info, guest_python
 from harness.run.request import RunRequest
 from harness.suite import plans
+from harness.suite.peer import parse_suite
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
-from harness.vm import agent_bundle, boot_initramfs, standins
+from harness.vm import agent_bundle, boot_initramfs, guestroot, standins
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
-from harness.vm.agent_bundle import PYTHON_FLAGS, bundle_agent_argv
+from harness.vm.agent_bundle import PYTHON_FLAGS
 from harness.vm.console import ConsoleOutcome
 from harness.vm.launch import (
     HUNG_TASK_TIMEOUT_S,
     BootSpec,
+    Share,
     find_vng,
     vng_argv,
     vng_env,
@@ -40,25 +46,57 @@ log = logging.getLogger(__name__)
 GUEST_WORKDIR = "/tmp/harness-work"  # a tmpfs overlay inside virtme-ng guests
 
 
+@dataclass(frozen=True)
+class GuestSide:
+    """What the guest's root decides: the root (None: the host's), the host directories
+    mounted elsewhere, how the agent starts (before --plan), where the shared directory is
+    in the guest, where the guest package is, and the fio the guest runs ("" for the
+    host's)."""
+
+    root: Path | None
+    rw_dirs: tuple[Path, ...]
+    shares: tuple[Share, ...]
+    agent: tuple[str, ...]
+    shared: str
+    package: str
+    fio_version: str = ""
+
+
+def guest_side(req: RunRequest, kernel: Kernel, shared: Path) -> GuestSide:
+    """The host's root (every host path as it is), or the minimal root with the agent
+    staged into it and the shared directory and the kernel's modules mounted into it."""
+    if req.guest_root == guestroot.GuestRoot.HOST:
+        python = guest_python()
+        launcher = agent_bundle.ensure(python, GUEST_DIR)
+        agent = (python, *PYTHON_FLAGS, str(launcher))
+        return GuestSide(None, (shared,), (), agent, str(shared), str(GUEST_DIR))
+    root = guestroot.ensure(lambda suite: archive_uri(system_sources(), suite))
+    staged = guestroot.stage_agent(root, GUEST_DIR)
+    shares = [Share(guestroot.SHARED_MOUNT, shared, writable=True)]
+    if kernel.modules_dir is not None and kernel.modules_dir.is_dir():
+        where = guestroot.modules_mount(root, kernel.modules_dir.name)
+        shares.append(Share(where, kernel.modules_dir, writable=False))
+    return GuestSide(root, (), tuple(shares), staged.argv, guestroot.SHARED_MOUNT,
+                     staged.package, staged.fio_version)  # fmt: skip
+
+
 def boot_spec(
     req: RunRequest,
     kernel: Kernel,
     topology: topo_mod.Topology,
     plan: Plan,
     accel: str,
-    shared: Path,
+    side: GuestSide,
     images: dict[str, Path],
 ) -> BootSpec:
     """What to boot: the kernel, the agent to exec, the disks and the command line."""
     assert kernel.image is not None
-    python = guest_python()
-    launcher = agent_bundle.ensure(python, GUEST_DIR)
     initrd = boot_initramfs.for_boot(kernel.modules_dir, kernel.config, topology.drivers())
-    warm = boot_initramfs.warm_param((python, *PYTHON_FLAGS, str(launcher), "--help"))
+    warm = boot_initramfs.warm_param((*side.agent, "--help"))
     return BootSpec(
         image=kernel.image,
-        exec_argv=bundle_agent_argv(python, launcher, shared / "plan.json", shared),
-        rw_dirs=(shared,),
+        exec_argv=(*side.agent, "--plan", f"{side.shared}/plan.json", "--results", side.shared),
+        rw_dirs=side.rw_dirs,
         qemu_args=tuple(topo_mod.qemu_argv(topology, images)),
         append=(
             tuple(topology.kernel_append())
@@ -72,6 +110,8 @@ def boot_spec(
         vng=find_vng(),
         measure=req.measure,
         initrd=initrd,
+        root=side.root,
+        shares=side.shares,
     )
 
 
@@ -125,17 +165,23 @@ class VmExecutor(LocalExecutor):
         self.topology: topo_mod.Topology | None = None
         self.accel: Accel | None = None
         self.images: dict[str, Path] = {}
+        self.fio_version = ""  # the guest root's, when it is not the host's
 
     def plan(self, req: RunRequest, kernel: Kernel) -> Plan:
         check_out_dir(req)
         self.topology = topo_mod.load(req.topology)
-        return plans.build_plan(
+        plan = plans.build_plan(
             req.plan,
             disks=self.topology.plan_disks(),
             mode="vm",
             workdir=GUEST_WORKDIR,
             runtime_s=req.runtime_s,
         )
+        suites = tuple(parse_suite(text) for text in req.suites)
+        plan = peer.with_suites(plan, suites, kernel.release) if suites else plan
+        if not plan.steps:
+            raise UserError("the plan has no steps: give --suite, or a plan other than none")
+        return plan
 
     def prepare(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> None:
         assert self.topology is not None
@@ -146,7 +192,9 @@ class VmExecutor(LocalExecutor):
 
     def launch(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> Launch:
         assert self.topology is not None and self.accel is not None
-        spec = boot_spec(req, kernel, self.topology, plan, self.accel.name, shared, self.images)
+        side = guest_side(req, kernel, shared)
+        self.fio_version = side.fio_version
+        spec = boot_spec(req, kernel, self.topology, plan, self.accel.name, side, self.images)
         argv = vng_argv(spec)
         (req.out_dir / "vng-argv.json").write_text(json.dumps(argv, indent=1))
         log.info(
@@ -156,7 +204,7 @@ class VmExecutor(LocalExecutor):
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
         # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
         # (harness.vm.standins).
-        wrap = standins.available()
+        wrap = standins.available() and not plan.real_udev
         if wrap:
             standins.compiled()  # built here (logged) rather than inside the namespace
         return Launch(
@@ -176,7 +224,8 @@ class VmExecutor(LocalExecutor):
         assert self.topology is not None and self.accel is not None
         env = collect(
             self.accel.name, self.accel.note, req.out_dir, self.topology.cpus,
-            self.topology.memory_mb, agent_info(shared).get("fio_version", ""),
+            self.topology.memory_mb,
+            agent_info(shared).get("fio_version", "") or self.fio_version,
         )  # fmt: skip
         env = dataclasses.replace(env, hung_task_timeout_s=HUNG_TASK_TIMEOUT_S)
         return dataclasses.replace(env, measure=req.measure), self.topology.name

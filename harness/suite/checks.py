@@ -35,6 +35,12 @@ CHECKS: dict[str, Check] = {
               "checksummed back through the device and the backing file",
               ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
               params={"size_mb": 64}, tags=("correctness", "data")),
+        Check("integrity-blocks", "every 4 KiB block of the device (up to 256 MiB) written "
+              "once, as shuffled 4-64 KiB extents at every alignment, O_DIRECT and "
+              "buffered, with per-block stamps; read back through the device and the "
+              "backing file, naming the first bad blocks",
+              ("loop-dio-on-xfs", "loop-dio-off-xfs", "dm-linear-xfs"), timeout_s=600,
+              tags=("correctness", "data")),
         Check("dio-alignment", "loop block size 512 over XFS with 4 KiB sectors: record "
               "whether loop kept direct I/O, and that the data stays right",
               ("loop-dio-on-xfs4k-bs512",), tags=("correctness", "dio")),
@@ -42,5 +48,23 @@ CHECKS: dict[str, Check] = {
               "hit; max stack depth from the ftrace stack tracer",
               ("nested-loop-xfs",), timeout_s=600, params={"runtime_s": 10},
               tags=("stack",)),
+        Check("online-resize", "an image on a file on a strictatime filesystem, loop (dio on), "
+              "the same filesystem inside grown online in steps (resize2fs / xfs_growfs): data "
+              "checksummed after each step, fsck clean (fstests ext4/032; the robot's jbd2 BUG)",
+              ("loop-dio-on-ext4", "loop-dio-on-xfs"), timeout_s=420,
+              params={"grow_steps": 3, "grow_step_mb": 64, "files": 3, "file_mb": 4},
+              tags=("correctness", "resize", "upstream")),
+        Check("throttled-writes", "writeback throttling at a low latency target "
+              "(queue/wbt_lat_usec) on the disk below and on loop; buffered and direct writes "
+              "through loop (dio on) complete (the unmerged fix V3 3/4: a wbt deadlock)",
+              ("loop-dio-on-xfs",), timeout_s=360, params={"wbt_lat_usec": 1000, "size_mb": 32},
+              tags=("hang", "wbt", "upstream")),
+        Check("plug-reentry", "a filesystem on loop on a filesystem on loop: rounds of "
+              "buffered writeback (plugged batches into loop while loop submits below) and "
+              "cold readahead through the nested loops, data checksummed (the unmerged fix "
+              "V3 4/4: plug-list corruption)",
+              ("nested-loop-xfs",), timeout_s=420, params={"rounds": 4, "files": 16,
+                                                           "file_mb": 1},
+              tags=("correctness", "plug", "upstream")),
     )
 }  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.suite import stack_scope
 
 _STEP_KEYS = ("id", "kind", "timeout_s", "target", "workload", "check", "params", "xfail")
 
@@ -18,7 +19,7 @@ class Step:
     """One planned step: a fio workload on a target, or a check on a target."""
 
     id: str
-    kind: str  # "fio" | "check"
+    kind: str  # "fio" | "check" | "suite" (a peer suite test, harness.suite.peer)
     timeout_s: int
     target: dict[str, Any]
     workload: dict[str, Any] | None = None  # fio steps
@@ -65,14 +66,25 @@ class Plan:
     steps: tuple[Step, ...]
     trace_stack: bool = False
     shard: tuple[int, int] | None = None
+    stack_scope: tuple[str, ...] = ()  # functions the stack tracer is limited to (stack_scope.py)
 
     @property
     def boot_append(self) -> tuple[str, ...]:
         """Kernel command-line words this plan needs. A plan that measures stack depth gets
         the ftrace stack tracer from boot (`stacktrace`): enabling it later live-patches
-        every function with int3 while other vCPUs run, which oopses guests under TCG."""
+        every function with int3 while other vCPUs run, which oopses guests under TCG. A
+        plan with a stack scope gets the tracer limited to those functions instead."""
+        if self.stack_scope:
+            return (stack_scope.boot_word(self.stack_scope),)
         traced = self.trace_stack or any(s.check == "stack" for s in self.steps)
         return ("stacktrace",) if traced else ()
+
+    @property
+    def real_udev(self) -> bool:
+        """Peer suites drive udev themselves (blktests loop/009 waits for its partition
+        events with `udevadm control --ping`): their guest keeps the real udevd instead of
+        the boot's stand-in (harness.vm.standins), which answers every call with success."""
+        return any(s.kind == "suite" for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -82,6 +94,8 @@ class Plan:
         }  # fmt: skip
         if self.shard is not None:
             data["shard"] = list(self.shard)
+        if self.stack_scope:
+            data["stack_scope"] = list(self.stack_scope)
         return data
 
     @classmethod
@@ -94,16 +108,19 @@ class Plan:
             steps=tuple(Step.from_dict(s) for s in data["steps"]),
             trace_stack=bool(data.get("trace_stack", False)),
             shard=tuple(data["shard"]) if data.get("shard") else None,  # type: ignore[arg-type]
+            stack_scope=stack_scope.resolve(data.get("stack_scope"), "plan.json"),
         )
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2))
 
     def groups(self) -> list[list[Step]]:
-        """Steps that share a prepared target, in plan order: the unit a shard keeps whole."""
+        """Steps that share a prepared target, in plan order: the unit a shard keeps whole.
+        A peer suite's tests share no target: each is a unit of its own."""
         by_target: dict[str, list[Step]] = {}
         for step in self.steps:
-            by_target.setdefault(step.target_name, []).append(step)
+            key = step.id if step.kind == "suite" else step.target_name
+            by_target.setdefault(key, []).append(step)
         return list(by_target.values())
 
     def shard_of(self, index: int, count: int) -> Plan:

@@ -24,22 +24,30 @@ from typing import Any
 from harness_guest import fio_options
 
 from harness.errors import UserError
-from harness.suite import checks, targets, workloads
+from harness.suite import checks, stack_scope, targets, workloads
 from harness.suite.plan import Plan, Step
 
 SHORT = ["randread-4k", "randwrite-4k"]
 _QUICK_TARGETS = ["raw-nvme0", "raw-scsi0", "file-xfs", "loop-dio-on-xfs", "loop-dio-off-xfs"]
-_ALL_TARGETS = list(targets.TARGETS)
+_UPSTREAM = [t.name for t in targets.TARGETS.values() if "upstream" in t.tags]
+_ALL_TARGETS = [t for t in targets.TARGETS if t not in _UPSTREAM]
+QUICK_CHECKS = ("sparse", "reflink", "truncate")
 
 PLANS: dict[str, dict[str, Any]] = {
+    "none": {"description": "no harness steps: only the peer suites given with --suite"},
     "quick": {
-        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off",
+        "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off; "
+        "the sparse/discard, reflink and truncate checks on loop (dio on) over XFS",
         "runtime_s": 3, "size_mb": 128,
         "fio": [{"workloads": SHORT, "targets": _QUICK_TARGETS}],
+        # The checks the harness exists for, on one loop target: the same definitions as
+        # the `loop` plan's, at the plan's small size (each a few seconds under TCG).
+        "checks": [{"check": c, "targets": ["loop-dio-on-xfs"]}
+                   for c in QUICK_CHECKS],
     },
     "loop": {
         "description": "every check, and the short workloads plus the seeds' loop rows "
-        "(shortened) on every target; sized for TCG",
+        "(shortened) on every target, but upstream-failures' own; sized for TCG",
         "runtime_s": 3, "size_mb": 192, "trace_stack": True,
         "fio": [
             {"workloads": [*SHORT, "uring-randread-4k", "uring-hipri-randread-4k"],
@@ -47,7 +55,8 @@ PLANS: dict[str, dict[str, Any]] = {
             {"workloads": ["ming-randwrite-sparse", "mikulas-rw-libaio"],
              "targets": ["loop-dio-on-xfs", "loop-dio-off-xfs"]},
         ],
-        "checks": [{"check": c.name, "targets": list(c.targets)} for c in checks.CHECKS.values()],
+        "checks": [{"check": c.name, "targets": list(c.targets)} for c in checks.CHECKS.values()
+                   if "upstream" not in c.tags],
     },
     "seeds": {
         "description": "the seeds' full-length fio lines (real hardware: minutes per row)",
@@ -63,10 +72,22 @@ PLANS: dict[str, dict[str, Any]] = {
              "targets": ["raw-nvme0", "loop-dio-on-xfs"]},
         ],
     },
+    "upstream-failures": {
+        "description": "the configurations where the loop NOWAIT series broke upstream: loop "
+        "on XFS on dm-linear/stripe/crypt, nested loops, ext4 on loop on ext4 (stack through "
+        "the submission path), online resize, wbt-throttled writes, plug re-entry; ~10 min TCG",
+        "runtime_s": 3, "size_mb": 128, "stack_scope": "submission",
+        "checks": [
+            {"check": "stack", "targets": _UPSTREAM, "params": {"runtime_s": 4, "size_mb": 64,
+                                                               "rw": "randrw"}},
+            *({"check": c.name, "targets": list(c.targets)} for c in checks.CHECKS.values()
+              if "upstream" in c.tags),
+        ],
+    },
 }  # fmt: skip
 
 _PLAN_KEYS = {"name", "description", "runtime_s", "size_mb", "trace_stack", "targets", "fio",
-              "checks"}  # fmt: skip
+              "checks", "stack_scope"}  # fmt: skip
 
 
 def list_plans() -> list[tuple[str, str]]:
@@ -118,10 +139,10 @@ def _target_table(source: dict[str, Any], where: str) -> dict[str, dict[str, Any
         raise UserError(f"{where}: 'targets' must map names to target objects")
     for name, spec in extra.items():
         if not isinstance(spec, dict) or spec.get("kind") not in (
-            "raw", "file", "loop", "nested-loop", "dm-linear"
+            "raw", "file", "loop", "nested-loop", "dm-linear", "stacked"
         ):  # fmt: skip
             raise UserError(f"{where}: target {name!r} needs kind raw|file|loop|nested-loop|"
-                            "dm-linear")  # fmt: skip
+                            "dm-linear|stacked")  # fmt: skip
         table[name] = dict(spec)
     return table
 
@@ -220,7 +241,7 @@ def build_plan(
     order = {t: i for i, t in enumerate(dict.fromkeys(s["target"]["name"] for s in fio_steps))}
     fio_steps.sort(key=lambda s: order[s["target"]["name"]])  # stable: workload order kept
     steps = fio_steps + _check_steps(source, table, ctx)
-    if not steps:
+    if not steps and name != "none":
         raise UserError(f"plan {name} has no steps: give it 'fio' groups or 'checks'")
     return Plan(
         name=name,
@@ -229,4 +250,5 @@ def build_plan(
         disks=tuple(disks),
         steps=tuple(Step.from_dict(s) for s in steps),
         trace_stack=bool(source.get("trace_stack", False)),
+        stack_scope=stack_scope.resolve(source.get("stack_scope"), f"plan {name}"),
     )

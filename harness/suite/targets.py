@@ -6,6 +6,7 @@ target whose disk was not named gets a scratch image under workdir instead (plan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,21 @@ def _loop(name: str, fs: str, dio: bool, bs: int = 512, **kw: Any) -> Target:
     return Target(name, desc, spec, ("loop", fs, "dio-on" if dio else "dio-off"))
 
 
+def _stacked(name: str, dm: str, disks: tuple[str, ...], what: str) -> Target:
+    """loop (dio on) over a sparse file on XFS on a dm device: the revert's configuration."""
+    spec = {"kind": "stacked", "dm": dm, "disks": list(disks), "fs": "xfs",
+            "direct_io": True, "alloc": "sparse"}  # fmt: skip
+    desc = f"loop (dio on) over a sparse file on XFS on {what} ({'+'.join(disks)})"
+    return Target(name, desc, spec, ("stacked", "loop", "xfs", f"dm-{dm}", "upstream"))
+
+
+def _nested(name: str, fs: str, depth: int) -> Target:
+    spec = {"kind": "nested-loop", "fs": fs, "disk": "nvme0" if fs == "xfs" else "scsi0",
+            "depth": depth, "direct_io": True, "alloc": "sparse"}  # fmt: skip
+    chain = " on ".join(["loop"] + [f"{fs} on loop"] * (depth - 1) + [f"{fs} on {spec['disk']}"])
+    return Target(name, f"{chain} (dio on)", spec, ("nested", "loop", fs, "upstream"))
+
+
 STATIC_MAP_NOTE = (
     "static extent map (dm-loop/Android dm-linear over FIEMAP extents): writes bypass the "
     "filesystem, so they land in reflink-shared extents and never punch holes"
@@ -69,8 +85,31 @@ TARGETS: dict[str, Target] = {
         Target("nested-loop-xfs", "loop on XFS on loop on XFS on nvme0 (dio on)",
                {"kind": "nested-loop", "fs": "xfs", "disk": "nvme0", "direct_io": True,
                 "alloc": "sparse"}, ("nested", "loop", "xfs")),
+        _nested("nested3-loop-xfs", "xfs", 3),
+        _nested("nested-loop-ext4", "ext4", 2),
+        _stacked("stacked-dm-linear-xfs", "linear", ("nvme0",), "dm-linear"),
+        _stacked("stacked-dm-stripe-xfs", "stripe", ("nvme0", "scsi0"), "dm-stripe"),
+        _stacked("stacked-dm-crypt-xfs", "crypt", ("nvme0",),
+                 "dm-crypt (aes-xts-plain64, a fixed test key)"),
         Target("dm-linear-xfs", "dm-linear over a written file's extents on XFS on nvme0",
                {"kind": "dm-linear", "fs": "xfs", "disk": "nvme0"}, ("static-map", "xfs"),
                notes={"reflink": STATIC_MAP_NOTE, "sparse": STATIC_MAP_NOTE}),
     )
 }  # fmt: skip
+
+
+def raw_device_of(name: str) -> str | None:
+    """The raw target of the disk under target `name` (loop-dio-on-xfs -> raw-nvme0, and
+    raw-nvme0 -> itself); None for an unknown name or one on no disk of the default topology."""
+    known = TARGETS.get(name)
+    if known is None:
+        return None
+    if known.spec["kind"] == "raw":
+        return name
+    raw = f"raw-{known.spec.get('disk', '')}"
+    return raw if raw in TARGETS else None
+
+
+def raw_devices(names: Iterable[str]) -> dict[str, str]:
+    """{target: the raw target under it} for those of `names` that have one."""
+    return {n: raw for n in names if (raw := raw_device_of(n)) is not None}

@@ -25,6 +25,16 @@ def find_vng() -> str:
 
 
 @dataclass(frozen=True)
+class Share:
+    """A host directory the guest sees at another path (the minimal guest root: the host's
+    paths do not exist there)."""
+
+    guest: str
+    host: Path
+    writable: bool
+
+
+@dataclass(frozen=True)
 class BootSpec:
     """Everything one VM boot needs."""
 
@@ -40,6 +50,8 @@ class BootSpec:
     vng: str = "vng"
     measure: str = "wall"  # "cost": instruction counting (COST_QEMU_ARGS), TCG only
     initrd: Path | None = None  # the harness's initramfs (harness.vm.boot_initramfs)
+    root: Path | None = None  # the guest's root (harness.vm.guestroot); None: the host's
+    shares: tuple[Share, ...] = ()  # mounted at their guest paths
 
 
 # Words every harness boot appends: keep all console output, name the stack overflow, make
@@ -130,6 +142,11 @@ def check_paths(spec: BootSpec) -> None:
     check_vng_path(spec.cwd, "guest working directory")
     if spec.initrd is not None:
         check_vng_path(spec.initrd, "initramfs")
+    if spec.root is not None:
+        check_vng_path(spec.root, "guest root")
+    for share in spec.shares:  # virtme-ng takes GUEST=HOST, each side in its rwdir syntax
+        check_vng_path(share.guest, "guest path of a shared directory", RWDIR_CHARS)
+        check_vng_path(share.host, "shared directory", RWDIR_CHARS)
 
 
 def vng_argv(spec: BootSpec) -> list[str]:
@@ -142,8 +159,13 @@ def vng_argv(spec: BootSpec) -> list[str]:
     if spec.accel == "tcg" or spec.measure == "cost":
         argv.append("--disable-kvm")
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
+    if spec.root is not None:
+        argv += ["--root", str(spec.root)]
     argv += [f"--rwdir={d}" for d in spec.rw_dirs]
-    argv += ["--cwd", str(spec.cwd)]
+    for share in spec.shares:
+        argv.append(f"--{'rwdir' if share.writable else 'rodir'}={share.guest}={share.host}")
+    # virtme-ng takes --cwd as a host path inside the root
+    argv += ["--cwd", str(spec.root / str(spec.cwd).lstrip("/") if spec.root else spec.cwd)]
     words = (*BASE_APPEND, ROOT_9P_FLAGS, *(TCG_APPEND if spec.accel == "tcg" else ()))
     for word in (*words, *spec.append):
         argv += ["--append", word]

@@ -31,16 +31,21 @@ from harness.workflows.bisect.criterion import (
 from harness.workflows.bisect.git import options_of, parse_bisect_output
 from harness.workflows.bisect.kernels import ListSpace, parse_kernel_list
 from harness.workflows.bisect.state import BisectRequest, load_state
+from tests.conftest import junit_xsd
 
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 CHECK = "check/sparse/loop-dio-on-xfs"
+OTHER_STEP = "fio/loop-dio-on-xfs/randwrite-4k"
 
 
-def make_run(status="pass", *, splat=None, infra="", step=CHECK, metrics=None, spec="k"):
+def make_run(status="pass", *, splat=None, infra="", step=CHECK, metrics=None, spec="k",
+             splat_in=None):  # fmt: skip
+    """A run of boot and `step`; the splat lands in `step`, or in a step `splat_in` before it
+    (a kernel failure in the tested step is the symptom, one elsewhere is not)."""
     splats = (Splat(splat, f"{splat} title", 10, "excerpt"),) if splat else ()
-    steps = (StepResult("boot", "setup", "pass", duration_s=30.0),
+    before = (StepResult(splat_in, "fio", "fail", "msg", 5.0, splats=splats),) if splat_in else ()
+    steps = (StepResult("boot", "setup", "pass", duration_s=30.0), *before,
              StepResult(step, "check", status, "msg", 5.0, metrics=metrics or {},
-                        splats=splats))  # fmt: skip
+                        splats=() if splat_in else splats))  # fmt: skip
     return RunResult(KernelInfo(spec), Environment("tcg"), "default", "p", steps,
                      infra_error=infra, duration_s=40.0)  # fmt: skip
 
@@ -89,8 +94,9 @@ def test_check_judgement() -> None:
     assert judge_run(t, make_run("error", infra="QEMU died")).outcome == INFRA
     # a failing check outranks a later infrastructure stop, like harness.verdict
     assert judge_run(t, make_run("fail", infra="step-timeout later")).outcome == BAD
-    # an oops is a kernel failure, but not this symptom: it must not steer the bisection
-    assert judge_run(t, make_run("fail", splat="oops")).outcome == OTHER
+    # an oops in another step is a kernel failure, but not this symptom: it must not steer
+    # the bisection (one in the tested step is: tests/test_bisect_crash_in_step.py)
+    assert judge_run(t, make_run("pass", splat="oops", splat_in=OTHER_STEP)).outcome == OTHER
     with pytest.raises(UserError, match="no step"):
         judge_run(t, make_run("pass", step="fio/raw/randread-4k"))
 
@@ -145,7 +151,8 @@ class ScriptedRunner:
             raise InfraError("qemu-system-x86_64 could not start")
         status = {"bad": "fail", "good": "pass", "infra": "error", "oops": "fail"}[what]
         return make_run(status, infra="QEMU died" if what == "infra" else "",
-                        splat="oops" if what == "oops" else None, spec=kernel.spec)  # fmt: skip
+                        splat="oops" if what == "oops" else None, spec=kernel.spec,
+                        splat_in=OTHER_STEP if what == "oops" else None)  # fmt: skip
 
 
 def list_request(tmp_path: Path, n: int, **kw) -> BisectRequest:
@@ -166,7 +173,7 @@ def test_list_bisection_finds_the_first_bad_in_log_steps(tmp_path: Path) -> None
     assert runner.calls[2:] == ["image:/k4", "image:/k6", "image:/k5"]
     doc = json.loads((tmp_path / "out/bisect.json").read_text())
     assert doc["first_bad"] == "image:/k6" and len(doc["steps"]) == 5
-    xmlschema.XMLSchema(str(SCHEMA)).validate((tmp_path / "out/junit.xml").read_text())
+    xmlschema.XMLSchema(str(junit_xsd())).validate((tmp_path / "out/junit.xml").read_text())
     assert "first bad" in (tmp_path / "out/bisect.md").read_text()
 
 

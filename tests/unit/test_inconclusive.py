@@ -25,8 +25,8 @@ from harness.results.model import Environment, KernelInfo, RunResult, StepResult
 from harness.results.stats import Effect
 from harness.workflows.ab.junit import render_junit
 from harness.workflows.ab.report import fmt_effect, headline, render_html, render_markdown
+from tests.conftest import junit_xsd
 
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 READ, WRITE = "fio/loop-dio-off-xfs/randread-4k", "fio/loop-dio-off-xfs/randwrite-4k"
 RAW = "fio/raw-nvme0/randread-4k"
 BASE = (5000.0, 5200.0, 4900.0)
@@ -105,7 +105,7 @@ def test_an_aa_with_tight_intervals_is_unchanged_and_exits_0():
 
 def test_junit_skips_an_inconclusive_metric_with_why_and_counts_them():
     text = render_junit(_issue_example())
-    xmlschema.XMLSchema(str(SCHEMA)).validate(text)
+    xmlschema.XMLSchema(str(junit_xsd())).validate(text)
     root = ET.fromstring(text)
     case = root.find(f".//testcase[@classname='{READ}'][@name='read_iops']")
     skipped = case.find("skipped")

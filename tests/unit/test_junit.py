@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import junitparser
 import pytest
@@ -14,8 +13,8 @@ import xmlschema
 from harness.report.junit import class_name, junit_xml_text, suite_name, write_junit
 from harness.results.model import Environment, KernelInfo, RunResult, Splat, StepResult
 from harness.verdict import EMULATOR_ARTEFACT, KERNEL_FAILURE, Verdict
+from tests.conftest import junit_xsd
 
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 KINDS = (junitparser.Failure, junitparser.Error, junitparser.Skipped)
 
 HUNG = Splat(
@@ -70,7 +69,7 @@ def _run(**changes) -> RunResult:
 
 
 def _validate(text: str) -> None:
-    xmlschema.XMLSchema(str(SCHEMA)).validate(text)
+    xmlschema.XMLSchema(str(junit_xsd())).validate(text)
 
 
 def _cases(text: str) -> dict[str, ET.Element]:

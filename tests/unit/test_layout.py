@@ -23,7 +23,7 @@ def test_every_command_module_is_wired_and_named_after_its_command() -> None:
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     modules = {p.stem for p in (ROOT / "harness/cli").glob("*.py")}
-    helpers = {"__init__", "main", "exits", "progress", "hosts"}
+    helpers = {"__init__", "main", "exits", "progress", "hosts", "options"}
     for module in cli_main.COMMANDS:
         name = module.__name__.rsplit(".", 1)[1].replace("_", "-")
         assert name in commands, f"{module.__name__} is not wired"

@@ -16,9 +16,9 @@ from matplotlib.image import imread
 from harness.results.compare import compare
 from harness.results.model import Environment, KernelInfo, RunResult, StepResult
 from harness.workflows.ab.report import plot_step, render_html, render_junit, render_markdown
+from tests.conftest import junit_xsd
 
 # Jenkins xUnit's junit-10 schema
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 ENV = Environment(accel="tcg", qemu_version="7.2.19", host_fs="ext4", cpus=2)
 STEPS = ("fio/raw-nvme0/randread-4k", "fio/loop-dio-on-xfs-nvme0/randwrite-4k")
 
@@ -66,7 +66,7 @@ def invalid():
 
 def test_junit_validates_and_counts_failures(regression):
     xml = render_junit(regression)
-    xmlschema.XMLSchema(str(SCHEMA)).validate(xml)
+    xmlschema.XMLSchema(str(junit_xsd())).validate(xml)
     root = ET.fromstring(xml)
     cases = root.findall(".//testcase")
     # 4 metrics x 2 steps, the reflink check and the splat scan.
@@ -158,7 +158,7 @@ def test_html_renders_with_plots_in_chromium(tmp_path, regression):
     probe.write_text(page.replace("</body>", _PROBE))
     dom = _chromium(["--virtual-time-budget=5000", "--dump-dom"], probe).stdout
     sizes = re.findall(r'data-decoded="([^"]+)"', dom)
-    assert len(sizes) == len(STEPS)
+    assert len(sizes) == len(STEPS) + 1  # one per step, and what changed on top
     assert all(re.fullmatch(r"\d{3,4}x\d{3,4}", s) for s in sizes), sizes
     assert "REGRESSION" in dom
 

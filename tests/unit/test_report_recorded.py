@@ -23,9 +23,9 @@ from harness.results.model import RunResult
 from harness.verdict import with_verdict
 from harness.workflows.ab import workflow as ab
 from harness.workflows.ab.report import measure_of
+from tests.conftest import junit_xsd
 
 DATA = Path(__file__).parents[1] / "data" / "ab"
-SCHEMA = str(Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd")
 
 
 def test_recorded_aa_flags_nothing_and_says_what_it_could_not_tell():
@@ -56,7 +56,7 @@ def test_report_command_regenerates_everything(tmp_path):
         assert main(["report", str(DATA / name), "--out", str(out)]) == expected_rc
         for produced in ("junit.xml", "report.md", "report.html", "reproduce.sh", "results.json"):
             assert (out / produced).stat().st_size > 0, produced
-        xmlschema.XMLSchema(SCHEMA).validate(str(out / "junit.xml"))
+        xmlschema.XMLSchema(str(junit_xsd())).validate(str(out / "junit.xml"))
         assert "--base debian:6.12.117+deb12" in (out / "reproduce.sh").read_text()
 
 

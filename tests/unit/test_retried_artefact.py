@@ -25,9 +25,9 @@ from harness.run.executor import LocalExecutor
 from harness.run.merge import ShardRun, merge_shards
 from harness.verdict import EMULATOR_ARTEFACT, PASS, classify, judge, with_verdict
 from harness.workflows.bisect.criterion import BAD, GOOD, judge_run, parse_test
+from tests.conftest import junit_xsd
 
 DATA = Path(__file__).parents[1] / "data"
-SCHEMA = DATA / "schemas" / "jenkins-junit-10.xsd"
 FIO = "fio/raw-nvme0/randread-4k"
 CHECK = "check/sparse/loop-dio-on"
 # (recorded console, its artefact's name)
@@ -91,7 +91,7 @@ def test_an_artefact_whose_retry_passed_is_a_pass_that_exits_0(tmp_path, name, a
 @pytest.mark.parametrize("name,artefact", ARTEFACTS)
 def test_junit_of_a_retried_pass_has_no_error_and_says_what_was_retried(tmp_path, name, artefact):
     text = junit_xml_text([_retried(tmp_path, name)])
-    xmlschema.XMLSchema(str(SCHEMA)).validate(text)
+    xmlschema.XMLSchema(str(junit_xsd())).validate(text)
     root = ET.fromstring(text)
     assert root.find(".//error") is None and root.find(".//failure") is None
     assert {s.get("errors") for s in root.iter("testsuite")} == {"0"}

@@ -15,8 +15,8 @@ import pytest
 import xmlschema
 
 from harness.cli.main import main
+from tests.conftest import junit_xsd
 
-SCHEMA = Path(__file__).parents[1] / "data" / "schemas" / "jenkins-junit-10.xsd"
 KERNEL = "debian:6.12"
 
 
@@ -51,7 +51,7 @@ def test_default_job_passes_and_writes_everything(default_job: tuple[int, Path])
 
 def test_junit_validates_and_reads_back(default_job: tuple[int, Path]) -> None:
     _, out = default_job
-    xmlschema.XMLSchema(str(SCHEMA)).validate(str(out / "junit.xml"))
+    xmlschema.XMLSchema(str(junit_xsd())).validate(str(out / "junit.xml"))
     xml = junitparser.JUnitXml.fromfile(str(out / "junit.xml"))
     suites = list(xml) if isinstance(xml, junitparser.JUnitXml) else [xml]
     runs = json.loads((out / "results.json").read_text())["runs"]

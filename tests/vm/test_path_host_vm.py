@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from guest import fio, probes, targets
+from guest import fio, prepare, probes
 from guest.api import Context
 
 
@@ -25,7 +25,7 @@ def test_host_loop_rows_count_workqueue_executions(tmp_path, host_left_clean):
     step = {"id": "fio/loop/randread", "target": spec, "timeout_s": 120,
             "workload": {"name": "randread-4k", "fio": params}}  # fmt: skip
     with contextlib.ExitStack() as stack:
-        prepared = targets.prepare(spec, ctx, stack)
+        prepared = prepare.target(spec, ctx, stack)
         out = fio.run_workload(step, prepared, ctx, trace_stack=False)
     assert out.status == "pass", out.message
     path = out.details["loop_path"]

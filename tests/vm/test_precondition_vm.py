@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from guest import fio, targets
+from guest import fio, prepare, targets
 from guest.api import Context
 from tests.unit.test_precondition import MIB, READ, SPARSE, _fio_json, _ios
 
@@ -19,7 +19,7 @@ def test_loop_randread_reads_written_data_and_figures_exclude_the_fill(tmp_path,
     spec = {"name": "loop-dio-on-xfs", "kind": "loop", "fs": "xfs", "direct_io": True,
             "size_mb": size_mb}  # fmt: skip
     with contextlib.ExitStack() as stack:
-        prepared = targets.prepare(spec, ctx, stack)
+        prepared = prepare.target(spec, ctx, stack)
         backing = prepared.backing_file
         assert targets.holes_in(backing, size_mb * MIB) == [(0, size_mb * MIB)]  # sparse
         params = {**READ["fio"], "ioengine": "libaio", "iodepth": 8, "direct": 1,
@@ -60,7 +60,7 @@ def test_loop_over_tmpfs_is_filled_too(tmp_path, host_left_clean):
     step = {"id": "tmpfs-read", "target": spec, "timeout_s": 60,
             "workload": {**READ, "fio": params}}  # fmt: skip
     with contextlib.ExitStack() as stack:
-        prepared = targets.prepare(spec, ctx, stack)
+        prepared = prepare.target(spec, ctx, stack)
         assert prepared.extra["loop_dio"] == "1"  # tmpfs takes O_DIRECT since 6.6
         out = fio.run_workload(step, prepared, ctx, trace_stack=False)
         assert out.status == "pass", out.message

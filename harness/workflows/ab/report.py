@@ -8,18 +8,20 @@ display is involved, and are embedded as base64 PNG so the HTML is one file.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.report.html import CSS as _CSS
+from harness.report.html import img, png
+from harness.report.html import table as _html_table
 from harness.results import stats
 from harness.results.compare import Comparison, MetricComparison
 from harness.results.files import atomic_write_text
 from harness.results.metrics import metric_spec
+from harness.workflows.ab.changed import run_pages, what_changed, write_run_pages
 from harness.workflows.ab.junit import render_junit
 from harness.workflows.ab.text import (
     env_diff_text,
@@ -83,9 +85,7 @@ def plot_step(metrics: Sequence[MetricComparison], *, cols: int = 4, dpi: int = 
         else:
             ax.set_visible(False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png(fig)
 
 
 def _by_step(comparison: Comparison) -> dict[str, list[MetricComparison]]:
@@ -168,6 +168,14 @@ def _check_rows(comparison: Comparison) -> list[list[str]]:
     ]
 
 
+def suite_changes(comparison: Comparison) -> tuple[list[str], list[str]]:
+    """Peer suite tests (kind "suite") that pass on base and fail on the candidate (new
+    failures) and those that fail on base and pass on the candidate (new passes)."""
+    suite = [s for s in comparison.statuses if s.kind == "suite"]
+    return ([s.step_id for s in suite if s.verdict == "regression"],
+            [s.step_id for s in suite if s.verdict == "fixed"])  # fmt: skip
+
+
 def render_markdown(comparison: Comparison) -> str:
     """report.md: verdict, method, runs, checks, and a metric table per step."""
     c = comparison
@@ -187,6 +195,11 @@ def render_markdown(comparison: Comparison) -> str:
     lines += _md_table(_RUN_HEAD, _run_rows(c))
     lines += ["## Checks", ""]
     lines += _md_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c))
+    new_failures, new_passes = suite_changes(c)
+    if new_failures or new_passes:
+        lines += ["## Peer suites", ""]
+        lines += [f"- new failure: {t}" for t in new_failures]
+        lines += [f"- new pass: {t}" for t in new_passes] + [""]
     lines += ["## Metrics", ""]
     for step_id, metrics in _by_step(c).items():
         lines += [f"### {step_id}", ""]
@@ -195,31 +208,6 @@ def render_markdown(comparison: Comparison) -> str:
 
 
 # --- HTML ------------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
-th{background:#f3f3f3}.regression,.missing{color:#c0392b;font-weight:bold}
-.improvement{color:#27ae60;font-weight:bold}.inconclusive{color:#b9770e;font-weight:bold}
-.banner{padding:.7em 1em;font-weight:bold;border-radius:4px;margin-bottom:1em}
-.ok{background:#e8f6ec}.bad{background:#fbeaea}.invalid{background:#c0392b;color:#fff}
-.incomplete{background:#fdf3d9}img.plot{max-width:100%;border:1px solid #eee}
-"""
-
-
-def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = []
-    for row in rows:
-        cells = []
-        for cell in row:
-            text = str(cell).strip("*")
-            marked = ("regression", "improvement", "inconclusive", "missing")
-            cls = f' class="{text}"' if text in marked else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
 
 
 def _banner(c: Comparison) -> str:
@@ -235,17 +223,25 @@ def _banner(c: Comparison) -> str:
 
 
 def _step_section(step_id: str, metrics: Sequence[MetricComparison]) -> str:
-    png = base64.b64encode(plot_step(metrics)).decode("ascii")
-    alt = html.escape(f"{step_id}: base vs candidate per metric")
     return (
         f"<h3>{html.escape(step_id)}</h3>"
         + _html_table(_METRIC_HEAD, [_metric_row(m) for m in metrics])
-        + f'<img class="plot" alt="{alt}" src="data:image/png;base64,{png}">'
+        + img(plot_step(metrics), f"{step_id}: base vs candidate per metric")
     )
 
 
+def _run_links(c: Comparison) -> str:
+    links = ", ".join(
+        f'<a href="{html.escape(rel)}">{html.escape(rel.split("/")[1])}</a>'
+        for rel, _ in run_pages(c)
+    )
+    return f"<p id='run-pages'>Each run's own page: {links}</p>"
+
+
 def render_html(comparison: Comparison) -> str:
-    """report.html: one self-contained page (inline CSS, plots as base64 PNG, no scripts)."""
+    """report.html: one self-contained page (inline CSS, plots as base64 PNG, no scripts):
+    the verdict, what changed (every judged effect with its interval), checks, metrics per
+    step, the runs with links to their own pages, and the method last."""
     c = comparison
     title = html.escape(f"A/B: {c.base_label} vs {c.cand_label}")
     parts = [
@@ -262,20 +258,23 @@ def render_html(comparison: Comparison) -> str:
             for m in c.inconclusive
         ),
         f"<p id='measure'><b>{html.escape(measure_label(c))}</b></p>",
-        f"<h2>Method</h2><p>{html.escape(method_text(c))}</p>",
-        "<h2>Runs</h2>",
-        _html_table(_RUN_HEAD, _run_rows(c)),
+        what_changed(c),
         "<h2>Checks</h2>",
         _html_table(("check", "base", "candidate", "verdict", "message"), _check_rows(c)),
         "<h2>Metrics</h2>",
         *(_step_section(step, ms) for step, ms in _by_step(c).items()),
+        "<h2>Runs</h2>",
+        _html_table(_RUN_HEAD, _run_rows(c)),
+        _run_links(c),
+        f"<h2>Method</h2><p id='method'>{html.escape(method_text(c))}</p>",
         "</body></html>",
     ]
     return "\n".join(parts)
 
 
 def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """Write junit.xml, report.md and report.html into out_dir; return their paths."""
+    """Write junit.xml, report.md, report.html and each run's runs/rep<N>-<side>/report.html
+    into out_dir; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in (
@@ -286,5 +285,6 @@ def write_reports(comparison: Comparison, out_dir: Path) -> list[Path]:
         path = out_dir / name
         atomic_write_text(path, render(comparison))
         written.append(path)
+    written += write_run_pages(comparison, out_dir)  # what report.html links
     log.info("reports written to %s", out_dir)
     return written

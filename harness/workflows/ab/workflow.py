@@ -29,6 +29,7 @@ from harness.results.compare import (
 from harness.results.model import RunResult
 from harness.run.request import RunRequest
 from harness.verdict import KERNEL_FAILURE, classify
+from harness.vm.guestroot import check_suites
 from harness.workflows.ab import report
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,11 @@ class AbRequest:
     allow_env_diff: tuple[str, ...] = ()
     alpha: float = DEFAULT_ALPHA
     measure: str = "wall"  # "cost": QEMU instruction counting on every run
+    suites: tuple[str, ...] = ()  # peer suites (--suite) run on both sides after the plan
+    guest_root: str = "host"  # both sides boot the same root (harness.vm.guestroot)
 
     def __post_init__(self) -> None:
+        check_suites(self.guest_root, self.suites)
         if self.reps < 1:
             raise UserError(f"--reps must be at least 1 (got {self.reps}); 3 or more for stats")
         if self.base.label == self.candidate.label:
@@ -96,6 +100,7 @@ class AbRequest:
                 "candidate": side(data["candidate"]),
                 "out_dir": Path(data["out_dir"]),
                 "allow_env_diff": tuple(data.get("allow_env_diff", ())),
+                "suites": tuple(data.get("suites", ())),
             }
         )
 
@@ -134,6 +139,8 @@ def run_request(req: AbRequest, slot: Slot) -> RunRequest:
         append=slot.side.append,
         runtime_s=req.runtime_s,
         measure=req.measure,
+        suites=req.suites,
+        guest_root=req.guest_root,
     )
 
 
@@ -228,7 +235,10 @@ def ab_argv(req: AbRequest) -> list[str]:
     """The `harness ab` arguments that reproduce this request (without --out)."""
     argv = ["ab", "--base", req.base.kernel, "--candidate", req.candidate.kernel]
     argv += ["--plan", req.plan, "--topology", req.base.topology, "--reps", str(req.reps)]
-    argv += ["--accel", req.accel]
+    # always said: a pinned spec loses its +series=, and with it the default root
+    argv += ["--accel", req.accel, "--guest-root", req.guest_root]
+    for suite in req.suites:
+        argv += ["--suite", suite]
     if req.candidate.topology != req.base.topology:
         argv += ["--candidate-topology", req.candidate.topology]
     for word in req.candidate.append:

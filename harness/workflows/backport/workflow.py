@@ -69,6 +69,7 @@ class BackportRequest:
     topology: str = "default"
     runtime_s: int | None = None
     watch: str = DEFAULT_WATCH
+    guest_root: str = "minimal"  # every base boots with a series from outside
 
     def __post_init__(self) -> None:
         if not self.bases:
@@ -173,7 +174,7 @@ def _ab(
         base=ab.Side(ab.BASE, row.base, req.topology),
         candidate=ab.Side(ab.CANDIDATE, patched, req.topology),
         out_dir=out / "ab", plan=req.plan, reps=req.reps, accel=req.accel,
-        runtime_s=req.runtime_s,
+        runtime_s=req.runtime_s, guest_root=req.guest_root,
     )  # fmt: skip
     comparison = _timed(row.durations, "ab_s", lambda: ab.run_ab(ab_req, run_one))
     assert isinstance(comparison, Comparison)

@@ -144,9 +144,12 @@ def write_boot_plan(directory: Path) -> Path:
     return path
 
 
-def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, str]:
-    """Boot `spec` reps times bare and through the harness; the harness runs' files stay
-    under `out` (every log an error names must still exist afterwards)."""
+def measure(
+    spec: str, reps: int, accel: str, out: Path, guest_root: str = "host"
+) -> tuple[BootFigures, str]:
+    """Boot `spec` reps times bare and through the harness (with that guest root); the
+    harness runs' files stay under `out` (every log an error names must still exist
+    afterwards)."""
     kernel = require(resolve_kernel(spec))
     if kernel.is_host:
         raise UserError("bench boot needs a kernel to boot, not 'host'")
@@ -162,7 +165,8 @@ def measure(spec: str, reps: int, accel: str, out: Path) -> tuple[BootFigures, s
         rebooted += [why] if why else []
         floors.append(floor_s)
         floor_split.append(floor_parts)
-        req = RunRequest(kernel=spec, out_dir=out / f"r{rep}", plan=str(plan), accel=chosen.name)
+        req = RunRequest(kernel=spec, out_dir=out / f"r{rep}", plan=str(plan), accel=chosen.name,
+                         guest_root=guest_root)  # fmt: skip
         result, why = harness_boot(req, kernel)
         rebooted += [why] if why else []
         boot = result.steps[0]

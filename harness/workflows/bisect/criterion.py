@@ -12,6 +12,12 @@
 A run is judged one of: bad (the symptom), good, skip (the script said 125), other (the
 kernel failed, but not with the symptom: an unrelated crash must not steer the bisection),
 infra (the run could not tell: retried once, then the step is skipped).
+
+A kernel failure (oops, BUG, panic, hang, ...) inside the step under test (check: and
+script: tests) is bad: the kernel broke while doing what the test does, as a BUG in the
+tested script or check is what a developer bisects for. One in another step, or at boot,
+stays "other". `crash_is_skip` (bisect --crash-is-skip) turns the first rule off, for when
+the crash is a known separate bug and only the step's own result should count.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.results.model import RunResult, StepResult, StepStatus
 from harness.results.stats import pct_change, welch_p
-from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, KERNEL_FAILURE, classify
+from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, KERNEL_FAILURE, Verdict, classify
 from harness.workflows.bisect.outcome import BAD, GOOD, INFRA, OTHER, SKIP
 
 TEST_FORMS = "check:NAME[@TARGET] | check:any | splat:KIND | splat:any | " \
@@ -109,8 +115,23 @@ def _splat_kinds(run: RunResult) -> list[str]:
     return kinds + (["panic"] if run.panicked and "panic" not in kinds else [])
 
 
-def judge_run(test: BisectTest, run: RunResult) -> RunJudgement:
-    """One run of one kernel judged by `test` (metric tests: value only, see judge_metric)."""
+def step_under_test(test: BisectTest) -> BisectTest:
+    """The check form of a test whose symptom is a step's result (script: its own step)."""
+    if test.kind == "script":
+        return BisectTest(test.text, "check", script_step_id(test))
+    return test
+
+
+def crashed_in_tested_step(test: BisectTest, verdict: Verdict) -> bool:
+    """Whether the kernel failure that decided the run happened inside the step under test."""
+    if verdict.cls != KERNEL_FAILURE or not verdict.step or test.kind not in ("check", "script"):
+        return False
+    return verdict.step != "boot" and step_under_test(test).matches(verdict.step)
+
+
+def judge_run(test: BisectTest, run: RunResult, crash_is_skip: bool = False) -> RunJudgement:
+    """One run of one kernel judged by `test` (metric tests: value only, see judge_metric);
+    a kernel failure inside the tested step is bad unless `crash_is_skip`."""
     verdict = classify(run)
     if verdict.cls == EMULATOR_ARTEFACT:
         return RunJudgement(INFRA, f"emulator artefact: {verdict.summary}")
@@ -118,18 +139,19 @@ def judge_run(test: BisectTest, run: RunResult) -> RunJudgement:
         kinds = _splat_kinds(run)
         if any(test.name in ("any", kind) for kind in kinds):
             return RunJudgement(BAD, verdict.summary or f"splat: {', '.join(kinds)}")
+    in_step = crashed_in_tested_step(test, verdict)
+    if in_step and not crash_is_skip:
+        return RunJudgement(BAD, f"kernel failure in the tested step: {verdict.summary}")
     if verdict.cls == KERNEL_FAILURE:
-        return RunJudgement(OTHER, f"not the symptom: {verdict.summary}")
+        where = " (in the tested step, but --crash-is-skip)" if in_step else ""
+        return RunJudgement(OTHER, f"not the symptom{where}: {verdict.summary}")
     if verdict.cls == INFRA_ERROR and test.kind != "check":
         return RunJudgement(INFRA, verdict.summary)
     if test.kind == "splat":
         return RunJudgement(GOOD, "no matching splat")
     if test.kind == "metric":
         return _metric_value(test, run)
-    step_test = test
-    if test.kind == "script":
-        step_test = BisectTest(test.text, "check", script_step_id(test))
-    return _judge_steps(step_test, run, verdict.cls == INFRA_ERROR, verdict.summary)
+    return _judge_steps(step_under_test(test), run, verdict.cls == INFRA_ERROR, verdict.summary)
 
 
 def _judge_steps(test: BisectTest, run: RunResult, infra: bool, summary: str) -> RunJudgement:

@@ -73,12 +73,26 @@ def metric_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def crash_rule(req: dict[str, Any]) -> str:
+    """How this bisection judged a kernel failure (oops, BUG, panic, hang)."""
+    test = str(req["test"])
+    if not test.startswith(("check:", "script:")):
+        kind = "a splat of the named kind" if test.startswith("splat:") else "none"
+        return f"kernel failures: the symptom is {kind}; any other kernel failure is skipped"
+    if req.get("crash_is_skip"):
+        return ("kernel failures: one inside the tested step is skipped (--crash-is-skip), "
+                "as is one in any other step")  # fmt: skip
+    return ("kernel failures: one inside the tested step is bad (the symptom); one in another "
+            "step or at boot is not the symptom and skips that kernel")  # fmt: skip
+
+
 def markdown(doc: dict[str, Any]) -> str:
     req = doc["request"]
     span = f"{req['good']} .. {req['bad']}" if req["mode"] == "git" else " , ".join(req["kernels"])
     lines = [f"# Bisect: {req['test']}", "", f"- space ({req['mode']}): {span}",
              f"- plan {req['plan']}, topology {req['topology']}, {req['runs']} run(s) per step,"
-             f" bad if the symptom shows in >= {req['bad_if']}", "",
+             f" bad if the symptom shows in >= {req['bad_if']}",
+             f"- {crash_rule(req)}", "",
              f"**{doc.get('status')}**: {doc.get('message')}", ""]  # fmt: skip
     if doc.get("first_bad"):
         lines += [f"first bad: `{doc['first_bad']}` {doc.get('first_bad_label') or ''}", ""]

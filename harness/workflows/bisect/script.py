@@ -16,9 +16,9 @@ from pathlib import Path
 
 from harness.kernel.model import Kernel
 from harness.paths import GUEST_DIR
-from harness.run.executor import Launch, guest_python
+from harness.run.executor import Launch
 from harness.run.request import RunRequest
-from harness.run.vm import GUEST_WORKDIR, VmExecutor, boot_spec, check_out_dir
+from harness.run.vm import GUEST_WORKDIR, VmExecutor, boot_spec, check_out_dir, guest_side
 from harness.suite.plan import Plan, Step
 from harness.vm import topology as topo_mod
 from harness.vm.launch import vng_argv, vng_env
@@ -36,9 +36,13 @@ def script_plan(step_id: str, disks: list[dict], timeout_s: int) -> Plan:
                 steps=(step,))  # fmt: skip
 
 
-def runner_argv(python: str, shared: Path, step_id: str, timeout_s: int) -> tuple[str, ...]:
-    return (python, str(GUEST_RUNNER), "--script", str(shared / SCRIPT_NAME),
-            "--results", str(shared), "--id", step_id, "--timeout", str(timeout_s))  # fmt: skip
+def runner_argv(
+    python: str, package: str, shared: str, step_id: str, timeout_s: int
+) -> tuple[str, ...]:
+    """guest/bisect_probe.py's command line, in the guest's paths (the package and the
+    shared directory live elsewhere in a minimal guest root)."""
+    return (python, f"{package}/{GUEST_RUNNER.name}", "--script", f"{shared}/{SCRIPT_NAME}",
+            "--results", shared, "--id", step_id, "--timeout", str(timeout_s))  # fmt: skip
 
 
 class ScriptExecutor(VmExecutor):
@@ -59,10 +63,11 @@ class ScriptExecutor(VmExecutor):
 
     def launch(self, req: RunRequest, kernel: Kernel, plan: Plan, shared: Path) -> Launch:
         assert self.topology is not None and self.accel is not None
-        spec = boot_spec(req, kernel, self.topology, plan, self.accel.name, shared, self.images)
-        spec = dataclasses.replace(
-            spec, exec_argv=runner_argv(guest_python(), shared, self.step_id, self.timeout_s)
-        )
+        side = guest_side(req, kernel, shared)
+        spec = boot_spec(req, kernel, self.topology, plan, self.accel.name, side, self.images)
+        python = side.agent[0]  # the interpreter the root has (-S -E: the probe is stdlib)
+        argv = runner_argv(python, side.package, side.shared, self.step_id, self.timeout_s)
+        spec = dataclasses.replace(spec, exec_argv=argv)
         argv = vng_argv(spec)
         (req.out_dir / "vng-argv.json").write_text(json.dumps(argv, indent=1))
         return Launch(argv, req.out_dir / "console.log", env=vng_env(spec.vng, dict(os.environ)))

@@ -37,6 +37,8 @@ class BisectRequest:
     runtime_s: int | None = None
     runs: int = 1
     bad_if: int = 1  # a step is bad when the symptom shows in at least this many runs
+    guest_root: str = "host"  # harness.vm.guestroot
+    crash_is_skip: bool = False  # a kernel failure in the tested step: other, not bad
 
     def __post_init__(self) -> None:
         if self.mode not in (GIT, LIST):

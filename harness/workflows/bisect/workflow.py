@@ -126,14 +126,15 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
         out = step_dir / f"run{rep}" if attempt == 0 else step_dir / f"run{rep}-retry"
         req = RunRequest(kernel=kernel.spec, out_dir=out, topology=ctx.req.topology,
                          plan=ctx.req.plan, accel=ctx.req.accel, repetition=rep,
-                         append=ctx.req.append, runtime_s=ctx.req.runtime_s)  # fmt: skip
+                         append=ctx.req.append, runtime_s=ctx.req.runtime_s,
+                         guest_root=ctx.req.guest_root)  # fmt: skip
         try:
             run = ctx.runner.run(req, kernel)
         except InfraError as exc:
             records.append(RunRecord(str(out), attempt, INFRA, f"infrastructure: {exc}"))
         else:
             store.save_runs(out / "results.json", [run])
-            judged = judge_run(ctx.test, run)
+            judged = judge_run(ctx.test, run, ctx.req.crash_is_skip)
             records.append(RunRecord(str(out), attempt, judged.outcome, judged.reason,
                                      classify(run).cls, judged.value, round(run.duration_s, 1),
                                      round(_boot_s(run), 1)))  # fmt: skip

@@ -1,0 +1,183 @@
+"""Peer suites (blktests, fstests) as plan data: the --suite shorthand, the expansion of a
+selection into one plan step per suite test, and the known-failure (expunge) lists.
+
+    blktests:PATH@loop                     the loop group of the checkout at PATH
+    fstests:PATH@ext4/032,generic/001:fstype=xfs:timeout=300:budget=900:expunge=FILE
+
+Each suite test becomes a step `SUITE/GROUP/NNN` of kind "suite", run by guest/peer.py from
+a writable copy of the suite as built on the host (harness.run.peer).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+
+
+class PeerSuite(StrEnum):
+    BLKTESTS = "blktests"
+    FSTESTS = "fstests"
+
+
+FSTYPES = ("ext4", "xfs")
+DEFAULT_TEST_TIMEOUT_S = 600
+DEFAULT_BUDGET_S = 3600
+# Setup the first test of a suite pays in the guest (copy of the built suite, mkfs of
+# TEST_DEV) on top of its own timeout, so the agent's step alarm never fires before it.
+SETUP_MARGIN_S = 180
+_TEST_RE = re.compile(r"^[a-z0-9_-]+/[0-9]{3,4}$")
+_GROUP_RE = re.compile(r"^[a-z0-9_-]+$")
+_OPTIONS = ("fstype", "timeout", "budget", "expunge")
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One --suite: which suite, the user's checkout, what to run and how long it may take."""
+
+    suite: PeerSuite
+    path: Path
+    selection: tuple[str, ...]  # groups ("loop", "quick") and tests ("loop/004")
+    fstype: str = "ext4"  # fstests only
+    test_timeout_s: int = DEFAULT_TEST_TIMEOUT_S
+    budget_s: int = DEFAULT_BUDGET_S
+    expunge: Path | None = None  # a file, or a directory of files named by kernel release
+
+
+def _option(spec: dict[str, Any], key: str, value: str, text: str) -> None:
+    if key not in _OPTIONS:
+        raise UserError(f"--suite {text!r}: unknown option {key!r}; use {', '.join(_OPTIONS)}")
+    if key == "fstype":
+        if value not in FSTYPES:
+            raise UserError(f"--suite {text!r}: fstype must be one of {', '.join(FSTYPES)}")
+        spec["fstype"] = value
+    elif key == "expunge":
+        spec["expunge"] = Path(value)
+    else:
+        if not value.isdigit() or int(value) <= 0:
+            raise UserError(f"--suite {text!r}: {key} is a positive number of seconds")
+        spec["test_timeout_s" if key == "timeout" else "budget_s"] = int(value)
+
+
+def parse_suite(text: str) -> SuiteSpec:
+    """'SUITE:PATH@SELECTION[:KEY=VALUE...]' -> SuiteSpec; UserError says what is wrong."""
+    name, colon, rest = text.partition(":")
+    if not colon or name not in PeerSuite.__members__.values():
+        raise UserError(f"--suite {text!r}: use blktests:PATH@GROUP or fstests:PATH@TESTS")
+    path, at, tail = rest.rpartition("@")
+    if not at or not path:
+        raise UserError(f"--suite {text!r}: name what to run after '@' (e.g. @loop)")
+    selection, *options = tail.split(":")
+    names = tuple(s for s in selection.split(",") if s)
+    bad = [s for s in names if not (_TEST_RE.match(s) or _GROUP_RE.match(s))]
+    if not names or bad:
+        raise UserError(f"--suite {text!r}: selection is GROUP or GROUP/NNN, comma-separated")
+    spec: dict[str, Any] = {}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not eq:
+            raise UserError(f"--suite {text!r}: option {option!r} is KEY=VALUE")
+        _option(spec, key, value, text)
+    return SuiteSpec(PeerSuite(name), Path(path).expanduser().resolve(), names, **spec)
+
+
+def _blktests_group(root: Path, group: str) -> list[str]:
+    folder = root / "tests" / group
+    if not folder.is_dir():
+        raise UserError(f"blktests has no group {group!r} (no {folder})")
+    return sorted(f"{group}/{p.name}" for p in folder.iterdir() if re.fullmatch(r"\d{3}", p.name))
+
+
+def _fstests_group(root: Path, group: str) -> list[str]:
+    """Tests whose tests/*/group.list line (written by fstests' make) names the group."""
+    found = []
+    for listing in sorted((root / "tests").glob("*/group.list")):
+        for line in listing.read_text(errors="replace").splitlines():
+            words = line.split("#")[0].split()
+            if len(words) > 1 and group in words[1:]:
+                found.append(f"{listing.parent.name}/{words[0]}")
+    if not found:
+        raise UserError(f"fstests has no test in group {group!r} (tests/*/group.list; built?)")
+    return found
+
+
+def expand(spec: SuiteSpec, built: Path) -> list[str]:
+    """The selection as suite test names in suite order, each once; a name the built suite
+    lacks is a UserError naming it."""
+    tests: list[str] = []
+    for item in spec.selection:
+        if "/" in item:
+            if not (built / "tests" / item).is_file():
+                raise UserError(f"{spec.suite} has no test {item} (no tests/{item} in {spec.path})")
+            tests.append(item)
+        elif spec.suite == PeerSuite.BLKTESTS:
+            tests.extend(_blktests_group(built, item))
+        else:
+            tests.extend(_fstests_group(built, item))
+    return list(dict.fromkeys(tests))
+
+
+def parse_expunge(text: str) -> dict[str, str]:
+    """An fstests-style expunge list: 'GROUP/NNN  # why' per line -> {test: why}."""
+    known: dict[str, str] = {}
+    for line in text.splitlines():
+        test, _, why = line.partition("#")
+        test = test.strip()
+        if test:
+            known[test] = why.strip() or "listed"
+    return known
+
+
+def expunge_file(path: Path | None, release: str) -> Path | None:
+    """The known-failure list for this kernel: the file itself, or in a directory the file
+    named by the release (6.12.57+deb12-amd64), else by its major.minor (6.12)."""
+    if path is None or path.is_file():
+        return path
+    if not path.is_dir():
+        raise UserError(f"expunge {path}: no such file or directory")
+    short = ".".join(release.split(".")[:2])
+    for name in (release, short):
+        if name and (path / name).is_file():
+            return path / name
+    return None
+
+
+def known_failures(spec: SuiteSpec, release: str) -> tuple[dict[str, str], str]:
+    """({test: why}, the file's path) for this kernel; ({}, "") without a list."""
+    path = expunge_file(spec.expunge, release)
+    if path is None:
+        return {}, ""
+    return parse_expunge(path.read_text(errors="replace")), str(path)
+
+
+def suite_steps(
+    spec: SuiteSpec, built: Path, tests: list[str], disks: list[dict[str, Any]], release: str
+) -> list[dict[str, Any]]:
+    """One plan step per suite test (plan.json shape): id SUITE/GROUP/NNN, kind "suite".
+
+    fstests gets the first two disks of the topology as TEST_DEV and SCRATCH_DEV."""
+    names = [d["name"] for d in disks]
+    if spec.suite == PeerSuite.FSTESTS and len(names) < 2:
+        raise UserError("fstests needs two disks (TEST_DEV, SCRATCH_DEV): use a topology with two")
+    known, source = known_failures(spec, release)
+    steps = []
+    for test in tests:
+        params: dict[str, Any] = {
+            "suite": str(spec.suite), "test": test, "src": str(built.with_suffix(".tar")),
+            "test_timeout_s": spec.test_timeout_s, "budget_s": spec.budget_s,
+        }  # fmt: skip
+        if spec.suite == PeerSuite.FSTESTS:
+            params.update(fstype=spec.fstype, test_disk=names[0], scratch_disk=names[1])
+        if test in known:
+            params["known_failure"] = f"{known[test]} ({os.path.basename(source)})"
+        steps.append({
+            "id": f"{spec.suite}/{test}", "kind": "suite", "check": test,
+            "timeout_s": spec.test_timeout_s + SETUP_MARGIN_S,
+            "target": {"name": str(spec.suite)}, "params": params,
+        })  # fmt: skip
+    return steps
