@@ -146,8 +146,11 @@ def calibrate_spins(args, measure: str, run_one, ref: float) -> dict[int, Plant]
             iops = calibrate(args, measure, run_one, plant.append(measure), name)
             tried.append((plant.spin, iops))
             drop = drop_pct(ref, iops)
-            print(f"[{measure}] planting {pct}%: {plant} {unit} -> {REF_METRIC} {iops:.0f} "
-                  f"({-drop:+.1f}%)", flush=True)  # fmt: skip
+            print(
+                f"[{measure}] planting {pct}%: {plant} {unit} -> {REF_METRIC} {iops:.0f} "
+                f"({-drop:+.1f}%)",
+                flush=True,
+            )
             if abs(drop - pct) <= TOLERANCE * pct:
                 break
             if boot + 1 < boots:
@@ -166,9 +169,15 @@ def reference(run) -> float | None:  # noqa: ANN001 - RunResult
 def request(args: argparse.Namespace, measure: str, out: Path, reps: int) -> ab.AbRequest:
     base = ab.Side(ab.BASE, args.kernel)
     return ab.AbRequest(
-        base, ab.Side(ab.CANDIDATE, args.kernel), out, plan=args.plan, reps=reps,
-        accel="tcg", runtime_s=args.runtime, measure=measure,
-    )  # fmt: skip
+        base,
+        ab.Side(ab.CANDIDATE, args.kernel),
+        out,
+        plan=args.plan,
+        reps=reps,
+        accel="tcg",
+        runtime_s=args.runtime,
+        measure=measure,
+    )
 
 
 def calibrate(args: argparse.Namespace, measure: str, run_one, append=(), name="calibrate"):  # noqa: ANN001, ANN201
@@ -199,8 +208,11 @@ def one_trial(args, measure: str, run_one, spins: dict[int, Plant], trial: int) 
 
     def progress(done):  # noqa: ANN001, ANN202
         slot, result = done[-1]
-        print(f"  {measure} trial {trial} {slot.name}: ref {reference(result)} "
-              f"{result.infra_error or ''}", flush=True)  # fmt: skip
+        print(
+            f"  {measure} trial {trial} {slot.name}: ref {reference(result)} "
+            f"{result.infra_error or ''}",
+            flush=True,
+        )
 
     done = ab.run_interleaved(
         ab.schedule(sides, args.reps),
@@ -259,8 +271,10 @@ def _row_counts(c: Comparison) -> str:
     changes = ", ".join(f"{m.change_pct:+.1f}%" for m in raw if m.change_pct is not None)
     unjudged = raw and all(m.verdict == "descriptive" for m in raw)
     why = " - descriptive: under icount a disk wait is no cost figure" if unjudged else ""
-    return (f"loop IOPS rows flagged {hit}/{len(loop)}, raw rows moved {moved}/{len(raw)} "
-            f"({changes}{why})")  # fmt: skip
+    return (
+        f"loop IOPS rows flagged {hit}/{len(loop)}, raw rows moved {moved}/{len(raw)} "
+        f"({changes}{why})"
+    )
 
 
 def report(args: argparse.Namespace, measure: str, spins: dict[int, Plant], trials: list) -> None:
@@ -269,15 +283,22 @@ def report(args: argparse.Namespace, measure: str, spins: dict[int, Plant], tria
         for t in trials:
             c = t["slow"][pct]
             m = ref_metric(c)
-            eff = f"{m.effect.estimate:+.1f}% [{m.effect.low:+.1f}, {m.effect.high:+.1f}]" if (
-                m and m.effect) else "-"  # fmt: skip
-            print(f"  planted {pct:>3}% (spin {spin!s:>4} {KNOBS[measure][1]}): measured {eff}, "
-                  f"{'FLAGGED' if flagged(c) else 'missed'}; {_row_counts(c)}")  # fmt: skip
+            eff = (
+                f"{m.effect.estimate:+.1f}% [{m.effect.low:+.1f}, {m.effect.high:+.1f}]"
+                if (m and m.effect)
+                else "-"
+            )
+            print(
+                f"  planted {pct:>3}% (spin {spin!s:>4} {KNOBS[measure][1]}): measured {eff}, "
+                f"{'FLAGGED' if flagged(c) else 'missed'}; {_row_counts(c)}"
+            )
     reliable = smallest_reliable(list(spins), trials)
     alarms = sum(len(t["aa"].regressions) + len(t["aa"].improvements) for t in trials)
     judged = sum(len(t["aa"].metrics) + len(t["aa"].statuses) for t in trials)
-    print(f"  smallest planted slowdown flagged reliably: "
-          f"{f'{reliable}%' if reliable is not None else 'none of those tried'}")  # fmt: skip
+    print(
+        f"  smallest planted slowdown flagged reliably: "
+        f"{f'{reliable}%' if reliable is not None else 'none of those tried'}"
+    )
     load = f"; {args.load} busy host process(es) during the trials" if args.load else ""
     print(
         f"  A/A false alarms: {alarms} of {judged} metrics+checks in {len(trials)} trial(s){load}"
@@ -290,8 +311,11 @@ def main() -> None:
     p.add_argument("--plan", default=str(PLAN))
     p.add_argument("--measure", default="wall,cost", help="comma-separated: wall, cost")
     p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS)
-    p.add_argument("--slowdowns", default="50,25,10",
-                   type=lambda s: sorted({int(x) for x in s.split(",")}, reverse=True))  # fmt: skip
+    p.add_argument(
+        "--slowdowns",
+        default="50,25,10",
+        type=lambda s: sorted({int(x) for x in s.split(",")}, reverse=True),
+    )
     p.add_argument("--trials", type=int, default=1)
     p.add_argument("--runtime", type=int, default=None)
     p.add_argument("--ref-iops", type=float, help="skip calibration, use this reference")
@@ -308,12 +332,16 @@ def main() -> None:
         return executor_for(kernel).run(req, kernel)
 
     for measure in args.measure.split(","):
-        refs = [calibrate(args, measure, run_one, name=f"calibrate-ref{i}")
-                for i in range(0 if args.ref_iops else REF_BOOTS[measure])]  # fmt: skip
+        refs = [
+            calibrate(args, measure, run_one, name=f"calibrate-ref{i}")
+            for i in range(0 if args.ref_iops else REF_BOOTS[measure])
+        ]
         ref = args.ref_iops or statistics.median(refs)
         spins = calibrate_spins(args, measure, run_one, ref)
-        print(f"[{measure}] reference {REF_METRIC} {ref:.0f}: spins {spins} "
-              f"({KNOBS[measure][1]})", flush=True)  # fmt: skip
+        print(
+            f"[{measure}] reference {REF_METRIC} {ref:.0f}: spins {spins} ({KNOBS[measure][1]})",
+            flush=True,
+        )
         with host_load(args.load):
             trials = [one_trial(args, measure, run_one, spins, t) for t in range(args.trials)]
         report(args, measure, spins, trials)

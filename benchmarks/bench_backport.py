@@ -30,10 +30,12 @@ SERIES = ROOT / "tests/data/series"
 B612, B72 = "src:debian:linux-source-6.12", "src:debian:linux-source-7.2"
 STAGES = ("apply_s", "build_base_s", "build_s", "ab_s")
 PLAN = {
-    "name": "backport-bench", "description": "one short loop fio row",
-    "runtime_s": 3, "size_mb": 64,
+    "name": "backport-bench",
+    "description": "one short loop fio row",
+    "runtime_s": 3,
+    "size_mb": 64,
     "fio": [{"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]}],
-}  # fmt: skip
+}
 
 
 def main() -> None:
@@ -70,8 +72,10 @@ def main() -> None:
         shown = " ".join(f"{c:12.1f}" if c is not None else f"{'-':>12}" for c in cells)
         print(f"{row.base:40} {row.verdict:12} {shown} {sums[-1]:9.1f}")
     if len(sums) >= 2 and sums[0] > 0:
-        print(f"second base costs {sums[1] / sums[0]:.2f}x the first ({sums[1]:.1f} s vs "
-              f"{sums[0]:.1f} s)")  # fmt: skip
+        print(
+            f"second base costs {sums[1] / sums[0]:.2f}x the first ({sums[1]:.1f} s vs "
+            f"{sums[0]:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -49,24 +49,36 @@ def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="bench-bisect-"))
     plan = out / "plan.json"
     plan.write_text(json.dumps(SPARSE_PLAN))
-    req = BisectRequest("git", "check:sparse@loop-dio-on-xfs", out / "bisect",
-                        good="src:debian:linux-source-6.12", bad=f"git:{snap.repo}@{commits[-1]}",
-                        plan=str(plan), accel="tcg")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        "check:sparse@loop-dio-on-xfs",
+        out / "bisect",
+        good="src:debian:linux-source-6.12",
+        bad=f"git:{snap.repo}@{commits[-1]}",
+        plan=str(plan),
+        accel="tcg",
+    )
     t0 = time.monotonic()
     state, result = bisect.run_bisect(req, progress=lambda m: print(m, flush=True))
     wall = time.monotonic() - t0
     print(f"\n{result.status}: {result.message}")
-    print(f"steps: {len(state.steps)} ({len(state.tested())} after the 2 endpoints), "
-          f"wall {wall:.0f} s\n")  # fmt: skip
-    print(f"{'role':14} {'commit':44} {'outcome':8} {'build s':>8} {'boot s':>7} {'test s':>7} "
-          f"{'CC objs':>8}")  # fmt: skip
+    print(
+        f"steps: {len(state.steps)} ({len(state.tested())} after the 2 endpoints), "
+        f"wall {wall:.0f} s\n"
+    )
+    print(
+        f"{'role':14} {'commit':44} {'outcome':8} {'build s':>8} {'boot s':>7} {'test s':>7} "
+        f"{'CC objs':>8}"
+    )
     for step in state.steps:
         boot = sum(r.boot_s for r in step.runs)
         test = sum(r.duration_s for r in step.runs) - boot
         objs = objects_rebuilt(step.build_log)
         count = "-" if objs is None else str(objs)
-        print(f"{step.role:14} {step.label[:44]:44} {step.outcome:8} {step.build_s:8.0f} "
-              f"{boot:7.0f} {max(test, 0):7.0f} {count:>8}")  # fmt: skip
+        print(
+            f"{step.role:14} {step.label[:44]:44} {step.outcome:8} {step.build_s:8.0f} "
+            f"{boot:7.0f} {max(test, 0):7.0f} {count:>8}"
+        )
     print(f"\nreport: {req.out_dir / 'bisect.md'}")
     return 0 if result.status == bisect.FOUND else 1
 

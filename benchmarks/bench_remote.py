@@ -45,8 +45,14 @@ def remote_argv(root: Path, servers) -> list[str]:
     argv = []
     for server in servers:
         argv += ["--host", server.host]
-    return argv + ["--ssh-key", str(root / "client"), "--known-hosts", str(root / "known_hosts"),
-                   "--remote-cache", str(cache_dir())]  # fmt: skip
+    return argv + [
+        "--ssh-key",
+        str(root / "client"),
+        "--known-hosts",
+        str(root / "known_hosts"),
+        "--remote-cache",
+        str(cache_dir()),
+    ]
 
 
 def parts(root: Path, server) -> dict[str, float]:
@@ -84,12 +90,21 @@ def main() -> int:
         print(json.dumps(parts(root, servers[0]), indent=1))
         if not ns.skip_split:
             one = timed([*base, "--plan", ns.plan, "--out", str(root / "one")])
-            two = timed([*base, "--plan", ns.plan, "--out", str(root / "two"),
-                         *remote_argv(root, servers)])  # fmt: skip
+            two = timed(
+                [*base, "--plan", ns.plan, "--out", str(root / "two"), *remote_argv(root, servers)]
+            )
             rows += [(f"{ns.plan}: one local run", one), (f"{ns.plan}: 2 shards, 2 hosts", two)]
         local = timed([*base, "--plan", ns.default_plan, "--out", str(root / "local")])
-        remote = timed([*base, "--plan", ns.default_plan, "--out", str(root / "remote"),
-                        *remote_argv(root, servers[:1])])  # fmt: skip
+        remote = timed(
+            [
+                *base,
+                "--plan",
+                ns.default_plan,
+                "--out",
+                str(root / "remote"),
+                *remote_argv(root, servers[:1]),
+            ]
+        )
         rows += [(f"{ns.default_plan}: local", local), (f"{ns.default_plan}: remote", remote)]
     finally:
         for server in servers:

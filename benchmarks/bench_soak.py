@@ -43,22 +43,53 @@ def verdicts_of(results: Path) -> list[dict]:
 def beside_guest(kernel: str, out: Path) -> subprocess.Popen[str]:
     """Another TCG guest running a long fio job for the whole soak (the noisy neighbour)."""
     plan = out / "beside-plan.json"
-    plan.write_text(json.dumps({
-        "name": "beside", "runtime_s": 3600, "size_mb": 128,
-        "fio": [{"workloads": ["randwrite-4k"], "targets": ["raw-nvme0"], "timeout_s": 4000}],
-    }))  # fmt: skip
+    plan.write_text(
+        json.dumps(
+            {
+                "name": "beside",
+                "runtime_s": 3600,
+                "size_mb": 128,
+                "fio": [
+                    {"workloads": ["randwrite-4k"], "targets": ["raw-nvme0"], "timeout_s": 4000}
+                ],
+            }
+        )
+    )
     # fio prints nothing for an hour: without a long silence limit the console watchdog
     # stops the neighbour after a few minutes (the first soak here lost it after 10 runs)
-    argv = [sys.executable, "-m", "harness", "run", "--kernel", kernel, "--accel", "tcg",
-            "--plan", str(plan), "--silence-timeout", "7200",
-            "--out", str(out / f"beside-{time.monotonic_ns()}")]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--kernel",
+        kernel,
+        "--accel",
+        "tcg",
+        "--plan",
+        str(plan),
+        "--silence-timeout",
+        "7200",
+        "--out",
+        str(out / f"beside-{time.monotonic_ns()}"),
+    ]
     log = (out / "beside.log").open("a")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
 def one_run(kernel: str, plan: str, out: Path) -> tuple[int, float, list[dict]]:
-    argv = [sys.executable, "-m", "harness", "run", "--kernel", kernel, "--plan", plan,
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--kernel",
+        kernel,
+        "--plan",
+        plan,
+        "--out",
+        str(out),
+    ]
     t0 = time.monotonic()
     with (out.parent / f"{out.name}.log").open("w") as log:
         rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
@@ -105,8 +136,10 @@ def main() -> int:
                     print(f"the neighbour guest ended (exit {neighbour.returncode}): restarted")
                     neighbour = beside_guest(ns.kernel, ns.out)
                 rc, took, verdicts = one_run(ns.kernel, plan, ns.out / f"{plan}-{i}")
-                summary = "; ".join(f"{v.get('class')}: {v.get('summary', '')}"[:140]
-                                    for v in verdicts) or "no results.json"  # fmt: skip
+                summary = (
+                    "; ".join(f"{v.get('class')}: {v.get('summary', '')}"[:140] for v in verdicts)
+                    or "no results.json"
+                )
                 print(f"{plan}-{i}: exit {rc} in {took:.0f}s: {summary}", flush=True)
                 rows.append((plan, rc, took, verdicts))
     finally:

@@ -28,13 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SERIES = ROOT / "tests" / "data" / "series"
 LEAN = "src:debian:linux-source-6.12"
 PLAN = {
-    "name": "bench-verdict", "runtime_s": 3, "size_mb": 128,
+    "name": "bench-verdict",
+    "runtime_s": 3,
+    "size_mb": 128,
     "fio": [
         {"workloads": ["randread-4k"], "targets": ["raw-nvme0"]},
         {"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]},
         {"workloads": ["randread-4k"], "targets": ["loop-dio-on-xfs", "file-xfs"]},
     ],
-}  # fmt: skip
+}
 VARIANTS = {  # name: (command-line word, the variant's console line at the fault, goal s)
     "fault-oops": ("loop.harness_oops_after=300", "harness_oops_after=300: dereferencing", 90),
     "fault-hang": ("loop.harness_hang_after=50", "harness_hang_after=50: blocking", 180),
@@ -80,15 +82,26 @@ def main() -> int:
         subprocess.run(HARNESS + ["build", spec], check=True, capture_output=True)
         for rep in range(args.reps):
             out = args.out / f"{name}-{rep}"
-            argv = HARNESS + ["run", "--kernel", spec, "--plan", str(plan), "--append", word,
-                              "--out", str(out)]  # fmt: skip
+            argv = HARNESS + [
+                "run",
+                "--kernel",
+                spec,
+                "--plan",
+                str(plan),
+                "--append",
+                word,
+                "--out",
+                str(out),
+            ]
             rc, to_exit, total, output = timed_run(argv, out, fault_text)
             runs = json.loads((out / "results.json").read_text())["runs"]
             verdict = runs[0].get("verdict", {}) if runs else {}
             shown = f"{to_exit:.0f} s" if to_exit is not None else "fault line not seen"
             ok = "ok" if to_exit is not None and to_exit < goal else f"MISSED goal {goal} s"
-            print(f"{name} #{rep}: exit {rc}, fault -> exit {shown} ({ok}), total {total:.0f} s;"
-                  f" {verdict.get('class')}: {verdict.get('summary')}")  # fmt: skip
+            print(
+                f"{name} #{rep}: exit {rc}, fault -> exit {shown} ({ok}), total {total:.0f} s;"
+                f" {verdict.get('class')}: {verdict.get('summary')}"
+            )
             for path in missing_logs(output):
                 print(f"  named log missing after exit: {path}")
     return 0

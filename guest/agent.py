@@ -163,8 +163,13 @@ def _run(plan_path: str, results: str) -> int:
         with os.fdopen(os.open(os.path.join(workdir, "agent.pid"), flags, 0o600), "w") as fh:
             fh.write(f"{os.getpid()}\n")
     found, problems = disks.find_disks(plan.get("disks", []))
-    ctx = Context(workdir=workdir, mode=plan.get("mode", "vm"), disks=found, results=results,
-                  disk_problems=problems)  # fmt: skip
+    ctx = Context(
+        workdir=workdir,
+        mode=plan.get("mode", "vm"),
+        disks=found,
+        results=results,
+        disk_problems=problems,
+    )
     for problem in problems.values():
         log.warning("%s", problem)
     with open(os.path.join(results, "agent.json"), "w") as fh:

@@ -73,8 +73,17 @@ class Prepared(Record):
     checks what stands behind it. Teardown is registered on the Context's ExitStack.
     """
 
-    __slots__ = ("name", "kind", "path", "device", "backing_file", "mountpoint", "fs",
-                 "loop_dev", "extra")  # fmt: skip
+    __slots__ = (
+        "name",
+        "kind",
+        "path",
+        "device",
+        "backing_file",
+        "mountpoint",
+        "fs",
+        "loop_dev",
+        "extra",
+    )
 
     def __init__(
         self,

@@ -56,11 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     rc, output = run_script(ns.script, ns.timeout)
     status = status_of(rc)
     record = {
-        "id": ns.id, "kind": "check", "status": status, "target": "guest", "workload": "",
+        "id": ns.id,
+        "kind": "check",
+        "status": status,
+        "target": "guest",
+        "workload": "",
         "message": f"script exited {rc}" + (f": {output.splitlines()[-1]}" if output else ""),
-        "duration_s": round(time.monotonic() - t0, 2), "metrics": {},
+        "duration_s": round(time.monotonic() - t0, 2),
+        "metrics": {},
         "details": {"rc": rc, "output": output[-4000:]},
-    }  # fmt: skip
+    }
     with open(os.path.join(ns.results, "steps.jsonl"), "a") as fh:
         fh.write(json.dumps(record) + "\n")
         fh.flush()

@@ -134,17 +134,19 @@ def _counts(values: list[str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def summarise(bad: list[tuple[int, str]], extents: list[Extent], nblocks: int,
-              limit: int = 8) -> str:  # fmt: skip
+def summarise(
+    bad: list[tuple[int, str]], extents: list[Extent], nblocks: int, limit: int = 8
+) -> str:
     """One message: how many blocks are bad, which writes covered them (counted by where
     they start and how they were written), and the first bad blocks with their writes."""
     owner = owner_of(extents)
     writes = list({id(owner[b]): owner[b] for b, _ in bad if b in owner}.values())
     firsts = "; ".join(
-        f"block {b} ({reason}; from the {owner[b].describe()})" if b in owner
+        f"block {b} ({reason}; from the {owner[b].describe()})"
+        if b in owner
         else f"block {b} ({reason})"
         for b, reason in bad[:limit]
-    )  # fmt: skip
+    )
     return (
         f"{len(bad)} of {nblocks} 4 KiB blocks read back wrong, from {len(writes)} of "
         f"{len(extents)} writes (by start: {_counts([alignment(e.first) for e in writes])}, "

@@ -96,18 +96,22 @@ def check_blocks(
         _write_pass(dev, extents, seed)
         t1 = time.monotonic()
         found = _verify(paths, nblocks, seed)
-        details[f"pass{n}"] = {"seed": seed, "extents": len(extents),
-                               "direct": sum(e.mode == "direct" for e in extents),
-                               "write_s": round(t1 - t0, 1),
-                               "verify_s": round(time.monotonic() - t1, 1)}  # fmt: skip
+        details[f"pass{n}"] = {
+            "seed": seed,
+            "extents": len(extents),
+            "direct": sum(e.mode == "direct" for e in extents),
+            "write_s": round(t1 - t0, 1),
+            "verify_s": round(time.monotonic() - t1, 1),
+        }
         for via, path in paths:
             bad = found[path]
             key = via.split()[-1]
             details[f"pass{n}"][f"bad_blocks_via_{key}"] = len(bad)
             details[f"pass{n}"][f"bad_ranges_via_{key}"] = bs.ranges([b for b, _ in bad])
             if bad:
-                problems.append(f"pass {n} through {via} {path}: "
-                                + bs.summarise(bad, extents, nblocks))  # fmt: skip
+                problems.append(
+                    f"pass {n} through {via} {path}: " + bs.summarise(bad, extents, nblocks)
+                )
         if problems:
             break
     if problems:

@@ -151,8 +151,10 @@ def check_stack(
     if "stack_path_bytes" in found:
         return _path_verdict(prepared, params, found, details)
     if details.get("stack_scope"):
-        raise Skip(f"no scoped stack through loop was the deepest in any window on "
-                   f"{prepared.name}; deepest other: {details.get('stack_any_path')}")  # fmt: skip
+        raise Skip(
+            f"no scoped stack through loop was the deepest in any window on "
+            f"{prepared.name}; deepest other: {details.get('stack_any_path')}"
+        )
     depth = int(found["stack_max_bytes"])
     if depth >= budget:
         frames = details.get("stack_trace", [])[:6]

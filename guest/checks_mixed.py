@@ -102,8 +102,14 @@ def lost_writes(path: str, chunks: list[int], image: bytearray, owner: list[int]
     return lost
 
 
-def _verify(path: str, via: str, writes: list[Write], image: bytearray, owner: list[int],
-            details: dict[str, Any]) -> list[str]:  # fmt: skip
+def _verify(
+    path: str,
+    via: str,
+    writes: list[Write],
+    image: bytearray,
+    owner: list[int],
+    details: dict[str, Any],
+) -> list[str]:
     chunks = bad_chunks(path, image)
     lost = sorted(lost_writes(path, chunks, image, owner)) if chunks else []
     real = [writes[i] for i in lost if i >= 0]
@@ -133,10 +139,12 @@ def run(prepared: Prepared, region_mb: int, details: dict[str, Any]) -> list[str
     writes = plan_writes(region, lbs)
     _apply(dev, writes, image, owner)
     details["mixed"] = {
-        "region_bytes": region, "logical_block_size": lbs, "writes": len(writes),
+        "region_bytes": region,
+        "logical_block_size": lbs,
+        "writes": len(writes),
         "unaligned_writes": sum(not w.aligned for w in writes),
         "modes": dict(Counter(w.mode for w in writes)),
-    }  # fmt: skip
+    }
     problems = _verify(dev, "the device", writes, image, owner, details)
     if prepared.loop_dev and prepared.backing_file:
         problems += _verify(

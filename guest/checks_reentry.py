@@ -32,16 +32,33 @@ def wbt_path(device: str) -> str:
 
 def buffered_job(size_mb: int) -> dict[str, Any]:
     """Buffered sequential writes, flushed at the end: writeback goes through wbt."""
-    return {"rw": "write", "bs": "64k", "size": f"{size_mb}M", "direct": 0,
-            "ioengine": "psync", "numjobs": 2, "offset_increment": f"{size_mb}M",
-            "end_fsync": 1, "group_reporting": 1}  # fmt: skip
+    return {
+        "rw": "write",
+        "bs": "64k",
+        "size": f"{size_mb}M",
+        "direct": 0,
+        "ioengine": "psync",
+        "numjobs": 2,
+        "offset_increment": f"{size_mb}M",
+        "end_fsync": 1,
+        "group_reporting": 1,
+    }
 
 
 def direct_job(size_mb: int, runtime_s: int) -> dict[str, Any]:
     """Queue-depth direct random writes: loop's dio path under the throttle."""
-    return {"rw": "randwrite", "bs": "4k", "size": f"{size_mb}M", "direct": 1,
-            "ioengine": "libaio", "iodepth": 32, "numjobs": 2, "runtime": runtime_s,
-            "time_based": 1, "group_reporting": 1}  # fmt: skip
+    return {
+        "rw": "randwrite",
+        "bs": "4k",
+        "size": f"{size_mb}M",
+        "direct": 1,
+        "ioengine": "libaio",
+        "iodepth": 32,
+        "numjobs": 2,
+        "runtime": runtime_s,
+        "time_based": 1,
+        "group_reporting": 1,
+    }
 
 
 def _set_wbt(device: str, lat_us: int, stack: contextlib.ExitStack) -> dict[str, Any]:
@@ -143,16 +160,23 @@ def check_plug_reentry(
     mnt = os.path.join(ctx.workdir, "mnt", f"reentry-{os.getpid()}")
     rounds, files = int(params.get("rounds", 4)), int(params.get("files", 16))
     file_mb = int(params.get("file_mb", 2))
-    details: dict[str, Any] = {"fs": fs, "rounds": rounds, "files": files, "file_mb": file_mb,
-                               "layers": prepared.extra.get("layers")}  # fmt: skip
+    details: dict[str, Any] = {
+        "fs": fs,
+        "rounds": rounds,
+        "files": files,
+        "file_mb": file_mb,
+        "layers": prepared.extra.get("layers"),
+    }
     problems: list[str] = []
     with contextlib.ExitStack() as inner:
         targets.mount(dev, mnt, fs, inner)
         for rnd in range(rounds):
             bad = _round(mnt, rnd, files, file_mb)
             if bad:
-                problems.append(f"round {rnd + 1}: {len(bad)} file(s) on {fs} on {dev} read "
-                                f"back wrong after writeback: {', '.join(bad[:3])}")  # fmt: skip
+                problems.append(
+                    f"round {rnd + 1}: {len(bad)} file(s) on {fs} on {dev} read "
+                    f"back wrong after writeback: {', '.join(bad[:3])}"
+                )
                 break
         details["rounds_done"] = rnd + 1
     return Outcome("fail" if problems else "pass", "; ".join(problems), {}, details)

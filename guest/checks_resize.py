@@ -142,8 +142,10 @@ def _grow_steps(
                 f"bytes: {out.strip()[-160:]}"
             )
         if bad:
-            problems.append(f"after online grow {i + 1}, {len(bad)} file(s) of {fs} on {dev} "
-                            f"read back different data: {', '.join(bad[:3])}")  # fmt: skip
+            problems.append(
+                f"after online grow {i + 1}, {len(bad)} file(s) of {fs} on {dev} "
+                f"read back different data: {', '.join(bad[:3])}"
+            )
         if problems:
             break
     return problems, steps
@@ -158,8 +160,11 @@ def check_online_resize(
     if not dev or not backing:
         raise Skip(f"online-resize needs a loop over a file; target {prepared.kind} is not one")
     fs = str(params.get("fs") or prepared.fs or "ext4")
-    details: dict[str, Any] = {"upper_fs": fs, "lower_fs": prepared.fs,
-                               "loop_dio": prepared.extra.get("loop_dio")}  # fmt: skip
+    details: dict[str, Any] = {
+        "upper_fs": fs,
+        "lower_fs": prepared.fs,
+        "loop_dio": prepared.extra.get("loop_dio"),
+    }
     _lower_atime(prepared, str(params.get("atime", "strictatime")), details)
     start_mb = max(int(params.get("start_mb", 128)), targets.MIN_XFS_MB if fs == "xfs" else 0)
     if os.stat(backing).st_size < start_mb * MIB:
@@ -175,11 +180,14 @@ def check_online_resize(
             more = _write_payload(mnt, 2, int(params.get("file_mb", 8)), 2)
             bad = _changed(mnt, {**sums, **more})
             if bad:
-                problems.append(f"after the grow, {fs} on {dev} read back different data in "
-                                f"{', '.join(bad[:3])}")  # fmt: skip
+                problems.append(
+                    f"after the grow, {fs} on {dev} read back different data in "
+                    f"{', '.join(bad[:3])}"
+                )
     rc, out = sh.run(fsck_argv(fs, dev), check=False, timeout=300)
     details["upper_fsck"] = {"rc": rc, "tail": out.strip()[-200:]}
     if rc != 0:
-        problems.append(f"{' '.join(fsck_argv(fs, dev))} after the online grow: rc {rc}: "
-                        f"{out.strip()[-160:]}")  # fmt: skip
+        problems.append(
+            f"{' '.join(fsck_argv(fs, dev))} after the online grow: rc {rc}: {out.strip()[-160:]}"
+        )
     return Outcome("fail" if problems else "pass", "; ".join(problems), {}, details)

@@ -87,8 +87,9 @@ def load_drivers(wanted: list[dict[str, Any]]) -> dict[str, str]:
     fails is each module tried alone, to name the one that is missing."""
     release = os.uname().release
     buses = {d["name"]: str(d.get("bus", "")) for d in wanted if not d.get("path")}
-    needs = {name: [m for m in DRIVERS.get(bus, ()) if not _registered(m)]
-             for name, bus in buses.items()}  # fmt: skip
+    needs = {
+        name: [m for m in DRIVERS.get(bus, ()) if not _registered(m)] for name, bus in buses.items()
+    }
     if any(needs.values()):  # modules.builtin only when sysfs does not already say
         builtin = _builtin_modules(release)
         needs = {name: [m for m in ms if m not in builtin] for name, ms in needs.items()}
@@ -138,8 +139,13 @@ def find_disks(
     deadline = time.monotonic() + wait_s
     while True:
         by_serial = _lookup(serials)
-        missing = [d for d in wanted if d["name"] not in problems and not d.get("path")
-                   and str(d.get("serial", "")) not in by_serial]  # fmt: skip
+        missing = [
+            d
+            for d in wanted
+            if d["name"] not in problems
+            and not d.get("path")
+            and str(d.get("serial", "")) not in by_serial
+        ]
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -50,10 +50,12 @@ def fstests_config(params: dict[str, Any], test_dev: str, scratch_dev: str, work
     """fstests' local.config: the plan's disks, FSTYP, mount points in the writable workdir."""
     lines = [
         f"FSTYP={params.get('fstype', 'ext4')}",
-        f"TEST_DEV={test_dev}", f"TEST_DIR={work}/mnt/test",
-        f"SCRATCH_DEV={scratch_dev}", f"SCRATCH_MNT={work}/mnt/scratch",
+        f"TEST_DEV={test_dev}",
+        f"TEST_DIR={work}/mnt/test",
+        f"SCRATCH_DEV={scratch_dev}",
+        f"SCRATCH_MNT={work}/mnt/scratch",
         f"RESULT_BASE={work}/suite/results",
-    ]  # fmt: skip
+    ]
     return "".join(f"export {line}\n" for line in lines)
 
 
@@ -88,8 +90,9 @@ def prepare(params: dict[str, Any], ctx: Context) -> str:
         for mnt in ("test", "scratch"):
             os.makedirs(os.path.join(work, "mnt", mnt), exist_ok=True)
         sh.run(mkfs_argv(params.get("fstype", "ext4"), test_dev), timeout=300)
-        sh.write_text(os.path.join(copy, "local.config"),
-                      fstests_config(params, test_dev, scratch, work))  # fmt: skip
+        sh.write_text(
+            os.path.join(copy, "local.config"), fstests_config(params, test_dev, scratch, work)
+        )
     _ready[suite] = copy
     return copy
 
@@ -221,8 +224,11 @@ def result_files(suite: str, results: str, test: str) -> list[str]:
     for base in bases:
         folder, name = os.path.split(base)
         if os.path.isdir(folder):
-            found += [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-                      if f == name or f.startswith(name + ".")]  # fmt: skip
+            found += [
+                os.path.join(folder, f)
+                for f in sorted(os.listdir(folder))
+                if f == name or f.startswith(name + ".")
+            ]
     if suite == "fstests":
         found.append(os.path.join(results, "result.xml"))
     return [f for f in found if os.path.isfile(f) and not os.path.islink(f)]
@@ -283,8 +289,9 @@ def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
     suite, test = params["suite"], params["test"]
     left = budget_left(params, entered)
     if left <= 0:
-        return Outcome("skip", f"not run: the {suite} time budget of {params['budget_s']}s "
-                       "was spent")  # fmt: skip
+        return Outcome(
+            "skip", f"not run: the {suite} time budget of {params['budget_s']}s was spent"
+        )
     copy = prepare(params, ctx)
     results = os.path.join(copy, "results")
     _clear(results)
@@ -300,23 +307,30 @@ def run_test(step: dict[str, Any], ctx: Context) -> Outcome:
     fields = result_fields(suite, results, test, output)
     expected = os.path.join(copy, "tests", test + ".out")
     details: dict[str, Any] = {
-        "suite_status": fields.get("status", ""), "suite_reason": fields.get("reason", ""),
-        "suite_runtime": fields.get("runtime", ""), "check_rc": rc,
+        "suite_status": fields.get("status", ""),
+        "suite_reason": fields.get("reason", ""),
+        "suite_runtime": fields.get("runtime", ""),
+        "check_rc": rc,
         "files": keep_files(result_files(suite, results, test), results, ctx, params)
         + keep_output(output, ctx, params),
-    }  # fmt: skip
+    }
     if rc is None and left <= timeout:  # the suite's budget, not the test, ran out
-        return Outcome("skip", f"not finished: the {suite} time budget of "
-                       f"{params['budget_s']}s ran out during it", {"suite_s": elapsed},
-                       details)  # fmt: skip
+        return Outcome(
+            "skip",
+            f"not finished: the {suite} time budget of {params['budget_s']}s ran out during it",
+            {"suite_s": elapsed},
+            details,
+        )
     outcome = judge(fields, rc, timeout, output, test)
     if outcome.status == "fail":
         bad = [f for f in result_files(suite, results, test) if f.endswith(".out.bad")]
         details["diff"] = out_diff(expected, bad[0], copy) if bad else ""
         details["dmesg"] = "\n".join(dmesg)[-TEXT_CAP:]
         details["output"] = output[-TEXT_CAP:]
-    return known(Outcome(outcome.status, outcome.message, {"suite_s": elapsed}, details),
-                 params.get("known_failure"))  # fmt: skip
+    return known(
+        Outcome(outcome.status, outcome.message, {"suite_s": elapsed}, details),
+        params.get("known_failure"),
+    )
 
 
 def judge(
@@ -346,9 +360,12 @@ QUIRKS = (
     # blktests common/rc _have_kver strips the release to a.b.c with `sed 's/-.*//'`, which
     # leaves "118deb12" of Debian's "6.12.118+deb12-amd64"; bash arithmetic then aborts
     # ./check before the test runs.
-    ("value too great for base", "the suite cannot parse this kernel's release {release} "
-     "(a suite quirk, not a kernel failure): {line}"),
-)  # fmt: skip
+    (
+        "value too great for base",
+        "the suite cannot parse this kernel's release {release} "
+        "(a suite quirk, not a kernel failure): {line}",
+    ),
+)
 
 
 def suite_quirk(output: str, release: str = "") -> str:

@@ -190,6 +190,10 @@ def prepare_nested(
     backing = os.path.join(mnt, "backing.img")
     targets.make_file(backing, size_mb * MIB, targets._alloc(spec), stack)
     dev = targets.attach_loop(backing, stack, direct_io=dio)
-    extra = {"base_device": base, "depth": depth, "layers": [dev, backing, *layers],
-             **targets.loop_status(dev)}  # fmt: skip
+    extra = {
+        "base_device": base,
+        "depth": depth,
+        "layers": [dev, backing, *layers],
+        **targets.loop_status(dev),
+    }
     return Prepared(name, "nested-loop", dev, dev, backing, mnt, fs, dev, extra)

@@ -15,15 +15,41 @@ if TYPE_CHECKING:
 THREAD_SIZE = 16384  # x86_64 without KASAN
 BUDGET_SHARE = 0.75
 LOOP_FRAMES = (
-    "loop_queue_rq", "lo_rw_aio", "lo_submit_rw_aio", "loop_process_work", "loop_workfn",
-    "loop_rootcg_workfn", "loop_handle_cmd", "do_req_filebacked",
-)  # fmt: skip
+    "loop_queue_rq",
+    "lo_rw_aio",
+    "lo_submit_rw_aio",
+    "loop_process_work",
+    "loop_workfn",
+    "loop_rootcg_workfn",
+    "loop_handle_cmd",
+    "do_req_filebacked",
+)
 # Frames that name the I/O path: block layer, loop, dm, filesystems, disk drivers.
-PATH_PREFIXES = ("loop_", "lo_", "do_req_filebacked", "submit_bio", "__submit_bio",
-                 "blk_mq_submit_bio", "blk_mq_flush_plug_list", "__blk_flush_plug", "dm_",
-                 "crypt_", "stripe_", "linear_", "iomap_dio_rw", "xfs_file_", "ext4_file_",
-                 "ext4_dirty_inode", "touch_atime", "nvme_queue_rq", "virtio_queue_rq",
-                 "scsi_queue_rq", "wb_writeback", "page_cache_ra", "blkdev_")  # fmt: skip
+PATH_PREFIXES = (
+    "loop_",
+    "lo_",
+    "do_req_filebacked",
+    "submit_bio",
+    "__submit_bio",
+    "blk_mq_submit_bio",
+    "blk_mq_flush_plug_list",
+    "__blk_flush_plug",
+    "dm_",
+    "crypt_",
+    "stripe_",
+    "linear_",
+    "iomap_dio_rw",
+    "xfs_file_",
+    "ext4_file_",
+    "ext4_dirty_inode",
+    "touch_atime",
+    "nvme_queue_rq",
+    "virtio_queue_rq",
+    "scsi_queue_rq",
+    "wb_writeback",
+    "page_cache_ra",
+    "blkdev_",
+)
 
 
 def parse_filter(text: str) -> list[str]:

@@ -187,8 +187,9 @@ def restore_sparse(prepared: Prepared) -> dict[str, Any] | None:
     if not done or not prepared.backing_file or "sparse" in done:
         return done
     size = os.path.getsize(prepared.backing_file)
-    sh.run(["fallocate", "--punch-hole", "--offset", "0", "--length", str(size),
-            prepared.backing_file])  # fmt: skip
+    sh.run(
+        ["fallocate", "--punch-hole", "--offset", "0", "--length", str(size), prepared.backing_file]
+    )
     if prepared.device:
         sh.run(["blockdev", "--flushbufs", prepared.device], check=False)
     record = {**done, "sparse": "holes punched back for a sparse-specific workload"}

@@ -183,10 +183,14 @@ def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
     where = f" in {step}" if step else ""
     artefact = _artefact(run, splat)
     if artefact:
-        return Verdict(EMULATOR_ARTEFACT,
-                       f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
-                       step or None, splat.excerpt[:EVIDENCE_CHARS], artefact,
-                       retry=EMULATOR_ARTEFACT)  # fmt: skip
+        return Verdict(
+            EMULATOR_ARTEFACT,
+            f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
+            step or None,
+            splat.excerpt[:EVIDENCE_CHARS],
+            artefact,
+            retry=EMULATOR_ARTEFACT,
+        )
     if splat.kind in HANG_SPLATS:
         steps = {st.id: st for st in run.steps}
         hangs = steps[step].splats if step in steps else (splat,)
@@ -218,8 +222,13 @@ def _contained(run: RunResult, splats: list[tuple[Splat, str]]) -> bool:
 
 def _test_failure(failed: Sequence[StepResult], why: str = "") -> Verdict:
     names = ", ".join(s.id for s in failed[:3]) + (" ..." if len(failed) > 3 else "")
-    return Verdict(TEST_FAILURE, f"{len(failed)} step(s) failed: {names}{why}", failed[0].id,
-                   failed[0].message, f"fail: {failed[0].id}")  # fmt: skip
+    return Verdict(
+        TEST_FAILURE,
+        f"{len(failed)} step(s) failed: {names}{why}",
+        failed[0].id,
+        failed[0].message,
+        f"fail: {failed[0].id}",
+    )
 
 
 def judge(run: RunResult) -> Verdict:
@@ -237,8 +246,9 @@ def judge(run: RunResult) -> Verdict:
             return dataclasses.replace(failure, contained=True)
         return verdict
     if run.stop_reason in ("panic", "oops", "hang"):
-        return Verdict(KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log,
-                       run.stop_reason)  # fmt: skip
+        return Verdict(
+            KERNEL_FAILURE, f"kernel {run.stop_reason}", None, run.console_log, run.stop_reason
+        )
     failed = [s for s in run.steps if s.status == StepStatus.FAIL]
     if failed:
         return _test_failure(failed)
@@ -246,18 +256,31 @@ def judge(run: RunResult) -> Verdict:
         step = next(
             (s.id for s in run.steps if s.status == StepStatus.ERROR and s.id != "boot"), None
         )
-        return Verdict(INFRA_ERROR, run.infra_error or "the guest stopped answering", step,
-                       run.console_log, f"unresponsive: {step}", retry=RETRY_SILENCE)  # fmt: skip
+        return Verdict(
+            INFRA_ERROR,
+            run.infra_error or "the guest stopped answering",
+            step,
+            run.console_log,
+            f"unresponsive: {step}",
+            retry=RETRY_SILENCE,
+        )
     if run.stop_reason == "eof" and run.environment.accel in ("tcg", "kvm"):
         step = next((s.id for s in run.steps if s.status == StepStatus.ERROR), None)
-        return Verdict(INFRA_ERROR, run.infra_error or "the VM exited unexpectedly", step,
-                       run.console_log, f"vm-exit: {step}", retry=RETRY_VM_EXIT)  # fmt: skip
+        return Verdict(
+            INFRA_ERROR,
+            run.infra_error or "the VM exited unexpectedly",
+            step,
+            run.console_log,
+            f"vm-exit: {step}",
+            retry=RETRY_VM_EXIT,
+        )
     if run.infra_error:
         return Verdict(INFRA_ERROR, run.infra_error, None, run.console_log)
     errors = [s for s in run.steps if s.status == StepStatus.ERROR]
     if errors:
-        return Verdict(INFRA_ERROR, f"{errors[0].id}: {errors[0].message}", errors[0].id,
-                       errors[0].message)  # fmt: skip
+        return Verdict(
+            INFRA_ERROR, f"{errors[0].id}: {errors[0].message}", errors[0].id, errors[0].message
+        )
     return Verdict(PASS)
 
 
@@ -271,39 +294,72 @@ def with_verdict(run: RunResult, verdict: Verdict | None = None) -> RunResult:
     return dataclasses.replace(run, verdict=(verdict or judge(run)).to_dict())
 
 
+def _after_silence(first: Verdict, second: Verdict) -> Verdict:
+    """A guest that went silent twice in the same place is the kernel's doing."""
+    if second.retry == RETRY_SILENCE and second.signature == first.signature:
+        return Verdict(
+            KERNEL_FAILURE,
+            f"guest unresponsive in {first.step or 'boot'} twice: no console "
+            "output and no answer to a blocked-task dump request",
+            first.step,
+            second.evidence,
+            first.signature,
+            attempts=2,
+        )
+    return dataclasses.replace(second, attempts=2, retry="")
+
+
 def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
     """The verdict of a retried run: `first` asked for the retry (its log kept at
     first_log), `second` is what the retry showed."""
     if first.retry == RETRY_SILENCE:
-        if second.retry == RETRY_SILENCE and second.signature == first.signature:
-            return Verdict(KERNEL_FAILURE,
-                           f"guest unresponsive in {first.step or 'boot'} twice: no console "
-                           "output and no answer to a blocked-task dump request",
-                           first.step, second.evidence, first.signature, attempts=2)  # fmt: skip
-        return dataclasses.replace(second, attempts=2, retry="")
-    record = {"summary": first.summary, "signature": first.signature,
-              "excerpt": first.evidence, "console_log": first_log}  # fmt: skip
+        return _after_silence(first, second)
+    record = {
+        "summary": first.summary,
+        "signature": first.signature,
+        "excerpt": first.evidence,
+        "console_log": first_log,
+    }
     if first.retry == RETRY_VM_EXIT:
         if second.retry == RETRY_VM_EXIT:
             why = "the VM ended without kernel evidence on both attempts"
-            return dataclasses.replace(second, summary=f"{second.summary} ({why})", retry="",
-                                       attempts=2, artefacts=(record,))  # fmt: skip
-        return dataclasses.replace(second, retry="", attempts=2,
-                                   artefacts=(record, *second.artefacts))  # fmt: skip
+            return dataclasses.replace(
+                second,
+                summary=f"{second.summary} ({why})",
+                retry="",
+                attempts=2,
+                artefacts=(record,),
+            )
+        return dataclasses.replace(
+            second, retry="", attempts=2, artefacts=(record, *second.artefacts)
+        )
     if second.retry == EMULATOR_ARTEFACT and second.signature in RECURRING_ARTEFACTS:
-        why = ("came back on retry, as this artefact often does: not a kernel verdict; "
-               "run in wall mode to judge the kernel")  # fmt: skip
-        return dataclasses.replace(second, summary=f"{second.summary} ({why})", retry="",
-                                   attempts=2, artefacts=(record,))  # fmt: skip
+        why = (
+            "came back on retry, as this artefact often does: not a kernel verdict; "
+            "run in wall mode to judge the kernel"
+        )
+        return dataclasses.replace(
+            second, summary=f"{second.summary} ({why})", retry="", attempts=2, artefacts=(record,)
+        )
     if second.retry == EMULATOR_ARTEFACT:
-        return Verdict(KERNEL_FAILURE, f"{second.summary} (came back on retry: not an artefact)",
-                       second.step, second.evidence, second.signature, attempts=2,
-                       artefacts=(record,))  # fmt: skip
+        return Verdict(
+            KERNEL_FAILURE,
+            f"{second.summary} (came back on retry: not an artefact)",
+            second.step,
+            second.evidence,
+            second.signature,
+            attempts=2,
+            artefacts=(record,),
+        )
     if second.cls == PASS:
         # The emulator's hiccup, shaken off: a pass, as after a VM that died, with the
         # artefact counted and its console kept (its steps are whole: nothing contained).
-        return Verdict(PASS, f"{first.summary}; {RETRY_PASSED}", attempts=2,
-                       artefacts=(record, *second.artefacts))  # fmt: skip
+        return Verdict(
+            PASS,
+            f"{first.summary}; {RETRY_PASSED}",
+            attempts=2,
+            artefacts=(record, *second.artefacts),
+        )
     return dataclasses.replace(second, attempts=2, artefacts=(record,))
 
 

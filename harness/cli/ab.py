@@ -43,8 +43,12 @@ from harness.workflows.ab.report import (
 # An inconclusive primary metric (its interval reaches past the minimum change) and
 # nothing regressed: the comparison could not tell, like a run that could not (exit 2).
 # A regression anywhere outranks it (1): a verdict is never softened by noise elsewhere.
-VERDICT_EXIT = {"ok": EXIT_PASS, "regression": EXIT_FAIL, "incomplete": EXIT_INFRA,
-                "inconclusive": EXIT_INFRA}  # fmt: skip
+VERDICT_EXIT = {
+    "ok": EXIT_PASS,
+    "regression": EXIT_FAIL,
+    "incomplete": EXIT_INFRA,
+    "inconclusive": EXIT_INFRA,
+}
 
 
 def _default_out() -> Path:
@@ -100,8 +104,9 @@ def summarize(console: Console, comparison: Comparison, out_dir: Path) -> int:
     for test in new_passes:
         console.print(f"  new pass {test}: fails on base, passes on the candidate", highlight=False)
     for m in comparison.inconclusive:
-        console.print(f"  INCONCLUSIVE {m.step_id} {m.metric}: {why_inconclusive(m)}",
-                      highlight=False)  # fmt: skip
+        console.print(
+            f"  INCONCLUSIVE {m.step_id} {m.metric}: {why_inconclusive(m)}", highlight=False
+        )
     for err in comparison.infra_errors:
         console.print(f"  infra error: {err}", highlight=False)
     console.print(f"reports: {out_dir}/report.html, report.md, junit.xml", highlight=False)

@@ -49,9 +49,11 @@ def _abs_if_file(name: str) -> str:
 
 
 def request_from_args(ns: argparse.Namespace) -> BackportRequest:
-    out = Path(ns.out).resolve() if ns.out else default_out_root() / (
-        f"backport-{datetime.now():%Y%m%d-%H%M%S}"
-    )  # fmt: skip
+    out = (
+        Path(ns.out).resolve()
+        if ns.out
+        else default_out_root() / (f"backport-{datetime.now():%Y%m%d-%H%M%S}")
+    )
     series_for = tuple(pair(s, "series-for") for s in ns.series_for or ())
     return BackportRequest(
         series=_abs_if_file(ns.series),
@@ -90,9 +92,16 @@ def _run_on(req: BackportRequest, remote) -> int:
         console.print(f"  {row.base}: {row.verdict}: {row.summary}", highlight=False)
 
     rows = run_backport(req, runner=remote_runner(remote), on_base=on_base)
-    extra = {"request": {"series": req.series, "bases": list(req.bases),
-                         "series_for": dict(req.series_for), "plan": req.plan,
-                         "reps": req.reps, "watch": req.watch}}  # fmt: skip
+    extra = {
+        "request": {
+            "series": req.series,
+            "bases": list(req.bases),
+            "series_for": dict(req.series_for),
+            "plan": req.plan,
+            "reps": req.reps,
+            "watch": req.watch,
+        }
+    }
     backport_report.write_all(req.out_dir, rows, extra)
     print((req.out_dir / "backport.md").read_text(), end="")
     console.print(f"table: {req.out_dir}/backport.md, backport.html, backport.json, junit.xml")
@@ -104,17 +113,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "backport", help="one series x several bases: apply, build, boot, check, A/B, as a table"
     )
     p.add_argument("--series", required=True, help="mbox, patch directory or message-id")
-    p.add_argument("--base", action="append", required=True, metavar="SPEC",
-                   help="base kernel source: git:TREE@REF, src:debian:PACKAGE, src:DIR "
-                   "(repeatable)")  # fmt: skip
-    p.add_argument("--series-for", action="append", metavar="BASE=SERIES",
-                   help="a backported series for one base (repeatable)")  # fmt: skip
-    p.add_argument("--stop-after", action="append", metavar="[BASE=]STAGE",
-                   help=f"stop a base (or all) after STAGE: {', '.join(STAGES)}")  # fmt: skip
+    p.add_argument(
+        "--base",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="base kernel source: git:TREE@REF, src:debian:PACKAGE, src:DIR (repeatable)",
+    )
+    p.add_argument(
+        "--series-for",
+        action="append",
+        metavar="BASE=SERIES",
+        help="a backported series for one base (repeatable)",
+    )
+    p.add_argument(
+        "--stop-after",
+        action="append",
+        metavar="[BASE=]STAGE",
+        help=f"stop a base (or all) after STAGE: {', '.join(STAGES)}",
+    )
     p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or file")
-    p.add_argument("--reps", type=int, default=ab.DEFAULT_REPS,
-                   help=f"A/B repetitions per side (default {ab.DEFAULT_REPS})")  # fmt: skip
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=ab.DEFAULT_REPS,
+        help=f"A/B repetitions per side (default {ab.DEFAULT_REPS})",
+    )
     p.add_argument(
         "--accel",
         choices=("auto", "kvm", "tcg"),
@@ -122,8 +147,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="auto (default): KVM when a short probe boot works, else TCG",
     )
     p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
-    p.add_argument("--watch", default=DEFAULT_WATCH, metavar="METRIC",
-                   help=f"metric the table says was seen (default {DEFAULT_WATCH})")  # fmt: skip
+    p.add_argument(
+        "--watch",
+        default=DEFAULT_WATCH,
+        metavar="METRIC",
+        help=f"metric the table says was seen (default {DEFAULT_WATCH})",
+    )
     guest_root_option(p)
     host_options(p)
     p.add_argument("--out", help="output directory (default: out/backport-<time>)")

@@ -76,8 +76,11 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
         raise UserError("a metric test needs --runs 2 or more (3 by default) for its statistics")
     kernels = parse_kernel_list(ns.kernels) if ns.kernels else ()
     specs = (ns.good or "", ns.bad or "", *kernels)
-    out = Path(ns.out).resolve() if ns.out else \
-        default_out_root() / f"bisect-{datetime.now():%Y%m%d-%H%M%S}"  # fmt: skip
+    out = (
+        Path(ns.out).resolve()
+        if ns.out
+        else default_out_root() / f"bisect-{datetime.now():%Y%m%d-%H%M%S}"
+    )
     return BisectRequest(
         mode=LIST if ns.kernels else GIT,
         test=test.text if test.kind != "script" else f"script:{test.script}",
@@ -104,12 +107,15 @@ def handle(ns: argparse.Namespace) -> int:
     else:
         req, state = request_from_args(ns), None
         if (req.out_dir / STATE_FILE).exists():
-            raise UserError(f"{req.out_dir} holds a bisection: --resume {req.out_dir} or "
-                            "pick another --out")  # fmt: skip
+            raise UserError(
+                f"{req.out_dir} holds a bisection: --resume {req.out_dir} or pick another --out"
+            )
     ensure_writable_dir(req.out_dir)
     if ns.host and req.test.startswith("script:"):
-        raise UserError("--host runs plans, not script: tests; drop --host or use a check:, "
-                        "splat or metric test")  # fmt: skip
+        raise UserError(
+            "--host runs plans, not script: tests; drop --host or use a check:, "
+            "splat or metric test"
+        )
     print(f"bisect into {req.out_dir}: {req.test}, {req.runs} run(s) per step")
     try:
         with outlock.hold(req.out_dir), remote_pool(ns) as remote:
@@ -131,8 +137,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bisect", help="find the first bad commit or kernel for a test")
     p.add_argument("--good", metavar="SPEC", help="good endpoint: git:TREE@REF or src:..[+..]")
     p.add_argument("--bad", metavar="SPEC", help="bad endpoint (same tree and +options)")
-    p.add_argument("--kernels", metavar="A,B,..|FILE",
-                   help="ordered kernel specs, oldest (good) first, newest (bad) last")  # fmt: skip
+    p.add_argument(
+        "--kernels",
+        metavar="A,B,..|FILE",
+        help="ordered kernel specs, oldest (good) first, newest (bad) last",
+    )
     p.add_argument("--test", help="what bad means: " + TEST_FORMS.replace("%", "%%"))
     p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or JSON file")
@@ -146,13 +155,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")
     p.add_argument("--bad-if", metavar="k/N", help="bad when the symptom shows in k of N runs")
-    p.add_argument("--crash-is-skip", action="store_true",
-                   help="a kernel failure inside the tested step (check:/script:) is not the "
-                   "symptom: skip that kernel (default: bad)")  # fmt: skip
+    p.add_argument(
+        "--crash-is-skip",
+        action="store_true",
+        help="a kernel failure inside the tested step (check:/script:) is not the "
+        "symptom: skip that kernel (default: bad)",
+    )
     p.add_argument("--out", help="output directory (default: out/bisect-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the bisection in DIR")
-    p.add_argument("--max-steps", type=int, metavar="N",
-                   help="test at most N commits/kernels now (resume later)")  # fmt: skip
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="test at most N commits/kernels now (resume later)",
+    )
     guest_root_option(p)
     host_options(p)
     p.set_defaults(func=handle)
@@ -177,7 +193,9 @@ def answer_git_bisect(command: Callable[[], int]) -> int:
         return GIT_BISECT_ABORT
     except Exception as exc:  # anything unforeseen could not tell good from bad
         detail = "".join(traceback.format_exception(exc)).rstrip()
-        print(f"{detail}\nharness: unexpected {type(exc).__name__}: {exc} (git bisect: skip)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{detail}\nharness: unexpected {type(exc).__name__}: {exc} (git bisect: skip)",
+            file=sys.stderr,
+        )
         return GIT_BISECT_SKIP
     return {EXIT_PASS: GIT_BISECT_GOOD, EXIT_FAIL: GIT_BISECT_BAD}.get(code, GIT_BISECT_SKIP)

@@ -20,8 +20,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     k = formats.add_parser(
         "kcidb", help="KCIDB JSON (checkouts, builds, tests), validated with kcidb-io"
     )
-    k.add_argument("results", nargs="+", type=Path, metavar="RESULTS_DIR",
-                   help="results directories (or results.json files)")  # fmt: skip
+    k.add_argument(
+        "results",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS_DIR",
+        help="results directories (or results.json files)",
+    )
     k.add_argument("--out", type=Path, required=True, metavar="FILE", help="the JSON file")
     k.set_defaults(func=handle_kcidb)
 

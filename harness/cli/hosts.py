@@ -36,13 +36,18 @@ def remote_executor(ns: argparse.Namespace):  # -> RemoteExecutor | None
     """The pool executor when --host is given, not yet connected (remote_pool connects)."""
     if not getattr(ns, "host", None):
         return None
-    from harness.run.remote import Host, RemoteExecutor, RemoteOptions
+    from harness.run.remote import Host, RemoteOptions
+    from harness.run.remote_pool import RemoteExecutor
 
-    return RemoteExecutor(RemoteOptions(
-        hosts=tuple(Host.parse(h) for h in ns.host), ssh_key=ns.ssh_key,
-        known_hosts=ns.known_hosts, insecure_host_key=ns.insecure_host_key,
-        remote_cache=ns.remote_cache,
-    ))  # fmt: skip
+    return RemoteExecutor(
+        RemoteOptions(
+            hosts=tuple(Host.parse(h) for h in ns.host),
+            ssh_key=ns.ssh_key,
+            known_hosts=ns.known_hosts,
+            insecure_host_key=ns.insecure_host_key,
+            remote_cache=ns.remote_cache,
+        )
+    )
 
 
 @contextlib.contextmanager

@@ -41,8 +41,10 @@ def handle(ns: argparse.Namespace) -> int:
         atomic_write_text(out / "report.html", merge.report_html(runs, markdown))
     for run in runs:
         verdict = classify(run)
-        counts = {s: sum(1 for x in run.steps if x.status == s) for s in
-                  ("pass", "fail", "error", "skip", "xfail")}  # fmt: skip
+        counts = {
+            s: sum(1 for x in run.steps if x.status == s)
+            for s in ("pass", "fail", "error", "skip", "xfail")
+        }
         print(
             f"{verdict.cls.upper()} {run.name} ({section['merge']['shards']} shards): "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)

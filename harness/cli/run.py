@@ -198,9 +198,12 @@ def write_outputs(out: Path, runs: list[RunResult]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     first: InfraError | None = None
     raw_of = raw_under(runs)
-    for write, name in ((save_runs, "results.json"), (write_junit, "junit.xml"),
-                        (write_markdown, "report.md"),
-                        (partial(write_html, raw_of=raw_of), "report.html")):  # fmt: skip
+    for write, name in (
+        (save_runs, "results.json"),
+        (write_junit, "junit.xml"),
+        (write_markdown, "report.md"),
+        (partial(write_html, raw_of=raw_of), "report.html"),
+    ):
         try:
             write(out / name, runs)
         except InfraError as exc:
@@ -238,8 +241,10 @@ def run_summary(run: RunResult) -> list[str]:
     if verdict.cls != "pass":  # harness.verdict: the class every exit code reads
         lines.append(f"  verdict: {verdict.cls}: {verdict.summary}")
     for artefact in verdict.artefacts:
-        lines.append(f"  emulator artefact retried: {artefact['summary']}; "
-                     f"console: {artefact['console_log']}")  # fmt: skip
+        lines.append(
+            f"  emulator artefact retried: {artefact['summary']}; "
+            f"console: {artefact['console_log']}"
+        )
     lines += [f"  {step.status}: {step.id}: {step.message}" for step in run.steps if step.failed]
     lines += [f"  {line}" for line in summary_lines(shares(run, raw_under([run])))]
     return lines

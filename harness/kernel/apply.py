@@ -29,8 +29,13 @@ from harness.paths import cache_subdir
 log = logging.getLogger(__name__)
 
 APPLIED, OFFSET, FUZZ, MERGED, CONFLICT, NOT_REACHED = (
-    "applied", "offset", "fuzz", "merged", "conflict", "not-reached",
-)  # fmt: skip
+    "applied",
+    "offset",
+    "fuzz",
+    "merged",
+    "conflict",
+    "not-reached",
+)
 GOOD = (APPLIED, OFFSET, FUZZ, MERGED)  # the patch is in the tree
 _HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
 _FUNC = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
@@ -148,8 +153,9 @@ def parse_hunks(patch_text: str) -> list[Hunk]:
             index = 1 + sum(h.file == file for h in hunks)
             old_len = int(match.group(2)) if match.group(2) is not None else 1
             new_len = int(match.group(4)) if match.group(4) is not None else 1
-            hunks.append(Hunk(file, index, raw.strip(), int(match.group(1)), old_len,
-                              match.group(5), ()))  # fmt: skip
+            hunks.append(
+                Hunk(file, index, raw.strip(), int(match.group(1)), old_len, match.group(5), ())
+            )
             left = [old_len, new_len]
         elif raw.startswith("\\") and hunks:
             hunks[-1] = replace(hunks[-1], lines=(*hunks[-1].lines, raw))
@@ -163,8 +169,11 @@ def patch_files(patch_text: str) -> tuple[str, ...]:
 
 def offset_notes(apply_output: str) -> tuple[str, ...]:
     """git apply -v's 'Hunk #N succeeded at L (offset K lines).' lines."""
-    return tuple(re.findall(r"^(Hunk #\d+ succeeded at \d+ \(offset -?\d+ lines?\)\.)$",
-                            apply_output, re.MULTILINE))  # fmt: skip
+    return tuple(
+        re.findall(
+            r"^(Hunk #\d+ succeeded at \d+ \(offset -?\d+ lines?\)\.)$", apply_output, re.MULTILINE
+        )
+    )
 
 
 def rejected_hunks(reject_output: str) -> list[tuple[str, int | None]]:
@@ -213,15 +222,22 @@ def describe_conflict(hunk: Hunk, base_text: str | None) -> HunkConflict:
     """A rejected hunk against the base file's text (None when the file is missing)."""
     label = f"#{hunk.index} ({hunk.header})"
     if base_text is None:
-        return HunkConflict(hunk.file, label, hunk.function, False, None, "",
-                            f"{hunk.file} does not exist in the base")  # fmt: skip
+        return HunkConflict(
+            hunk.file,
+            label,
+            hunk.function,
+            False,
+            None,
+            "",
+            f"{hunk.file} does not exist in the base",
+        )
     func = hunk.function
     in_base = bool(func) and re.search(rf"\b{re.escape(func)}\b", base_text) is not None
     start, window = closest_window(base_text, hunk.expected)
     diff = "\n".join(
         difflib.unified_diff(
             list(hunk.expected), window, "patch expects", "base has", lineterm="", n=1
-        )  # fmt: skip
+        )
     )
     return HunkConflict(hunk.file, label, func, in_base, start, "\n".join(window), diff)
 
@@ -305,8 +321,9 @@ def apply_patches(src: Path, patches: Sequence[Patch]) -> tuple[PatchOutcome, ..
     outcomes: list[PatchOutcome] = []
     for number, patch in enumerate(patches, start=1):
         if outcomes and outcomes[-1].status == CONFLICT:
-            outcomes.append(PatchOutcome(number, patch.subject, NOT_REACHED,
-                                         patch_files(patch.text)))  # fmt: skip
+            outcomes.append(
+                PatchOutcome(number, patch.subject, NOT_REACHED, patch_files(patch.text))
+            )
             continue
         outcome = apply_one(src, patch, number)
         log.info("patch %d/%d %s: %s", number, len(patches), patch.subject, outcome.status)

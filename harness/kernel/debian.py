@@ -195,8 +195,9 @@ class PrivateApt:
             with progress.finishing(step):
                 proc.run_retrying(self.update_argv(), timeout=600)
         except InfraError as exc:
-            raise FetchError(f"apt-get update failed: {exc}; check the mirror in "
-                             "/etc/apt/sources.list and retry") from exc  # fmt: skip
+            raise FetchError(
+                f"apt-get update failed: {exc}; check the mirror in /etc/apt/sources.list and retry"
+            ) from exc
         stamp.touch()
 
     def pkgnames(self) -> list[str]:

@@ -90,13 +90,16 @@ def check_control(control: str, package: str, version: str) -> None:
 def fetch(url: str, package: str, version: str, dest: Path, options: Sequence[str]) -> Path:
     """Download url to dest/<name>.deb with apt-helper and check what it holds."""
     deb = dest / url.rsplit("/", 1)[1]
-    log.warning("debian: %s is not in the archive's index: fetching %s (HTTPS, no index hash)",
-                package, url)  # fmt: skip
+    log.warning(
+        "debian: %s is not in the archive's index: fetching %s (HTTPS, no index hash)", package, url
+    )
     try:
         proc.run_retrying(download_argv(url, deb, options), timeout=1800)
     except InfraError as exc:
-        raise FetchError(f"downloading {url} failed: {exc}; the pool may have dropped "
-                         f"{package} too: pick another series") from exc  # fmt: skip
+        raise FetchError(
+            f"downloading {url} failed: {exc}; the pool may have dropped "
+            f"{package} too: pick another series"
+        ) from exc
     control = proc.run(["dpkg-deb", "-f", str(deb)], timeout=60).stdout
     try:
         check_control(control, package, version)

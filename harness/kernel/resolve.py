@@ -51,11 +51,21 @@ def resolve_kernel(text: str) -> Resolution:
     try:
         kernel = kernel_spec.kernel_for_spec(text)
     except SeriesConflict as exc:
-        return Resolution(text, DOES_NOT_APPLY, message=str(exc), failure=exc.failure,
-                          duration_s=time.monotonic() - t0)  # fmt: skip
+        return Resolution(
+            text,
+            DOES_NOT_APPLY,
+            message=str(exc),
+            failure=exc.failure,
+            duration_s=time.monotonic() - t0,
+        )
     except BuildError as exc:
-        return Resolution(text, BUILD_FAILED, message=str(exc), log_path=exc.log_path,
-                          duration_s=time.monotonic() - t0)  # fmt: skip
+        return Resolution(
+            text,
+            BUILD_FAILED,
+            message=str(exc),
+            log_path=exc.log_path,
+            duration_s=time.monotonic() - t0,
+        )
     except FetchError as exc:
         return Resolution(text, FETCH_FAILED, message=str(exc), duration_s=time.monotonic() - t0)
     return Resolution(text, OK, kernel=kernel, duration_s=time.monotonic() - t0)

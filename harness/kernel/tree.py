@@ -35,12 +35,17 @@ log = logging.getLogger(__name__)
 # post-commit, reference-transaction...) and no fsmonitor daemon is started on that content.
 # Commits made by the harness (snapshots, am, revert) carry its identity and no signature.
 _SAFE = [
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "core.fsmonitor=false",
-    "-c", "user.name=harness",
-    "-c", "user.email=harness@localhost",
-    "-c", "commit.gpgsign=false",
-]  # fmt: skip
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "user.name=harness",
+    "-c",
+    "user.email=harness@localhost",
+    "-c",
+    "commit.gpgsign=false",
+]
 _GIT_TIMEOUT = 900.0
 
 

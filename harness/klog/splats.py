@@ -43,9 +43,15 @@ _DUMP_TASK = re.compile(r"^task:\S+\s+state:")
 # Kinds after which the kernel cannot be trusted to run the rest of a plan: the console
 # supervisor ends the step they hit (after a short grace) and stops the VM.
 STOPPING_KINDS = (
-    "oops", "bug", "stack_overflow", "hung_task", "soft_lockup", "hard_lockup", "rcu_stall",
+    "oops",
+    "bug",
+    "stack_overflow",
+    "hung_task",
+    "soft_lockup",
+    "hard_lockup",
+    "rcu_stall",
     "blocked_tasks",
-)  # fmt: skip
+)
 HANG_KINDS = ("hung_task", "blocked_tasks")
 
 # "INFO: task kworker/0:7:123 blocked for more than 40 seconds." — the task and how long it

@@ -30,16 +30,26 @@ p.note{color:#555;font-size:13px}
 """
 
 # Cell texts that get a class of their own (colour): verdicts and step statuses.
-MARKED = ("regression", "improvement", "inconclusive", "missing",
-          "pass", "fail", "error", "xfail", "skip")  # fmt: skip
+MARKED = (
+    "regression",
+    "improvement",
+    "inconclusive",
+    "missing",
+    "pass",
+    "fail",
+    "error",
+    "xfail",
+    "skip",
+)
 
 
 def page(title: str, body: Sequence[str]) -> str:
     """A whole HTML document: `title` (plain text) and `body` (HTML fragments)."""
     t = html.escape(title)
     head = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{t}</title>"
-    return "\n".join([head, f"<style>{CSS}</style></head><body><h1>{t}</h1>", *body,
-                      "</body></html>"])  # fmt: skip
+    return "\n".join(
+        [head, f"<style>{CSS}</style></head><body><h1>{t}</h1>", *body, "</body></html>"]
+    )
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[str]], *, css_id: str = "") -> str:
@@ -69,8 +79,7 @@ def img(data: bytes, alt: str, *, css_id: str = "") -> str:
     """An <img> carrying PNG `data` inline (base64), so the page stays one file."""
     b64 = base64.b64encode(data).decode("ascii")
     ident = f' id="{css_id}"' if css_id else ""
-    return (f'<img class="plot"{ident} alt="{html.escape(alt)}" '
-            f'src="data:image/png;base64,{b64}">')  # fmt: skip
+    return f'<img class="plot"{ident} alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
 def banner(text: str, cls: str, *, css_id: str = "verdict") -> str:

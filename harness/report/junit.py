@@ -43,9 +43,21 @@ from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, Verdict, classify
 # Attributes the schema allows; anything else junit-xml adds is dropped.
 _SUITES_ATTRS = ("name", "time", "tests", "failures", "errors")
 _SUITE_ATTRS = (
-    "name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp",
-    "hostname", "id", "package", "file", "log", "url",
-)  # fmt: skip
+    "name",
+    "tests",
+    "failures",
+    "errors",
+    "group",
+    "time",
+    "skipped",
+    "timestamp",
+    "hostname",
+    "id",
+    "package",
+    "file",
+    "log",
+    "url",
+)
 _CASE_ATTRS = ("name", "time", "classname", "group")
 
 # What XML 1.0 cannot hold (Char production: tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD,

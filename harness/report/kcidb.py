@@ -35,8 +35,15 @@ from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, classify
 ORIGIN = "harness"
 _STEP_STATUS = {"pass": "PASS", "xfail": "PASS", "fail": "FAIL", "skip": "SKIP", "error": "ERROR"}
 _VERDICT_STATUS = {INFRA_ERROR: "ERROR", EMULATOR_ARTEFACT: "ERROR"}  # everything else below
-_UNITS = (("_us", "s", 1e-6), ("_ms", "s", 1e-3), ("_s", "s", 1.0), ("_mib", "B", 2**20),
-          ("_kib", "B", 2**10), ("_pct", "%", 1.0), ("_iops", "IOPS", 1.0))  # fmt: skip
+_UNITS = (
+    ("_us", "s", 1e-6),
+    ("_ms", "s", 1e-3),
+    ("_s", "s", 1.0),
+    ("_mib", "B", 2**20),
+    ("_kib", "B", 2**10),
+    ("_pct", "%", 1.0),
+    ("_iops", "IOPS", 1.0),
+)
 
 
 # Peer suites' tests keep the suite's path (harness.suite.peer.PeerSuite; results/ sits
@@ -73,11 +80,24 @@ def checkout_of(run: RunResult) -> dict[str, Any]:
     series = prov.get("series", "")
     checkout: dict[str, Any] = {
         "id": _id("checkout", base or run.kernel.spec, prov.get("series_sha256", "")),
-        "origin": ORIGIN, "valid": True,
+        "origin": ORIGIN,
+        "valid": True,
         "comment": f"{run.kernel.spec} ({run.kernel.release})",
-        "misc": {k: v for k, v in prov.items() if k in ("source", "packages", "origin",
-                 "series", "series_sha256", "reverts", "variant_commit")},
-    }  # fmt: skip
+        "misc": {
+            k: v
+            for k, v in prov.items()
+            if k
+            in (
+                "source",
+                "packages",
+                "origin",
+                "series",
+                "series_sha256",
+                "reverts",
+                "variant_commit",
+            )
+        },
+    }
     if re.fullmatch(r"[0-9a-f]{40}", base):
         checkout["git_commit_hash"] = base
     if not series:
@@ -92,12 +112,19 @@ def checkout_of(run: RunResult) -> dict[str, Any]:
 def build_of(run: RunResult, checkout_id: str) -> dict[str, Any]:
     prov = run.kernel.provenance
     build: dict[str, Any] = {
-        "id": _id("build", run.kernel.spec, run.kernel.release, run.kernel.image,
-                  prov.get("cache_key", "")),
-        "checkout_id": checkout_id, "origin": ORIGIN, "status": "PASS",
+        "id": _id(
+            "build",
+            run.kernel.spec,
+            run.kernel.release,
+            run.kernel.image,
+            prov.get("cache_key", ""),
+        ),
+        "checkout_id": checkout_id,
+        "origin": ORIGIN,
+        "status": "PASS",
         "comment": run.kernel.spec,
         "misc": {"release": run.kernel.release, "image": run.kernel.image},
-    }  # fmt: skip
+    }
     for key, field in (("arch", "architecture"), ("compiler", "compiler")):
         if prov.get(key):
             build[field] = prov[key]
@@ -115,10 +142,15 @@ def step_status(run: RunResult, step: StepResult) -> str:
 def _test(run: RunResult, build_id: str, path: str, status: str) -> dict[str, Any]:
     test: dict[str, Any] = {
         "id": _id("test", build_id, run.topology, str(run.repetition), run.started, path),
-        "build_id": build_id, "origin": ORIGIN, "path": path, "status": status,
-        "environment": {"comment": f"{run.environment.accel} / {run.topology}",
-                        "misc": run.environment.properties()},
-    }  # fmt: skip
+        "build_id": build_id,
+        "origin": ORIGIN,
+        "path": path,
+        "status": status,
+        "environment": {
+            "comment": f"{run.environment.accel} / {run.topology}",
+            "misc": run.environment.properties(),
+        },
+    }
     if run.started:
         test["start_time"] = run.started
     if run.console_log.startswith("/"):

@@ -49,16 +49,21 @@ def _run_section(run: RunResult) -> list[str]:
         lines.append(f"- **run stopped: {run.infra_error}**")
     verdict = classify(run)
     attempts = f" ({verdict.attempts} attempts)" if verdict.attempts > 1 else ""
-    lines.append(f"- verdict: **{verdict.cls}**{attempts}"
-                 + (f": {verdict.summary}" if verdict.summary else ""))  # fmt: skip
+    lines.append(
+        f"- verdict: **{verdict.cls}**{attempts}"
+        + (f": {verdict.summary}" if verdict.summary else "")
+    )
     if env.hung_task_timeout_s:
         lines.append(f"- guest hung_task_timeout_secs={env.hung_task_timeout_s}")
     for stall in run.stalls:
-        lines.append(f"- stall, not a hang (the task ran on; console line {stall.line}): "
-                     f"{stall.title}")  # fmt: skip
+        lines.append(
+            f"- stall, not a hang (the task ran on; console line {stall.line}): {stall.title}"
+        )
     for artefact in verdict.artefacts:
-        lines.append(f"- emulator artefact (retried): {artefact.get('summary', '')}; "
-                     f"console log `{artefact.get('console_log', '')}`")  # fmt: skip
+        lines.append(
+            f"- emulator artefact (retried): {artefact.get('summary', '')}; "
+            f"console log `{artefact.get('console_log', '')}`"
+        )
     lines += ["", "| step | status | figures / message |", "|---|---|---|"]
     for step in run.steps:
         text = step.message if step.status != StepStatus.PASS else _figures(step)

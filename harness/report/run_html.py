@@ -58,12 +58,17 @@ def rows(run: RunResult, raw_of: Mapping[str, str]) -> list[Row]:
                 return index.get((step.target, step.workload, f"{d}_{metric}"))
 
             iops, p99 = share("iops"), share("clat_p99_us")
-            out.append(Row(
-                group=f"{step.workload} ({d})" if both else step.workload,
-                target=step.target, raw=iops.raw if iops else "", metrics=step.metrics,
-                direction=d, iops_share=iops.ratio if iops else None,
-                p99_share=p99.ratio if p99 else None,
-            ))  # fmt: skip
+            out.append(
+                Row(
+                    group=f"{step.workload} ({d})" if both else step.workload,
+                    target=step.target,
+                    raw=iops.raw if iops else "",
+                    metrics=step.metrics,
+                    direction=d,
+                    iops_share=iops.ratio if iops else None,
+                    p99_share=p99.ratio if p99 else None,
+                )
+            )
     order = {g: i for i, g in enumerate(dict.fromkeys(r.group for r in out))}
     return sorted(out, key=lambda r: order[r.group])
 
@@ -89,7 +94,7 @@ def _color(target: str) -> str:
     ):
         if target.startswith(prefix):
             return color
-    return "#34495e"  # fmt: skip
+    return "#34495e"
 
 
 def fmt_figure(value: float) -> str:
@@ -148,21 +153,36 @@ def plot(all_rows: Sequence[Row], *, dpi: int = 80) -> bytes:
     height = sum(0.9 + 0.28 * len(g) for g in groups.values())
     fig = Figure(figsize=(13, max(height, 2.0)), dpi=dpi)
     ratios = [len(g) + 2 for g in groups.values()]
-    axes = fig.subplots(len(groups), len(_PANELS), squeeze=False,
-                        gridspec_kw={"height_ratios": ratios})  # fmt: skip
+    axes = fig.subplots(
+        len(groups), len(_PANELS), squeeze=False, gridspec_kw={"height_ratios": ratios}
+    )
     for ax_row, (name, group) in zip(axes, groups.items(), strict=True):
         for ax, (title, value) in zip(ax_row, _PANELS, strict=True):
-            _panel(ax, f"{name}: {title}" if ax is ax_row[0] else title, group,
-                   [value(r) for r in group])  # fmt: skip
+            _panel(
+                ax,
+                f"{name}: {title}" if ax is ax_row[0] else title,
+                group,
+                [value(r) for r in group],
+            )
     fig.tight_layout()
     return page_html.png(fig)
 
 
 # --- tables ----------------------------------------------------------------------------
 
-_FIGURE_HEAD = ("workload", "target", "raw device", "IOPS", "IOPS / raw", "p99 us",
-                "p99 / raw", "CPU us/IO", "ctxsw/IO", "loop dio issued inline",
-                "loop wq runs/request")  # fmt: skip
+_FIGURE_HEAD = (
+    "workload",
+    "target",
+    "raw device",
+    "IOPS",
+    "IOPS / raw",
+    "p99 us",
+    "p99 / raw",
+    "CPU us/IO",
+    "ctxsw/IO",
+    "loop dio issued inline",
+    "loop wq runs/request",
+)
 
 
 def _num(value: float | None, suffix: str = "") -> str:
@@ -172,19 +192,25 @@ def _num(value: float | None, suffix: str = "") -> str:
 def _figure_row(r: Row) -> list[str]:
     worker = r.get("loop_dio_worker_fraction")
     return [
-        r.group, r.target, r.raw or "-", _num(r.get(f"{r.direction}_iops")),
-        _num(r.iops_share, "x"), _num(r.get(f"{r.direction}_clat_p99_us")),
-        _num(r.p99_share, "x"), _num(r.get("cpu_us_per_io")), _num(r.get("ctxsw_per_io")),
-        _num(None if worker is None else 1.0 - worker), _num(r.get("loop_wq_fraction")),
-    ]  # fmt: skip
+        r.group,
+        r.target,
+        r.raw or "-",
+        _num(r.get(f"{r.direction}_iops")),
+        _num(r.iops_share, "x"),
+        _num(r.get(f"{r.direction}_clat_p99_us")),
+        _num(r.p99_share, "x"),
+        _num(r.get("cpu_us_per_io")),
+        _num(r.get("ctxsw_per_io")),
+        _num(None if worker is None else 1.0 - worker),
+        _num(r.get("loop_wq_fraction")),
+    ]
 
 
 def _check_rows(run: RunResult) -> list[list[str]]:
     """Checks, then any other step that did not pass (its message says why)."""
     picked = [s for s in run.steps if s.kind == "check"]
     picked += [s for s in run.steps if s.kind != "check" and s.status != StepStatus.PASS]
-    return [[s.id, s.target or "-", s.status, f"{s.duration_s:.0f}s", s.message]
-            for s in picked]  # fmt: skip
+    return [[s.id, s.target or "-", s.status, f"{s.duration_s:.0f}s", s.message] for s in picked]
 
 
 # --- page ------------------------------------------------------------------------------
@@ -193,9 +219,11 @@ def _check_rows(run: RunResult) -> list[list[str]]:
 def _verdict(run: RunResult) -> str:
     verdict = classify(run)
     counts = {s: sum(1 for x in run.steps if x.status == s) for s in StepStatus}
-    text = (f"{'PASS' if run.passed else 'FAIL'} {run.kernel.spec} "
-            f"({run.kernel.release or '?'}) on {run.topology}: verdict {verdict.cls}; "
-            + ", ".join(f"{n} {s}" for s, n in counts.items() if n))  # fmt: skip
+    text = (
+        f"{'PASS' if run.passed else 'FAIL'} {run.kernel.spec} "
+        f"({run.kernel.release or '?'}) on {run.topology}: verdict {verdict.cls}; "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    )
     if verdict.summary:
         text += f" - {verdict.summary}"
     return page_html.banner(text, "ok" if verdict.cls == "pass" else "bad", css_id="")
@@ -203,25 +231,36 @@ def _verdict(run: RunResult) -> str:
 
 def _environment(run: RunResult) -> str:
     env = run.environment
-    tcg = (" Under TCG the IOPS and latencies are the emulator's; the shares and the "
-           "mechanism figures still compare targets.") if env.accel == "tcg" else ""  # fmt: skip
+    tcg = (
+        (
+            " Under TCG the IOPS and latencies are the emulator's; the shares and the "
+            "mechanism figures still compare targets."
+        )
+        if env.accel == "tcg"
+        else ""
+    )
     tcg += (
         " A share is the target's figure over the raw device's under the same workload: "
         "IOPS above 1x and p99 below 1x beat the device. 'loop dio issued inline' is the "
         "share of loop's direct I/Os issued in the submitter's context, not by its worker."
     )
-    return (f"<p class='note'>accel {html.escape(env.accel)}, {env.cpus} vCPUs, "
-            f"{env.memory_mb} MiB, QEMU {html.escape(env.qemu_version or 'n/a')}, "
-            f"{html.escape(env.fio_version or 'fio ?')}; plan {html.escape(run.plan)}, "
-            f"{run.duration_s:.0f} s. {html.escape(measure_label(env.measure))}."
-            f"{html.escape(tcg)}</p>")  # fmt: skip
+    return (
+        f"<p class='note'>accel {html.escape(env.accel)}, {env.cpus} vCPUs, "
+        f"{env.memory_mb} MiB, QEMU {html.escape(env.qemu_version or 'n/a')}, "
+        f"{html.escape(env.fio_version or 'fio ?')}; plan {html.escape(run.plan)}, "
+        f"{run.duration_s:.0f} s. {html.escape(measure_label(env.measure))}."
+        f"{html.escape(tcg)}</p>"
+    )
 
 
 def _run_section(run: RunResult, raw_of: Mapping[str, str]) -> list[str]:
     all_rows = rows(run, raw_of)
     lines = summary_lines(shares(run, raw_of))
-    parts = [f"<h2>{html.escape(run.kernel.release or run.kernel.spec)} / "
-             f"{html.escape(run.topology)}</h2>", _verdict(run)]  # fmt: skip
+    parts = [
+        f"<h2>{html.escape(run.kernel.release or run.kernel.spec)} / "
+        f"{html.escape(run.topology)}</h2>",
+        _verdict(run),
+    ]
     if run.infra_error:
         parts.append(f"<p class='error'>run stopped: {html.escape(run.infra_error)}</p>")
     if lines:
@@ -229,13 +268,19 @@ def _run_section(run: RunResult, raw_of: Mapping[str, str]) -> list[str]:
         parts.append(f"<p><b>Against the raw device under each target:</b></p><ul>{items}</ul>")
     parts.append(_environment(run))
     if all_rows:
-        parts += ["<h3>Targets against their raw device</h3>",
-                  page_html.img(plot(all_rows), "IOPS and p99 as a share of the raw device, "
-                                "CPU and context switches per I/O, per workload and target"),
-                  page_html.table(_FIGURE_HEAD, [_figure_row(r) for r in all_rows])]  # fmt: skip
-    parts += ["<h3>Checks</h3>",
-              page_html.table(("step", "target", "status", "time", "message"),
-                              _check_rows(run))]  # fmt: skip
+        parts += [
+            "<h3>Targets against their raw device</h3>",
+            page_html.img(
+                plot(all_rows),
+                "IOPS and p99 as a share of the raw device, "
+                "CPU and context switches per I/O, per workload and target",
+            ),
+            page_html.table(_FIGURE_HEAD, [_figure_row(r) for r in all_rows]),
+        ]
+    parts += [
+        "<h3>Checks</h3>",
+        page_html.table(("step", "target", "status", "time", "message"), _check_rows(run)),
+    ]
     for splat in run.splats:
         parts.append(
             f"<h3>{html.escape(splat.kind)}: {html.escape(splat.title)} (console "

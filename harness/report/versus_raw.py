@@ -55,8 +55,16 @@ def shares(run: RunResult, raw_of: Mapping[str, str]) -> list[Share]:
             for suffix in SHARED:
                 metric = f"{direction}_{suffix}"
                 if metric in step.metrics and metric in base.metrics:
-                    out.append(Share(target, workload, raw, metric, step.metrics[metric],
-                                     base.metrics[metric]))  # fmt: skip
+                    out.append(
+                        Share(
+                            target,
+                            workload,
+                            raw,
+                            metric,
+                            step.metrics[metric],
+                            base.metrics[metric],
+                        )
+                    )
     return out
 
 

@@ -277,8 +277,9 @@ def _judge(m: MetricComparison, q: float | None, alpha: float) -> MetricComparis
         return dataclasses.replace(m, verdict=MetricVerdict.DESCRIPTIVE)
     if q is not None and q < alpha and beyond_minimum(spec, m.base.mean, m.cand.mean):
         worse = is_worse(spec, m.base.mean, m.cand.mean)
-        return dataclasses.replace(m, verdict=MetricVerdict.REGRESSION if worse else
-                                   MetricVerdict.IMPROVEMENT)  # fmt: skip
+        return dataclasses.replace(
+            m, verdict=MetricVerdict.REGRESSION if worse else MetricVerdict.IMPROVEMENT
+        )
     verdict, bound, reps = no_change(spec, m.effect, m.base.mean)  # unchanged or inconclusive
     return dataclasses.replace(m, verdict=verdict, margin=bound, reps_to_resolve=reps)
 

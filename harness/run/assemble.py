@@ -100,8 +100,9 @@ def _faulted(step: StepResult, reason: str, splats: Sequence[Splat]) -> StepResu
         message = hang_message(step.id, splats) or f"kernel {KERNEL_STOPS[reason]} in {step.id}"
     if step.message:
         message += f" (step said: {step.message})"
-    return StepResult(**{**step.__dict__, "status": "fail", "message": message,
-                         "splats": tuple(splats)})  # fmt: skip
+    return StepResult(
+        **{**step.__dict__, "status": "fail", "message": message, "splats": tuple(splats)}
+    )
 
 
 def assemble(
@@ -140,8 +141,9 @@ def assemble(
             step = StepResult(sid, item.kind, "error", cut_message, **base)
         elif kernel_stop and reached:
             why = f"not run: kernel {KERNEL_STOPS[reason]} in {fault or 'boot'}"
-            step = StepResult(sid, item.kind, "skip", why, **base,
-                              details={"not_reached": fault or "boot"})  # fmt: skip
+            step = StepResult(
+                sid, item.kind, "skip", why, **base, details={"not_reached": fault or "boot"}
+            )
         else:
             why = f"never ran: the run ended early ({reason})" if reason != "done" else cut_message
             step = StepResult(sid, item.kind, "error", why, **base)

@@ -39,9 +39,17 @@ _SETUP_STEPS = (BOOT_STEP, KERNEL_LOG_STEP)
 _STATUS_RANK = ("error", "fail", "skip", "xfail", "pass")
 # How a run ended, worst first: kernel failures decide the verdict (harness.verdict).
 _STOP_RANK = (
-    "panic", "oops", "hang", "unresponsive", "step-timeout", "silence", "boot-timeout",
-    "total-timeout", "eof", "host-dropped",
-)  # fmt: skip
+    "panic",
+    "oops",
+    "hang",
+    "unresponsive",
+    "step-timeout",
+    "silence",
+    "boot-timeout",
+    "total-timeout",
+    "eof",
+    "host-dropped",
+)
 ENV_FIELDS = ("accel", "qemu_version", "host_fs", "cpus", "memory_mb", "fio_version")
 
 
@@ -74,9 +82,11 @@ def _refuse_mixed(shards: Sequence[ShardRun], check_environment: bool = True) ->
             ("kernel release", a.kernel.release, b.kernel.release),
             ("kernel provenance", a.kernel.provenance, b.kernel.provenance),
             ("shard count", first.count, other.count),
-            *((f"environment {f}", getattr(a.environment, f), getattr(b.environment, f))
-              for f in fields),
-        )  # fmt: skip
+            *(
+                (f"environment {f}", getattr(a.environment, f), getattr(b.environment, f))
+                for f in fields
+            ),
+        )
         for what, x, y in checks:
             if x != y:
                 raise UserError(
@@ -110,17 +120,23 @@ def merged_setup_step(parts: Sequence[tuple[ShardRun, StepResult]]) -> StepResul
     """One boot/kernel-log case from each shard's (see the module docstring)."""
     steps = [step for _, step in parts]
     status = _worst_status(steps)
-    bad = [f"{s.label}: {step.message or step.status}" for s, step in parts
-           if step.status != StepStatus.PASS]  # fmt: skip
+    bad = [
+        f"{s.label}: {step.message or step.status}"
+        for s, step in parts
+        if step.status != StepStatus.PASS
+    ]
     details = {
         "shards": {
             f"{s.index}/{s.count}": {
-                "status": step.status, "duration_s": step.duration_s, "message": step.message,
-                "console_log": s.run.console_log, **step.details,
+                "status": step.status,
+                "duration_s": step.duration_s,
+                "message": step.message,
+                "console_log": s.run.console_log,
+                **step.details,
             }
             for s, step in parts
         }
-    }  # fmt: skip
+    }
     return dataclasses.replace(
         steps[0],
         status=status,
@@ -195,8 +211,10 @@ def merge_shards(shards: Sequence[ShardRun]) -> list[RunResult]:
         groups.setdefault(group_key(s.run), []).append(s)
     plans = {s.run.plan for s in shards}
     if len(plans) > 1:
-        raise UserError(f"these results are of different plans ({', '.join(sorted(plans))}): "
-                        "merge each plan's shards apart")  # fmt: skip
+        raise UserError(
+            f"these results are of different plans ({', '.join(sorted(plans))}): "
+            "merge each plan's shards apart"
+        )
     return [merge_group(g) for g in groups.values()]
 
 
@@ -230,19 +248,21 @@ def load_shard_runs(arg: Path) -> list[ShardRun]:
     order = record.get("plan_steps", {})
     return [
         ShardRun(
-            int(record["index"]), int(record["count"]), _relocated(run, path.parent),
-            tuple(order.get(run.kernel.spec, ())), str(path),
+            int(record["index"]),
+            int(record["count"]),
+            _relocated(run, path.parent),
+            tuple(order.get(run.kernel.spec, ())),
+            str(path),
         )
         for run in runs
-    ]  # fmt: skip
+    ]
 
 
 def merge_dirs(args: Sequence[Path]) -> tuple[list[RunResult], dict[str, Any]]:
     """Merged runs of the given shard results, and the results.json "merge" section."""
     shards = [s for arg in args for s in load_shard_runs(arg)]
     runs = merge_shards(shards)
-    section = {"merge": {"sources": sorted({s.source for s in shards}),
-                         "shards": shards[0].count}}  # fmt: skip
+    section = {"merge": {"sources": sorted({s.source for s in shards}), "shards": shards[0].count}}
     return runs, section
 
 

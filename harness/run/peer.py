@@ -57,8 +57,15 @@ def tar_argv(built: Path, tarball: Path) -> list[str]:
     one sequential read of a tar is a few seconds. Objects and autotools caches are left
     out: nothing runs them."""
     excluded = ("*.o", ".git", "autom4te.cache", BUILT_STAMP)
-    return ["tar", "-cf", str(tarball), *(f"--exclude={x}" for x in excluded),
-            "-C", str(built), "."]  # fmt: skip
+    return [
+        "tar",
+        "-cf",
+        str(tarball),
+        *(f"--exclude={x}" for x in excluded),
+        "-C",
+        str(built),
+        ".",
+    ]
 
 
 def tarball_of(built: Path) -> Path:

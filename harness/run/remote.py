@@ -1,4 +1,5 @@
-"""The remote executor: a run on another machine over SSH (fabric), and a pool of hosts.
+"""A run on another machine over SSH (fabric); the pool of hosts and the executor over it
+are harness.run.remote_pool.
 
 Per host, once: connect with the host key checked (known_hosts, or --insecure-host-key,
 which every result then records), build the harness wheel from this checkout (cached by a
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
 import shlex
 import tarfile
 import threading
@@ -52,9 +52,8 @@ from harness.run.remote_ship import Host, RemoteOptions, connect
 from harness.run.request import RunRequest
 
 log = logging.getLogger(__name__)
-CANCEL_WAIT_S = 60.0  # after an interrupt: workers finish stopping and cleaning up
 
-__all__ = ["Host", "RemoteOptions", "RemoteHost", "RemoteExecutor", "run_pool", "connect"]
+__all__ = ["Host", "RemoteOptions", "RemoteHost", "connect"]
 
 
 class HostDropped(Exception):
@@ -119,8 +118,14 @@ class RemoteHost:
         except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
             pass
 
-    def run_cmd(self, argv: Sequence[str], *, stream: bool = False, env: dict | None = None,
-                timeout: float | None = None):  # fmt: skip
+    def run_cmd(
+        self,
+        argv: Sequence[str],
+        *,
+        stream: bool = False,
+        env: dict | None = None,
+        timeout: float | None = None,
+    ):
         """Run argv there (quoted for the remote shell); a broken connection or `timeout`
         seconds passed -> HostDropped (the command itself is not stopped: see run_job)."""
         cmd = shlex.join(list(argv))
@@ -128,8 +133,15 @@ class RemoteHost:
             cmd = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + cmd
         out = _LineLog(str(self.host)) if stream else None
         try:
-            return self.conn.run(cmd, hide=True, warn=True, in_stream=False,
-                                 out_stream=out, err_stream=out, timeout=timeout)  # fmt: skip
+            return self.conn.run(
+                cmd,
+                hide=True,
+                warn=True,
+                in_stream=False,
+                out_stream=out,
+                err_stream=out,
+                timeout=timeout,
+            )
         except CommandTimedOut as exc:
             raise HostDropped(f"no end after {timeout:.0f} s: stopped") from exc
         except (OSError, EOFError, remote_ship.SSHException) as exc:
@@ -169,16 +181,22 @@ class RemoteHost:
         archive = local_dir.with_name(f".{local_dir.name}.fetch.tar")
         try:
             with archive.open("wb") as sink:
-                self._pipe(shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]), sink=sink,
-                           cap=cap)  # fmt: skip
+                self._pipe(
+                    shlex.join(["tar", "-C", remote_dir, "-cf", "-", "."]), sink=sink, cap=cap
+                )
             with tarfile.open(archive, mode="r:") as tar:
                 safe_extract(tar, local_dir, cap)
         finally:
             archive.unlink(missing_ok=True)
 
-    def _pipe(self, cmd: str, feed: Callable[[BinaryIO], None] | None = None,
-              sink: BinaryIO | None = None, cap: int = FETCH_CAP,
-              idle_s: float = IDLE_S) -> None:  # fmt: skip
+    def _pipe(
+        self,
+        cmd: str,
+        feed: Callable[[BinaryIO], None] | None = None,
+        sink: BinaryIO | None = None,
+        cap: int = FETCH_CAP,
+        idle_s: float = IDLE_S,
+    ) -> None:
         """cmd there, its input written by `feed`, its output streamed into `sink` (else
         discarded); silent for `idle_s` -> HostDropped."""
         chan = None
@@ -219,8 +237,12 @@ class RemoteHost:
         if self.cancelled.is_set():
             raise HostDropped("interrupted before it started")
         self.pidfile = f"{rdir}/{PIDFILE}"
-        result = self.run_cmd(session_argv(self.pidfile, argv), stream=True, env=env,
-                              timeout=run_timeout_s(job.req.timeouts))  # fmt: skip
+        result = self.run_cmd(
+            session_argv(self.pidfile, argv),
+            stream=True,
+            env=env,
+            timeout=run_timeout_s(job.req.timeouts),
+        )
         self.pidfile = None
         if self.cancelled.is_set():
             raise HostDropped("interrupted")
@@ -266,12 +288,16 @@ class RemoteHost:
         if sent.kernel != job.req.kernel:
             note["remote_kernel"] = sent.kernel
         steps = tuple(
-            replace(s, details={**s.details, **note}) if s.id in (BOOT_STEP, KERNEL_LOG_STEP)
-            else s
+            replace(s, details={**s.details, **note}) if s.id in (BOOT_STEP, KERNEL_LOG_STEP) else s
             for s in run.steps
-        )  # fmt: skip
-        return replace(run, kernel=job.kernel.info(), console_log=str(console), steps=steps,
-                       repetition=job.req.repetition)  # fmt: skip
+        )
+        return replace(
+            run,
+            kernel=job.kernel.info(),
+            console_log=str(console),
+            steps=steps,
+            repetition=job.req.repetition,
+        )
 
 
 def _shard_text(req: RunRequest) -> str:
@@ -293,115 +319,3 @@ def failed_result(job: Job, why: str, environment: Environment | None = None) ->
         repetition=job.req.repetition,
         stop_reason="host-dropped",
     )
-
-
-def _worker(host: RemoteHost, jobs: Sequence[Job], todo: queue.Queue, results: list) -> None:
-    while True:
-        try:
-            index = todo.get_nowait()
-        except queue.Empty:
-            return
-        try:
-            results[index] = host.run_job(jobs[index])
-        except HostDropped as exc:
-            if host.cancelled.is_set():  # interrupted here: not the host's doing
-                results[index] = failed_result(jobs[index], "interrupted")
-                return
-            log.error("host %s dropped out (%s): its shard is reported as errors", host.host, exc)
-            results[index] = failed_result(jobs[index], f"host {host.host} dropped out ({exc})")
-            host.close()
-            return
-        except Exception as exc:  # noqa: BLE001 - a thread must report, never vanish
-            log.exception("running on %s failed", host.host)
-            results[index] = failed_result(jobs[index], f"on {host.host}: {exc}")
-
-
-def run_pool(jobs: Sequence[Job], hosts: Sequence[RemoteHost]) -> list[RunResult]:
-    """Run every job on the first free host; results in job order, none missing."""
-    todo: queue.Queue[int] = queue.Queue()
-    for i in range(len(jobs)):
-        todo.put(i)
-    results: list[RunResult | None] = [None] * len(jobs)
-    threads = [threading.Thread(target=_worker, args=(h, jobs, todo, results), daemon=True,
-                                name=f"remote-{h.host}") for h in hosts]  # fmt: skip
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except KeyboardInterrupt:  # stop the remote runs, let the workers clean up, go on up
-        log.warning("interrupted: stopping the runs on %d host(s)", len(hosts))
-        for h in hosts:
-            h.cancel()
-        for t in threads:
-            t.join(CANCEL_WAIT_S)
-        raise
-    return [r or failed_result(jobs[i], "no host left to run it: every host dropped out")
-            for i, r in enumerate(results)]  # fmt: skip
-
-
-def _same_environment(runs: list[RunResult]) -> list[RunResult]:
-    """A lost shard reports the environment its siblings ran in (so the merge accepts it)."""
-    good = next((r for r in runs if r.stop_reason != "host-dropped"), None)
-    if good is None:
-        return runs
-    return [replace(r, environment=good.environment) if r.stop_reason == "host-dropped" else r
-            for r in runs]  # fmt: skip
-
-
-class RemoteExecutor:
-    """The Executor over a pool: a request is cut into one shard per host (or runs the
-    shard it names), the shards run on the pool, and come back merged into one result."""
-
-    def __init__(self, opts: RemoteOptions) -> None:
-        self.opts = opts
-        self.hosts: list[RemoteHost] = []
-
-    def connect(self) -> None:
-        """Connect and prepare every host up front: a wrong key fails before any run."""
-        if not self.hosts:
-            self.hosts = [RemoteHost(h, self.opts) for h in self.opts.hosts]
-
-    def jobs(self, req: RunRequest, kernel: Kernel) -> list[Job]:
-        from harness.run.shard import plan_for
-
-        full = plan_for(req.plan, req.topology, kernel.is_host)
-        topology = "host" if kernel.is_host else remote_ship.topology_name(req.topology)
-        if req.shard is not None:
-            cuts = [req.shard]
-        else:
-            count = max(1, min(len(self.hosts), len(full.groups())))
-            cuts = [(i, count) for i in range(1, count + 1)] if count > 1 else [None]
-        return [
-            Job(replace(req, shard=cut,
-                        out_dir=req.out_dir / f"shard-{cut[0]}of{cut[1]}" if cut else req.out_dir),
-                kernel, tuple(s.id for s in (full.shard_of(*cut) if cut else full).steps),
-                full.name, topology)
-            for cut in cuts
-        ]  # fmt: skip
-
-    def run(self, req: RunRequest, kernel: Kernel) -> RunResult:
-        from harness.run.merge import ShardRun, merge_group
-
-        self.connect()
-        jobs = self.jobs(req, kernel)
-        runs = _same_environment(run_pool(jobs, self.hosts))
-        if len(jobs) == 1:
-            return runs[0]
-        full = plan_for_steps(jobs)
-        shards = [ShardRun(j.req.shard[0], j.req.shard[1], r, full, str(j.req.out_dir))
-                  for j, r in zip(jobs, runs, strict=True)]  # fmt: skip
-        return merge_group(shards, check_environment=False)
-
-    def close(self) -> None:
-        for host in self.hosts:
-            host.close()
-
-
-def plan_for_steps(jobs: Sequence[Job]) -> tuple[str, ...]:
-    """The full plan order of a request cut into these jobs (shards keep plan order)."""
-    from harness.run.shard import plan_for
-
-    first = jobs[0]
-    return tuple(s.id for s in plan_for(first.req.plan, first.req.topology,
-                                        first.kernel.is_host).steps)  # fmt: skip

@@ -52,8 +52,7 @@ def _directory(root: Path, parts: tuple[str, ...]) -> Path | None:
 
 def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
     mode = 0o755 if member.mode & 0o111 else 0o644
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode)  # fmt: skip
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     source = tar.extractfile(member)
     assert source is not None  # a regular member always has data
     with os.fdopen(fd, "wb") as fh:
@@ -91,8 +90,11 @@ def safe_extract(tar: tarfile.TarFile, dest: Path, cap: int = FETCH_CAP) -> list
         if not _extract_one(tar, member, root):
             skipped.append(member.name)
     if skipped:
-        log.warning("skipped %d unsafe entries in the fetched results (links, devices, "
-                    "paths outside): %s", len(skipped), ", ".join(skipped[:5]))  # fmt: skip
+        log.warning(
+            "skipped %d unsafe entries in the fetched results (links, devices, paths outside): %s",
+            len(skipped),
+            ", ".join(skipped[:5]),
+        )
     return skipped
 
 

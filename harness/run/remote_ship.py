@@ -117,8 +117,13 @@ def connect(host: Host, opts: RemoteOptions) -> Connection:
         if not opts.ssh_key.is_file():
             raise UserError(f"--ssh-key {opts.ssh_key}: no such file")
         kwargs.update(key_filename=[str(opts.ssh_key)], look_for_keys=False)
-    conn = Connection(host.host, user=host.user or "root", port=host.port,
-                      connect_timeout=opts.connect_timeout_s, connect_kwargs=kwargs)  # fmt: skip
+    conn = Connection(
+        host.host,
+        user=host.user or "root",
+        port=host.port,
+        connect_timeout=opts.connect_timeout_s,
+        connect_kwargs=kwargs,
+    )
     _client_policy(conn, opts)
     known = opts.known_hosts_path()
     try:
@@ -167,8 +172,17 @@ def wheel() -> tuple[Path, str]:
     found = sorted(out.glob("kernel_harness-*.whl"))
     if found:
         return found[0], key
-    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-            str(PROJECT_ROOT)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        str(out),
+        str(PROJECT_ROOT),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     found = sorted(out.glob("kernel_harness-*.whl"))
     if done.returncode != 0 or not found:
@@ -179,8 +193,11 @@ def wheel() -> tuple[Path, str]:
 def _deps_hash(path: Path) -> str:
     with zipfile.ZipFile(path) as z:
         meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        requires = [line for line in z.read(meta).decode().splitlines()
-                    if line.startswith("Requires-Dist:") and "extra ==" not in line]  # fmt: skip
+        requires = [
+            line
+            for line in z.read(meta).decode().splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line
+        ]
     return hashlib.sha256("\n".join(requires).encode()).hexdigest()[:12]
 
 
@@ -196,13 +213,25 @@ def install(host: Shell, root: str) -> str:
     host.put_tree({path.name: path}, f"{root}/wheels")
     remote_wheel = f"{root}/wheels/{path.name}"
     steps = [
-        ["sh", "-c", 'test -x "$1/bin/python" || python3 -m venv --system-site-packages "$1"',
-         "sh", venv],
+        [
+            "sh",
+            "-c",
+            'test -x "$1/bin/python" || python3 -m venv --system-site-packages "$1"',
+            "sh",
+            venv,
+        ],
         [f"{venv}/bin/pip", "install", "-q", "--disable-pip-version-check", remote_wheel],
-        [f"{venv}/bin/pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-         "--force-reinstall", remote_wheel],
+        [
+            f"{venv}/bin/pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--force-reinstall",
+            remote_wheel,
+        ],
         ["sh", "-c", 'printf %s "$1" > "$2"', "sh", key, marker],
-    ]  # fmt: skip
+    ]
     for argv in steps:
         done = host.run_cmd(argv)
         if done.exited != 0:

@@ -60,18 +60,35 @@ class ShardJob:
     def run_argv(self) -> list[str]:
         """The command the job runs (the out dir is the job's slug under out/)."""
         argv = [
-            "harness", "run", "--kernel", self.kernel, "--plan", self.plan,
-            "--topology", self.topology, "--shard", self.shard, "--out", f"out/{self.slug}",
-        ]  # fmt: skip
+            "harness",
+            "run",
+            "--kernel",
+            self.kernel,
+            "--plan",
+            self.plan,
+            "--topology",
+            self.topology,
+            "--shard",
+            self.shard,
+            "--out",
+            f"out/{self.slug}",
+        ]
         return argv + (["--scratch", f"scratch/{self.slug}"] if self.kernel == "host" else [])
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "kernel": self.kernel, "shard": self.shard,
-            "index": self.index, "count": self.count, "plan": self.plan,
-            "topology": self.topology, "slug": self.slug, "steps": len(self.steps),
-            "cost_s": self.cost_s, "command": shlex.join(self.run_argv()),
-        }  # fmt: skip
+            "name": self.name,
+            "kernel": self.kernel,
+            "shard": self.shard,
+            "index": self.index,
+            "count": self.count,
+            "plan": self.plan,
+            "topology": self.topology,
+            "slug": self.slug,
+            "steps": len(self.steps),
+            "cost_s": self.cost_s,
+            "command": shlex.join(self.run_argv()),
+        }
 
 
 def plan_for(plan: str, topology: str, host_mode: bool) -> Plan:
@@ -98,10 +115,17 @@ def matrix(plan: str, kernels: Sequence[str], count: int, topology: str) -> list
             )
         for index in range(1, count + 1):
             part = full.shard_of(index, count)
-            jobs.append(ShardJob(
-                kernel, index, count, plan, topology, tuple(s.id for s in part.steps),
-                sum(s.timeout_s for s in part.steps),
-            ))  # fmt: skip
+            jobs.append(
+                ShardJob(
+                    kernel,
+                    index,
+                    count,
+                    plan,
+                    topology,
+                    tuple(s.id for s in part.steps),
+                    sum(s.timeout_s for s in part.steps),
+                )
+            )
     return jobs
 
 
@@ -130,17 +154,23 @@ def gitlab_pipeline(jobs: Sequence[ShardJob]) -> str:
             "parallel": {"matrix": [{"KERNEL": k, "SHARD": s} for k, s in cells.items()]},
             "script": [run],
             "artifacts": {
-                "when": "always", "paths": ["out/"],
+                "when": "always",
+                "paths": ["out/"],
                 "reports": {"junit": "out/$CI_JOB_ID/junit.xml"},
             },
         },
         "harness-merge": {
-            "stage": "merge", "needs": ["harness-shard"], "when": "always",
+            "stage": "merge",
+            "needs": ["harness-shard"],
+            "when": "always",
             "script": [".venv/bin/harness merge out/* --out merged"],
-            "artifacts": {"when": "always", "paths": ["merged/"],
-                          "reports": {"junit": "merged/junit.xml"}},
+            "artifacts": {
+                "when": "always",
+                "paths": ["merged/"],
+                "reports": {"junit": "merged/junit.xml"},
+            },
         },
-    }  # fmt: skip
+    }
     return json.dumps(doc, indent=2)
 
 

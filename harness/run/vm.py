@@ -76,8 +76,15 @@ def guest_side(req: RunRequest, kernel: Kernel, shared: Path) -> GuestSide:
     if kernel.modules_dir is not None and kernel.modules_dir.is_dir():
         where = guestroot.modules_mount(root, kernel.modules_dir.name)
         shares.append(Share(where, kernel.modules_dir, writable=False))
-    return GuestSide(root, (), tuple(shares), staged.argv, guestroot.SHARED_MOUNT,
-                     staged.package, staged.fio_version)  # fmt: skip
+    return GuestSide(
+        root,
+        (),
+        tuple(shares),
+        staged.argv,
+        guestroot.SHARED_MOUNT,
+        staged.package,
+        staged.fio_version,
+    )
 
 
 def boot_spec(
@@ -103,7 +110,7 @@ def boot_spec(
             + plan.boot_append
             + req.append
             + ((warm,) if initrd and warm else ())
-        ),  # fmt: skip
+        ),
         accel=accel,
         cpus=topology.cpus,
         memory_mb=topology.memory_mb,
@@ -199,8 +206,11 @@ class VmExecutor(LocalExecutor):
         (req.out_dir / "vng-argv.json").write_text(json.dumps(argv, indent=1))
         log.info(
             "booting %s (%s, %s) under %s",
-            kernel.release, kernel.spec, self.topology.name, self.accel.name.upper(),
-        )  # fmt: skip
+            kernel.release,
+            kernel.spec,
+            self.topology.name,
+            self.accel.name.upper(),
+        )
         # vng-argv.json keeps the plain vng line (what a developer re-runs by hand); the
         # launched one also swaps udev and systemd-tmpfiles for stand-ins where it can
         # (harness.vm.standins).
@@ -223,10 +233,13 @@ class VmExecutor(LocalExecutor):
     def environment(self, req: RunRequest, shared: Path) -> tuple[Environment, str]:
         assert self.topology is not None and self.accel is not None
         env = collect(
-            self.accel.name, self.accel.note, req.out_dir, self.topology.cpus,
+            self.accel.name,
+            self.accel.note,
+            req.out_dir,
+            self.topology.cpus,
             self.topology.memory_mb,
             agent_info(shared).get("fio_version", "") or self.fio_version,
-        )  # fmt: skip
+        )
         env = dataclasses.replace(env, hung_task_timeout_s=HUNG_TASK_TIMEOUT_S)
         return dataclasses.replace(env, measure=req.measure), self.topology.name
 

@@ -168,16 +168,24 @@ def suite_steps(
     steps = []
     for test in tests:
         params: dict[str, Any] = {
-            "suite": str(spec.suite), "test": test, "src": str(built.with_suffix(".tar")),
-            "test_timeout_s": spec.test_timeout_s, "budget_s": spec.budget_s,
-        }  # fmt: skip
+            "suite": str(spec.suite),
+            "test": test,
+            "src": str(built.with_suffix(".tar")),
+            "test_timeout_s": spec.test_timeout_s,
+            "budget_s": spec.budget_s,
+        }
         if spec.suite == PeerSuite.FSTESTS:
             params.update(fstype=spec.fstype, test_disk=names[0], scratch_disk=names[1])
         if test in known:
             params["known_failure"] = f"{known[test]} ({os.path.basename(source)})"
-        steps.append({
-            "id": f"{spec.suite}/{test}", "kind": "suite", "check": test,
-            "timeout_s": spec.test_timeout_s + SETUP_MARGIN_S,
-            "target": {"name": str(spec.suite)}, "params": params,
-        })  # fmt: skip
+        steps.append(
+            {
+                "id": f"{spec.suite}/{test}",
+                "kind": "suite",
+                "check": test,
+                "timeout_s": spec.test_timeout_s + SETUP_MARGIN_S,
+                "target": {"name": str(spec.suite)},
+                "params": params,
+            }
+        )
     return steps

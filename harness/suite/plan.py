@@ -37,8 +37,11 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": self.id, "kind": self.kind, "timeout_s": self.timeout_s, "target": self.target,
-        }  # fmt: skip
+            "id": self.id,
+            "kind": self.kind,
+            "timeout_s": self.timeout_s,
+            "target": self.target,
+        }
         if self.kind == "fio":
             data["workload"] = self.workload
         else:
@@ -88,10 +91,14 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         data = {
-            "version": 1, "name": self.name, "mode": self.mode, "workdir": self.workdir,
-            "disks": list(self.disks), "trace_stack": self.trace_stack,
+            "version": 1,
+            "name": self.name,
+            "mode": self.mode,
+            "workdir": self.workdir,
+            "disks": list(self.disks),
+            "trace_stack": self.trace_stack,
             "steps": [s.to_dict() for s in self.steps],
-        }  # fmt: skip
+        }
         if self.shard is not None:
             data["shard"] = list(self.shard)
         if self.stack_scope:

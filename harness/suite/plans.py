@@ -38,56 +38,99 @@ PLANS: dict[str, dict[str, Any]] = {
     "quick": {
         "description": "short 4k fio on raw NVMe, raw SCSI, a file on XFS, loop dio on/off; "
         "the sparse/discard, reflink and truncate checks on loop (dio on) over XFS",
-        "runtime_s": 3, "size_mb": 128,
+        "runtime_s": 3,
+        "size_mb": 128,
         "fio": [{"workloads": SHORT, "targets": _QUICK_TARGETS}],
         # The checks the harness exists for, on one loop target: the same definitions as
         # the `loop` plan's, at the plan's small size (each a few seconds under TCG).
-        "checks": [{"check": c, "targets": ["loop-dio-on-xfs"]}
-                   for c in QUICK_CHECKS],
+        "checks": [{"check": c, "targets": ["loop-dio-on-xfs"]} for c in QUICK_CHECKS],
     },
     "loop": {
         "description": "every check, and the short workloads plus the seeds' loop rows "
         "(shortened) on every target, but upstream-failures' own; sized for TCG",
-        "runtime_s": 3, "size_mb": 192, "trace_stack": True,
+        "runtime_s": 3,
+        "size_mb": 192,
+        "trace_stack": True,
         "fio": [
-            {"workloads": [*SHORT, "uring-randread-4k", "uring-hipri-randread-4k"],
-             "targets": _ALL_TARGETS},
-            {"workloads": ["ming-randwrite-sparse", "mikulas-rw-libaio"],
-             "targets": ["loop-dio-on-xfs", "loop-dio-off-xfs"]},
+            {
+                "workloads": [*SHORT, "uring-randread-4k", "uring-hipri-randread-4k"],
+                "targets": _ALL_TARGETS,
+            },
+            {
+                "workloads": ["ming-randwrite-sparse", "mikulas-rw-libaio"],
+                "targets": ["loop-dio-on-xfs", "loop-dio-off-xfs"],
+            },
         ],
-        "checks": [{"check": c.name, "targets": list(c.targets)} for c in checks.CHECKS.values()
-                   if "upstream" not in c.tags],
+        "checks": [
+            {"check": c.name, "targets": list(c.targets)}
+            for c in checks.CHECKS.values()
+            if "upstream" not in c.tags
+        ],
     },
     "seeds": {
         "description": "the seeds' full-length fio lines (real hardware: minutes per row)",
         "size_mb": 4096,
         "fio": [
-            {"workloads": ["mikulas-rw-psync", "mikulas-rw-libaio", "seq-read-1m",
-                           "seq-write-1m"],
-             "targets": ["raw-nvme0", "file-xfs", "file-ext4", "loop-dio-on-xfs",
-                         "loop-dio-off-xfs", "loop-dio-on-ext4", "dm-linear-xfs"]},
-            {"workloads": ["ming-randwrite-sparse", "ming-write-sparse"],
-             "targets": ["loop-dio-on-xfs", "loop-dio-off-xfs"]},
-            {"workloads": ["uring-randread-4k", "uring-hipri-randread-4k"],
-             "targets": ["raw-nvme0", "loop-dio-on-xfs"]},
+            {
+                "workloads": [
+                    "mikulas-rw-psync",
+                    "mikulas-rw-libaio",
+                    "seq-read-1m",
+                    "seq-write-1m",
+                ],
+                "targets": [
+                    "raw-nvme0",
+                    "file-xfs",
+                    "file-ext4",
+                    "loop-dio-on-xfs",
+                    "loop-dio-off-xfs",
+                    "loop-dio-on-ext4",
+                    "dm-linear-xfs",
+                ],
+            },
+            {
+                "workloads": ["ming-randwrite-sparse", "ming-write-sparse"],
+                "targets": ["loop-dio-on-xfs", "loop-dio-off-xfs"],
+            },
+            {
+                "workloads": ["uring-randread-4k", "uring-hipri-randread-4k"],
+                "targets": ["raw-nvme0", "loop-dio-on-xfs"],
+            },
         ],
     },
     "upstream-failures": {
         "description": "the configurations where the loop NOWAIT series broke upstream: loop "
         "on XFS on dm-linear/stripe/crypt, nested loops, ext4 on loop on ext4 (stack through "
         "the submission path), online resize, wbt-throttled writes, plug re-entry; ~10 min TCG",
-        "runtime_s": 3, "size_mb": 128, "stack_scope": "submission",
+        "runtime_s": 3,
+        "size_mb": 128,
+        "stack_scope": "submission",
         "checks": [
-            {"check": "stack", "targets": _UPSTREAM, "params": {"runtime_s": 4, "size_mb": 64,
-                                                               "rw": "randrw"}},
-            *({"check": c.name, "targets": list(c.targets)} for c in checks.CHECKS.values()
-              if "upstream" in c.tags),
+            {
+                "check": "stack",
+                "targets": _UPSTREAM,
+                "params": {"runtime_s": 4, "size_mb": 64, "rw": "randrw"},
+            },
+            *(
+                {"check": c.name, "targets": list(c.targets)}
+                for c in checks.CHECKS.values()
+                if "upstream" in c.tags
+            ),
         ],
     },
-}  # fmt: skip
+}
 
-_PLAN_KEYS = {"name", "description", "runtime_s", "size_mb", "trace_stack", "targets", "fio",
-              "checks", "stack_scope"}  # fmt: skip
+_PLAN_KEYS = {
+    "name",
+    "description",
+    "runtime_s",
+    "size_mb",
+    "trace_stack",
+    "targets",
+    "fio",
+    "checks",
+    "stack_scope",
+}
 
 
 def list_plans() -> list[tuple[str, str]]:
@@ -121,8 +164,9 @@ def load_plan_source(plan: str) -> tuple[str, dict[str, Any]]:
         raise UserError(f"plan file {path}: must hold a JSON object")
     unknown = set(data) - _PLAN_KEYS
     if unknown:
-        raise UserError(f"plan file {path}: unknown keys {sorted(unknown)}; "
-                        f"allowed: {sorted(_PLAN_KEYS)}")  # fmt: skip
+        raise UserError(
+            f"plan file {path}: unknown keys {sorted(unknown)}; allowed: {sorted(_PLAN_KEYS)}"
+        )
     return str(data.get("name") or path.stem), data
 
 
@@ -139,10 +183,16 @@ def _target_table(source: dict[str, Any], where: str) -> dict[str, dict[str, Any
         raise UserError(f"{where}: 'targets' must map names to target objects")
     for name, spec in extra.items():
         if not isinstance(spec, dict) or spec.get("kind") not in (
-            "raw", "file", "loop", "nested-loop", "dm-linear", "stacked"
-        ):  # fmt: skip
-            raise UserError(f"{where}: target {name!r} needs kind raw|file|loop|nested-loop|"
-                            "dm-linear|stacked")  # fmt: skip
+            "raw",
+            "file",
+            "loop",
+            "nested-loop",
+            "dm-linear",
+            "stacked",
+        ):
+            raise UserError(
+                f"{where}: target {name!r} needs kind raw|file|loop|nested-loop|dm-linear|stacked"
+            )
         table[name] = dict(spec)
     return table
 
@@ -181,11 +231,15 @@ def _fio_steps(source: dict, table: dict, ctx: dict[str, Any]) -> list[dict[str,
                 workload = wl.to_plan(ctx["runtime_s"], None)
                 workload["fio"].update(overrides)
                 runtime = int(workload["fio"].get("runtime", 30))
-                steps.append({
-                    "id": f"fio/{tname}/{wname}", "kind": "fio",
-                    "timeout_s": int(group.get("timeout_s", 180 + 3 * runtime)),
-                    "target": target, "workload": workload,
-                })  # fmt: skip
+                steps.append(
+                    {
+                        "id": f"fio/{tname}/{wname}",
+                        "kind": "fio",
+                        "timeout_s": int(group.get("timeout_s", 180 + 3 * runtime)),
+                        "target": target,
+                        "workload": workload,
+                    }
+                )
     return steps
 
 
@@ -200,10 +254,13 @@ def _check_steps(source: dict, table: dict, ctx: dict[str, Any]) -> list[dict[st
         for tname in _list_of_str(names, f"{where} 'targets'"):
             target = _resolve_target(tname, table, ctx["disks"], ctx["mode"], ctx["size_mb"])
             step = {
-                "id": f"check/{check.name}/{tname}", "kind": "check", "check": check.name,
+                "id": f"check/{check.name}/{tname}",
+                "kind": "check",
+                "check": check.name,
                 "timeout_s": int(entry.get("timeout_s", check.timeout_s)),
-                "target": target, "params": {**check.params, **entry.get("params", {})},
-            }  # fmt: skip
+                "target": target,
+                "params": {**check.params, **entry.get("params", {})},
+            }
             known = targets.TARGETS.get(tname)
             note = known.notes.get(check.name) if known else None
             if entry.get("xfail") or note:
@@ -233,10 +290,12 @@ def build_plan(
     name, source = load_plan_source(plan)
     table = _target_table(source, f"plan {name}")
     ctx = {
-        "name": name, "disks": disks, "mode": mode,
+        "name": name,
+        "disks": disks,
+        "mode": mode,
         "runtime_s": runtime_s if runtime_s is not None else source.get("runtime_s"),
         "size_mb": size_mb if size_mb is not None else source.get("size_mb"),
-    }  # fmt: skip
+    }
     fio_steps = _fio_steps(source, table, ctx)
     order = {t: i for i, t in enumerate(dict.fromkeys(s["target"]["name"] for s in fio_steps))}
     fio_steps.sort(key=lambda s: order[s["target"]["name"]])  # stable: workload order kept

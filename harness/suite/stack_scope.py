@@ -20,10 +20,19 @@ from harness.errors import UserError
 # (an exec reading over 9p was 3552 bytes deep there under Debian 6.12), which hid loop's
 # path; requests a flush really dispatches still meet the queue_rq functions below.
 SUBMISSION = (
-    "submit_bio_noacct", "blk_mq_submit_bio", "loop_queue_rq",
-    "dm_submit_bio", "nvme_queue_rq", "virtio_queue_rq", "scsi_queue_rq", "iomap_dio_rw",
-    "xfs_file_read_iter", "xfs_file_write_iter", "ext4_file_read_iter", "ext4_file_write_iter",
-)  # fmt: skip
+    "submit_bio_noacct",
+    "blk_mq_submit_bio",
+    "loop_queue_rq",
+    "dm_submit_bio",
+    "nvme_queue_rq",
+    "virtio_queue_rq",
+    "scsi_queue_rq",
+    "iomap_dio_rw",
+    "xfs_file_read_iter",
+    "xfs_file_write_iter",
+    "ext4_file_read_iter",
+    "ext4_file_write_iter",
+)
 
 SCOPES: dict[str, tuple[str, ...]] = {"submission": SUBMISSION}
 _FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -35,14 +44,18 @@ def resolve(value: object, where: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         if value not in SCOPES:
-            raise UserError(f"{where}: stack_scope {value!r}: use one of {', '.join(SCOPES)} "
-                            "or a list of kernel function names")  # fmt: skip
+            raise UserError(
+                f"{where}: stack_scope {value!r}: use one of {', '.join(SCOPES)} "
+                "or a list of kernel function names"
+            )
         return SCOPES[value]
     if not isinstance(value, list) or not all(
         isinstance(v, str) and _FUNCTION.match(v) for v in value
     ):
-        raise UserError(f"{where}: stack_scope must be a scope name or a list of function "
-                        "names (letters, digits, _ and . only)")  # fmt: skip
+        raise UserError(
+            f"{where}: stack_scope must be a scope name or a list of function "
+            "names (letters, digits, _ and . only)"
+        )
     return tuple(value)
 
 

@@ -45,15 +45,27 @@ def _loop(name: str, fs: str, dio: bool, bs: int = 512, **kw: Any) -> Target:
 
 def _stacked(name: str, dm: str, disks: tuple[str, ...], what: str) -> Target:
     """loop (dio on) over a sparse file on XFS on a dm device: the revert's configuration."""
-    spec = {"kind": "stacked", "dm": dm, "disks": list(disks), "fs": "xfs",
-            "direct_io": True, "alloc": "sparse"}  # fmt: skip
+    spec = {
+        "kind": "stacked",
+        "dm": dm,
+        "disks": list(disks),
+        "fs": "xfs",
+        "direct_io": True,
+        "alloc": "sparse",
+    }
     desc = f"loop (dio on) over a sparse file on XFS on {what} ({'+'.join(disks)})"
     return Target(name, desc, spec, ("stacked", "loop", "xfs", f"dm-{dm}", "upstream"))
 
 
 def _nested(name: str, fs: str, depth: int) -> Target:
-    spec = {"kind": "nested-loop", "fs": fs, "disk": "nvme0" if fs == "xfs" else "scsi0",
-            "depth": depth, "direct_io": True, "alloc": "sparse"}  # fmt: skip
+    spec = {
+        "kind": "nested-loop",
+        "fs": fs,
+        "disk": "nvme0" if fs == "xfs" else "scsi0",
+        "depth": depth,
+        "direct_io": True,
+        "alloc": "sparse",
+    }
     chain = " on ".join(["loop"] + [f"{fs} on loop"] * (depth - 1) + [f"{fs} on {spec['disk']}"])
     return Target(name, f"{chain} (dio on)", spec, ("nested", "loop", fs, "upstream"))
 
@@ -66,36 +78,67 @@ STATIC_MAP_NOTE = (
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("raw-nvme0", "the NVMe disk itself", {"kind": "raw", "disk": "nvme0"},
-               ("raw", "nvme")),
-        Target("raw-scsi0", "the virtio-scsi disk itself", {"kind": "raw", "disk": "scsi0"},
-               ("raw", "scsi")),
-        Target("file-xfs", "a file on XFS (reflink=1) on nvme0",
-               {"kind": "file", "fs": "xfs", "disk": "nvme0"}, ("file", "xfs")),
-        Target("file-ext4", "a file on ext4 on scsi0",
-               {"kind": "file", "fs": "ext4", "disk": "scsi0"}, ("file", "ext4")),
+        Target(
+            "raw-nvme0", "the NVMe disk itself", {"kind": "raw", "disk": "nvme0"}, ("raw", "nvme")
+        ),
+        Target(
+            "raw-scsi0",
+            "the virtio-scsi disk itself",
+            {"kind": "raw", "disk": "scsi0"},
+            ("raw", "scsi"),
+        ),
+        Target(
+            "file-xfs",
+            "a file on XFS (reflink=1) on nvme0",
+            {"kind": "file", "fs": "xfs", "disk": "nvme0"},
+            ("file", "xfs"),
+        ),
+        Target(
+            "file-ext4",
+            "a file on ext4 on scsi0",
+            {"kind": "file", "fs": "ext4", "disk": "scsi0"},
+            ("file", "ext4"),
+        ),
         _loop("loop-dio-on-xfs", "xfs", True),
         _loop("loop-dio-off-xfs", "xfs", False),
         _loop("loop-dio-on-xfs-bs4096", "xfs", True, 4096),
         _loop("loop-dio-off-xfs-bs4096", "xfs", False, 4096),
         _loop("loop-dio-on-ext4", "ext4", True),
         _loop("loop-dio-off-ext4", "ext4", False),
-        _loop("loop-dio-on-xfs4k-bs512", "xfs", True, 512, fs_sector_size=4096,
-              base_block_size=4096),
-        Target("nested-loop-xfs", "loop on XFS on loop on XFS on nvme0 (dio on)",
-               {"kind": "nested-loop", "fs": "xfs", "disk": "nvme0", "direct_io": True,
-                "alloc": "sparse"}, ("nested", "loop", "xfs")),
+        _loop(
+            "loop-dio-on-xfs4k-bs512", "xfs", True, 512, fs_sector_size=4096, base_block_size=4096
+        ),
+        Target(
+            "nested-loop-xfs",
+            "loop on XFS on loop on XFS on nvme0 (dio on)",
+            {
+                "kind": "nested-loop",
+                "fs": "xfs",
+                "disk": "nvme0",
+                "direct_io": True,
+                "alloc": "sparse",
+            },
+            ("nested", "loop", "xfs"),
+        ),
         _nested("nested3-loop-xfs", "xfs", 3),
         _nested("nested-loop-ext4", "ext4", 2),
         _stacked("stacked-dm-linear-xfs", "linear", ("nvme0",), "dm-linear"),
         _stacked("stacked-dm-stripe-xfs", "stripe", ("nvme0", "scsi0"), "dm-stripe"),
-        _stacked("stacked-dm-crypt-xfs", "crypt", ("nvme0",),
-                 "dm-crypt (aes-xts-plain64, a fixed test key)"),
-        Target("dm-linear-xfs", "dm-linear over a written file's extents on XFS on nvme0",
-               {"kind": "dm-linear", "fs": "xfs", "disk": "nvme0"}, ("static-map", "xfs"),
-               notes={"reflink": STATIC_MAP_NOTE, "sparse": STATIC_MAP_NOTE}),
+        _stacked(
+            "stacked-dm-crypt-xfs",
+            "crypt",
+            ("nvme0",),
+            "dm-crypt (aes-xts-plain64, a fixed test key)",
+        ),
+        Target(
+            "dm-linear-xfs",
+            "dm-linear over a written file's extents on XFS on nvme0",
+            {"kind": "dm-linear", "fs": "xfs", "disk": "nvme0"},
+            ("static-map", "xfs"),
+            notes={"reflink": STATIC_MAP_NOTE, "sparse": STATIC_MAP_NOTE},
+        ),
     )
-}  # fmt: skip
+}
 
 
 def raw_device_of(name: str) -> str | None:

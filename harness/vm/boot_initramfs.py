@@ -54,8 +54,17 @@ class InitramfsError(HarnessError):
 
 def show_depends_argv(root: Path, release: str, modules: Sequence[str]) -> list[str]:
     """modprobe's load order for `modules` in a kernel's module tree (nothing is loaded)."""
-    return ["modprobe", "--show-depends", "--ignore-install", "-d", str(root), "-S", release,
-            "-a", *modules]  # fmt: skip
+    return [
+        "modprobe",
+        "--show-depends",
+        "--ignore-install",
+        "-d",
+        str(root),
+        "-S",
+        release,
+        "-a",
+        *modules,
+    ]
 
 
 def parse_show_depends(text: str) -> list[Path]:
@@ -160,8 +169,12 @@ def build(modules_dir: Path, release: str, drivers: Sequence[str]) -> Path:
     key = _key(release, files, script, Path(busybox))
     out = cache_subdir("initramfs") / f"boot-{release}-{key}.cpio"
     if not out.exists():
-        log.info("initramfs for %s: %d modules (%s)", release, len(files),
-                 ", ".join(module_name(f) for f in files))  # fmt: skip
+        log.info(
+            "initramfs for %s: %d modules (%s)",
+            release,
+            len(files),
+            ", ".join(module_name(f) for f in files),
+        )
     return packed(out, lambda stage: _stage(stage, Path(busybox), files, script), cpio_tree)
 
 
@@ -174,8 +187,7 @@ def for_boot(modules_dir: Path | None, config: Path | None, drivers: Sequence[st
     try:
         return build(modules_dir, modules_dir.name, drivers)
     except (HarnessError, OSError, lzma.LZMAError) as exc:
-        log.warning("virtme-ng's own initramfs serves this boot (slower: no 9p caching): %s",
-                    exc)  # fmt: skip
+        log.warning("virtme-ng's own initramfs serves this boot (slower: no 9p caching): %s", exc)
         return None
 
 

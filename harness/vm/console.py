@@ -246,9 +246,15 @@ def supervise(
     steps (n of `steps_total`) are reported as harness.progress events."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child = pexpect.spawn(
-        argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", env=env,
-        echo=False, maxread=65536, dimensions=(50, 500),
-    )  # fmt: skip
+        argv[0],
+        list(argv[1:]),
+        encoding="utf-8",
+        codec_errors="replace",
+        env=env,
+        echo=False,
+        maxread=65536,
+        dimensions=(50, 500),
+    )
     reason = "eof"
     interrupted: KeyboardInterrupt | None = None
     stages = RunStages(steps_total)

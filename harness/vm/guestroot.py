@@ -41,9 +41,17 @@ SUITE = "bookworm"
 # own initramfs (it looks for one in the root). minbase brings coreutils (cp) and bash
 # (virtme-ng's init scripts).
 PACKAGES = (
-    "python3", "fio", "xfsprogs", "e2fsprogs", "btrfs-progs", "util-linux", "mount",
-    "kmod", "dmsetup", "busybox",
-)  # fmt: skip
+    "python3",
+    "fio",
+    "xfsprogs",
+    "e2fsprogs",
+    "btrfs-progs",
+    "util-linux",
+    "mount",
+    "kmod",
+    "dmsetup",
+    "busybox",
+)
 # Directories the guest mounts things on: the 9p root is read-only, so they must exist in it.
 SHARED_MOUNT = "/harness/shared"  # the run's shared directory (plan in, records out)
 AGENTS_DIR = "/opt/harness"  # staged agents, one directory per guest-source digest
@@ -91,8 +99,14 @@ def root_key(suite: str, packages: Sequence[str]) -> str:
 
 def mmdebstrap_argv(suite: str, packages: Sequence[str], dest: Path, mirror: str) -> list[str]:
     """The mmdebstrap command building the root into dest."""
-    return ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(packages),
-            suite, str(dest), mirror]  # fmt: skip
+    return [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--include=" + ",".join(packages),
+        suite,
+        str(dest),
+        mirror,
+    ]
 
 
 @contextmanager
@@ -124,8 +138,11 @@ def remove_partial(tmp: Path) -> None:
         return
     mounted = mounts_under(Path("/proc/self/mountinfo").read_text(), tmp)
     if mounted:
-        log.warning("left %s in place: still mounted there: %s (umount them, then remove it)",
-                    tmp, ", ".join(mounted))  # fmt: skip
+        log.warning(
+            "left %s in place: still mounted there: %s (umount them, then remove it)",
+            tmp,
+            ", ".join(mounted),
+        )
         return
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -139,8 +156,9 @@ def _build(dest: Path, mirror: str) -> None:
         remove_partial(stale)
     tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
     log.info("building the minimal guest root %s (mmdebstrap %s, once)", dest.name, SUITE)
-    out = proc.run(mmdebstrap_argv(SUITE, PACKAGES, tmp, mirror), timeout=BUILD_TIMEOUT_S,
-                   check=False)  # fmt: skip
+    out = proc.run(
+        mmdebstrap_argv(SUITE, PACKAGES, tmp, mirror), timeout=BUILD_TIMEOUT_S, check=False
+    )
     if out.returncode != 0:
         remove_partial(tmp)
         tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-3:])
@@ -199,9 +217,17 @@ def _wanted(path: Path) -> bool:
 def bundle_argv(root: Path, agent_dir: str) -> list[str]:
     """The agent bundle built by the root's own python3 (guest/boot/bundle_build.py), so its
     bytecode is the interpreter's that runs it; paths are the guest's."""
-    return ["chroot", str(root), "/usr/bin/python3", "-S", "-E",
-            f"{agent_dir}/guest/boot/bundle_build.py", f"{agent_dir}/guest", agent_dir,
-            "agent"]  # fmt: skip
+    return [
+        "chroot",
+        str(root),
+        "/usr/bin/python3",
+        "-S",
+        "-E",
+        f"{agent_dir}/guest/boot/bundle_build.py",
+        f"{agent_dir}/guest",
+        agent_dir,
+        "agent",
+    ]
 
 
 def _stage(root: Path, guest_dir: Path, agent_dir: str) -> tuple[str, str]:
@@ -212,8 +238,10 @@ def _stage(root: Path, guest_dir: Path, agent_dir: str) -> tuple[str, str]:
     built = proc.run(bundle_argv(root, agent_dir), timeout=300, check=False)
     start = "bundle" if built.returncode == 0 else "source"
     if start == "source":  # not root (chroot), or a builder failure: slower, same agent
-        log.warning("agent bundle not built in the minimal root (%s): the agent starts from "
-                    "source", (built.stderr or built.stdout).strip()[-200:])  # fmt: skip
+        log.warning(
+            "agent bundle not built in the minimal root (%s): the agent starts from source",
+            (built.stderr or built.stdout).strip()[-200:],
+        )
     fio = proc.run(["chroot", str(root), "fio", "--version"], timeout=60, check=False)
     return start, fio.stdout.strip() if fio.returncode == 0 else ""
 

@@ -53,8 +53,19 @@ def qemu_floor_argv(
     image: Path, config: Path | None, accel: str, cpus: int = 2, memory_mb: int = 512
 ) -> list[str]:
     """A bare QEMU boot of `image` into the busybox floor, console on stdio."""
-    argv = ["qemu-system-x86_64", "-machine", f"q35,accel={accel}", "-m", str(memory_mb),
-            "-smp", str(cpus), "-nographic", "-no-reboot", "-kernel", str(image)]  # fmt: skip
+    argv = [
+        "qemu-system-x86_64",
+        "-machine",
+        f"q35,accel={accel}",
+        "-m",
+        str(memory_mb),
+        "-smp",
+        str(cpus),
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        str(image),
+    ]
     if takes_initramfs(config):
         argv += ["-initrd", str(busybox_initramfs()), "-append", f"{FLOOR_APPEND} rdinit=/init"]
     else:
@@ -104,13 +115,31 @@ def _cached_tree(suffix: str, pack) -> Path:  # noqa: ANN001 - pack(stage, tmp) 
 def cpio_tree(stage: Path, tmp: Path) -> None:
     """Pack a staged tree into a newc cpio at tmp (owned by root, as the kernel unpacks it)."""
     names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
-    proc.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(tmp)], timeout=60, cwd=stage,
-             input_text="\n".join(names) + "\n")  # fmt: skip
+    proc.run(
+        ["cpio", "-o", "-H", "newc", "-R", "0:0", "-F", str(tmp)],
+        timeout=60,
+        cwd=stage,
+        input_text="\n".join(names) + "\n",
+    )
 
 
 def _ext4(stage: Path, tmp: Path) -> None:
-    proc.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(stage), "-E", "root_owner=0:0",
-              str(tmp), "16M"], timeout=60)  # fmt: skip
+    proc.run(
+        [
+            "mke2fs",
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-d",
+            str(stage),
+            "-E",
+            "root_owner=0:0",
+            str(tmp),
+            "16M",
+        ],
+        timeout=60,
+    )
 
 
 def busybox_initramfs() -> Path:

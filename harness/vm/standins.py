@@ -63,11 +63,16 @@ def compiled() -> Path | None:
     if shutil.which("gcc") is None or failed.exists():
         return None
     tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")
-    done = subprocess.run(compile_argv(STANDIN_SOURCE, tmp), capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        compile_argv(STANDIN_SOURCE, tmp), capture_output=True, text=True, timeout=120, check=False
+    )
     if done.returncode != 0:
-        log.warning("static udev stand-in did not compile (the shell one serves; remove %s "
-                    "to try again): %s", failed, done.stderr.strip().splitlines()[-1:])  # fmt: skip
+        log.warning(
+            "static udev stand-in did not compile (the shell one serves; remove %s "
+            "to try again): %s",
+            failed,
+            done.stderr.strip().splitlines()[-1:],
+        )
         failed.write_text(done.stderr)
         tmp.unlink(missing_ok=True)
         return None
@@ -105,8 +110,18 @@ def available() -> bool:
 
 def wrap_argv(argv: Sequence[str], python: str = sys.executable) -> list[str]:
     """argv run in a private mount namespace with the stand-ins in place."""
-    return ["unshare", "--mount", "--propagation", "private", "--",
-            python, "-m", "harness.vm.standins", "--", *argv]  # fmt: skip
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        python,
+        "-m",
+        "harness.vm.standins",
+        "--",
+        *argv,
+    ]
 
 
 def bind_argv(source: Path | str, target: str) -> list[str]:

@@ -82,8 +82,17 @@ def test_schedule_alternates_sides_and_rotates_their_order():
     ]
     three = [*sides, ab.Side("slow", "c")]
     order = [s.side.label for s in ab.schedule(three, 3)]
-    assert order == ["base", "candidate", "slow", "candidate", "slow", "base",
-                     "slow", "base", "candidate"]  # fmt: skip
+    assert order == [
+        "base",
+        "candidate",
+        "slow",
+        "candidate",
+        "slow",
+        "base",
+        "slow",
+        "base",
+        "candidate",
+    ]
     # each side in each place once: a Latin square
     assert all(sorted(order[i::3]) == ["base", "candidate", "slow"] for i in range(3))
 

@@ -43,15 +43,17 @@ def test_page_opens_with_what_changed_and_ends_with_the_method(written):
     headings = re.findall(r"<h2>([^<]+)</h2>", page)
     assert headings == ["What changed", "Checks", "Metrics", "Runs", "Method"]
     assert page.index('id="verdict"') < page.index("<h2>What changed</h2>")
-    chart = re.search(r'<img class="plot" id="changed"[^>]* src="data:image/png;base64,([^"]+)"',
-                      page)  # fmt: skip
+    chart = re.search(
+        r'<img class="plot" id="changed"[^>]* src="data:image/png;base64,([^"]+)"', page
+    )
     assert chart and base64.b64decode(chart.group(1)).startswith(b"\x89PNG")
 
 
 def test_page_links_each_runs_own_page_and_writes_them(written):
     rels = [rel for rel, _ in run_pages(_comparison())]
-    assert sorted(rels) == sorted(f"runs/rep{n}-{side}/report.html"
-                                  for n in range(3) for side in ("base", "candidate"))  # fmt: skip
+    assert sorted(rels) == sorted(
+        f"runs/rep{n}-{side}/report.html" for n in range(3) for side in ("base", "candidate")
+    )
     page = (written / "report.html").read_text()
     for rel in rels:
         assert f'href="{rel}"' in page

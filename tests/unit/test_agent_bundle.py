@@ -51,8 +51,11 @@ def test_agent_runs_a_plan_from_the_bundle(launcher: Path, tmp_path: Path) -> No
     audited = [argv[0], *argv[1:3], "-c", AUDITED, str(opens), *argv[3:]]
     out = subprocess.run(audited, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    events = [json.loads(line.split(" ", 1)[1])["event"] for line in out.stdout.splitlines()
-              if line.startswith("@@HARNESS ")]  # fmt: skip
+    events = [
+        json.loads(line.split(" ", 1)[1])["event"]
+        for line in out.stdout.splitlines()
+        if line.startswith("@@HARNESS ")
+    ]
     assert events == ["start", "done"]
     assert json.loads((tmp_path / "res" / "agent.json").read_text())["mode"] == "host"
     opened = opens.read_text().splitlines()
@@ -62,9 +65,20 @@ def test_agent_runs_a_plan_from_the_bundle(launcher: Path, tmp_path: Path) -> No
 
 def test_traceback_names_the_source(launcher: Path, tmp_path: Path) -> None:
     """Code from the bundle still names its source file (what a developer opens)."""
-    out = subprocess.run([PYTHON, *agent_bundle.PYTHON_FLAGS, str(launcher), "--plan",
-                          str(tmp_path / "missing.json"), "--results", str(tmp_path / "r")],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [
+            PYTHON,
+            *agent_bundle.PYTHON_FLAGS,
+            str(launcher),
+            "--plan",
+            str(tmp_path / "missing.json"),
+            "--results",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert str(GUEST_DIR / "agent.py") in out.stderr, out.stderr
 

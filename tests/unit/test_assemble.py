@@ -36,21 +36,28 @@ def test_fault_step_wins_over_the_step_running_at_the_stop() -> None:
 
 
 def test_hang_message_names_the_blocked_task_and_its_frames() -> None:
-    dump = Splat("blocked_tasks", "sysrq: Show Blocked State (1 task blocked)", 20, "\n".join([
-        "[ 50.1] sysrq: Show Blocked State",
-        "[ 50.1] task:kworker/u8:3    state:D stack:0     pid:61    tgid:61    ppid:2",
-        "[ 50.1] Workqueue: loop0 loop_workfn",
-        "[ 50.1] Call Trace:",
-        "[ 50.1]  <TASK>",
-        "[ 50.1]  __schedule+0x3b0/0xbe0",
-        "[ 50.1]  schedule+0x27/0xa0",
-        "[ 50.1]  loop_harness_maybe_hang+0x8c/0xc0",
-        "[ 50.1]  ? __pfx_autoremove_wake_function+0x10/0x10",
-        "[ 50.1]  lo_rw_aio+0x2d5/0x360",
-        "[ 50.1]  loop_process_work+0x1a3/0x400",
-        "[ 50.1]  process_one_work+0x177/0x330",
-        "[ 50.1]  </TASK>",
-    ]))  # fmt: skip
+    dump = Splat(
+        "blocked_tasks",
+        "sysrq: Show Blocked State (1 task blocked)",
+        20,
+        "\n".join(
+            [
+                "[ 50.1] sysrq: Show Blocked State",
+                "[ 50.1] task:kworker/u8:3    state:D stack:0     pid:61    tgid:61    ppid:2",
+                "[ 50.1] Workqueue: loop0 loop_workfn",
+                "[ 50.1] Call Trace:",
+                "[ 50.1]  <TASK>",
+                "[ 50.1]  __schedule+0x3b0/0xbe0",
+                "[ 50.1]  schedule+0x27/0xa0",
+                "[ 50.1]  loop_harness_maybe_hang+0x8c/0xc0",
+                "[ 50.1]  ? __pfx_autoremove_wake_function+0x10/0x10",
+                "[ 50.1]  lo_rw_aio+0x2d5/0x360",
+                "[ 50.1]  loop_process_work+0x1a3/0x400",
+                "[ 50.1]  process_one_work+0x177/0x330",
+                "[ 50.1]  </TASK>",
+            ]
+        ),
+    )
     steps = assemble(PLAN, [], "hang", "s0", (dump,), ("s0",))
     assert steps[0].message == (
         "hang in s0: kworker/u8:3 blocked in loop_harness_maybe_hang <- lo_rw_aio"

@@ -48,8 +48,9 @@ def test_lint_on_the_stand_in_series_flags_patch_2() -> None:
 
 def test_pairs_split_at_the_last_equals_sign() -> None:
     assert cli.pair("git:/l@v6.1+config=debug=/p.mbox", "series-for") == (
-        "git:/l@v6.1+config=debug", "/p.mbox",
-    )  # fmt: skip
+        "git:/l@v6.1+config=debug",
+        "/p.mbox",
+    )
     assert cli.stop_pair("apply") == ("*", "apply")
     with pytest.raises(UserError, match="BASE=VALUE"):
         cli.pair("nobase", "series-for")
@@ -96,8 +97,9 @@ def git_base(tmp_path: Path, monkeypatch) -> tuple[Path, str]:
     (repo / "f.c").write_text("".join(f"\tline {i}\n" for i in range(1, 40)))
     subprocess.run(["git", "-C", str(repo), *ENV, "add", "f.c"], check=True)
     subprocess.run(["git", "-C", str(repo), *ENV, "commit", "-qm", "base"], check=True)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return repo, head
 
 
@@ -123,8 +125,12 @@ def test_apply_on_a_git_base_reports_patch_two(git_base, tmp_path: Path) -> None
     assert report.conflict is not None and report.conflict.index == 2
     assert report.conflict.conflicts[0].file == "f.c"
     # the user's tree is untouched: the apply ran in the harness's own worktree
-    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert status == ""
     clean = apply_on(repo, head, (), load_series(str(series_file(tmp_path, "line 21"))), "b")
     assert (clean.status, clean.applied, clean.head != head) == ("applied", 2, True)
@@ -134,21 +140,32 @@ def test_writers_and_exit_codes_from_rows(git_base, tmp_path: Path) -> None:
     repo, head = git_base
     series = load_series(str(series_file(tmp_path, "line 21 elsewhere")))
     report = apply_on(repo, head, (), series, "git:t@HEAD")
-    bad = BaseResult("git:t@HEAD", series.source, False, report, verdict="conflict",
-                     summary="conflict in patch 2")  # fmt: skip
+    bad = BaseResult(
+        "git:t@HEAD",
+        series.source,
+        False,
+        report,
+        verdict="conflict",
+        summary="conflict in patch 2",
+    )
     good = BaseResult("git:u@HEAD", series.source, True, None, verdict="stopped")
     out = tmp_path / "out"
     backport_report.write_all(out, [bad, good])
     doc = json.loads((out / "backport.json").read_text())
     stable = doc["bases"][0]
     assert {k: stable[k] for k in ("base", "series", "build", "boot", "verdict")} == {
-        "base": "git:t@HEAD", "series": series.source, "build": "skipped", "boot": "skipped",
+        "base": "git:t@HEAD",
+        "series": series.source,
+        "build": "skipped",
+        "boot": "skipped",
         "verdict": "conflict",
-    }  # fmt: skip
+    }
     conflict = stable["apply"]["conflict"]
     assert {k: conflict[k] for k in ("patch", "file", "subject")} == {
-        "patch": 2, "file": "f.c", "subject": "[PATCH 2/2] change 2",
-    }  # fmt: skip
+        "patch": 2,
+        "file": "f.c",
+        "subject": "[PATCH 2/2] change 2",
+    }
     assert stable["checks"]["new_failures"] == []
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [s.get("name") for s in suites] == ["git:t@HEAD", "git:u@HEAD"]

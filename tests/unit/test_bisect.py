@@ -27,7 +27,7 @@ from harness.workflows.bisect.criterion import (
     judge_metric,
     judge_run,
     parse_test,
-)  # fmt: skip
+)
 from harness.workflows.bisect.git import options_of, parse_bisect_output
 from harness.workflows.bisect.kernels import ListSpace, parse_kernel_list
 from harness.workflows.bisect.state import BisectRequest, load_state
@@ -37,17 +37,35 @@ CHECK = "check/sparse/loop-dio-on-xfs"
 OTHER_STEP = "fio/loop-dio-on-xfs/randwrite-4k"
 
 
-def make_run(status="pass", *, splat=None, infra="", step=CHECK, metrics=None, spec="k",
-             splat_in=None):  # fmt: skip
+def make_run(
+    status="pass", *, splat=None, infra="", step=CHECK, metrics=None, spec="k", splat_in=None
+):
     """A run of boot and `step`; the splat lands in `step`, or in a step `splat_in` before it
     (a kernel failure in the tested step is the symptom, one elsewhere is not)."""
     splats = (Splat(splat, f"{splat} title", 10, "excerpt"),) if splat else ()
     before = (StepResult(splat_in, "fio", "fail", "msg", 5.0, splats=splats),) if splat_in else ()
-    steps = (StepResult("boot", "setup", "pass", duration_s=30.0), *before,
-             StepResult(step, "check", status, "msg", 5.0, metrics=metrics or {},
-                        splats=() if splat_in else splats))  # fmt: skip
-    return RunResult(KernelInfo(spec), Environment("tcg"), "default", "p", steps,
-                     infra_error=infra, duration_s=40.0)  # fmt: skip
+    steps = (
+        StepResult("boot", "setup", "pass", duration_s=30.0),
+        *before,
+        StepResult(
+            step,
+            "check",
+            status,
+            "msg",
+            5.0,
+            metrics=metrics or {},
+            splats=() if splat_in else splats,
+        ),
+    )
+    return RunResult(
+        KernelInfo(spec),
+        Environment("tcg"),
+        "default",
+        "p",
+        steps,
+        infra_error=infra,
+        duration_s=40.0,
+    )
 
 
 # --- --test parsing -----------------------------------------------------------------------
@@ -74,8 +92,16 @@ def test_parse_test_forms(tmp_path: Path) -> None:
     assert parse_test(f"script:{script}").script == script
 
 
-BAD_TESTS = ["", "check:", "nope:x", "metric:a:b", "metric:a:b:10", "metric:a:b:-0%",
-             "script:/no/such/file", "check:@t"]  # fmt: skip
+BAD_TESTS = [
+    "",
+    "check:",
+    "nope:x",
+    "metric:a:b",
+    "metric:a:b:10",
+    "metric:a:b:-0%",
+    "script:/no/such/file",
+    "check:@t",
+]
 
 
 @pytest.mark.parametrize("text", BAD_TESTS)
@@ -150,15 +176,20 @@ class ScriptedRunner:
         if what == "raise":
             raise InfraError("qemu-system-x86_64 could not start")
         status = {"bad": "fail", "good": "pass", "infra": "error", "oops": "fail"}[what]
-        return make_run(status, infra="QEMU died" if what == "infra" else "",
-                        splat="oops" if what == "oops" else None, spec=kernel.spec,
-                        splat_in=OTHER_STEP if what == "oops" else None)  # fmt: skip
+        return make_run(
+            status,
+            infra="QEMU died" if what == "infra" else "",
+            splat="oops" if what == "oops" else None,
+            spec=kernel.spec,
+            splat_in=OTHER_STEP if what == "oops" else None,
+        )
 
 
 def list_request(tmp_path: Path, n: int, **kw) -> BisectRequest:
     kernels = tuple(f"image:/k{i}" for i in range(n))
-    return BisectRequest("list", "check:sparse@loop-dio-on-xfs", tmp_path / "out",
-                         kernels=kernels, **kw)  # fmt: skip
+    return BisectRequest(
+        "list", "check:sparse@loop-dio-on-xfs", tmp_path / "out", kernels=kernels, **kw
+    )
 
 
 def outcomes(n: int, first_bad: int, runs: int = 1) -> dict[str, list[str]]:
@@ -221,8 +252,11 @@ def test_unrelated_oops_is_recorded_and_skipped(tmp_path: Path) -> None:
 
 
 def test_k_of_n_flaky_symptom(tmp_path: Path) -> None:
-    table = {"image:/k0": ["good"] * 3, "image:/k1": ["good", "bad", "good"],
-             "image:/k2": ["bad", "good", "bad"]}  # fmt: skip
+    table = {
+        "image:/k0": ["good"] * 3,
+        "image:/k1": ["good", "bad", "good"],
+        "image:/k2": ["bad", "good", "bad"],
+    }
     req = list_request(tmp_path, 3, runs=3, bad_if=2)
     state, result = bisect.run_bisect(req, ScriptedRunner(table))
     assert state.steps[1].outcome == BAD and state.steps[1].bad_runs == 2
@@ -288,8 +322,9 @@ def test_request_and_list_validation(tmp_path: Path) -> None:
 
 def git(repo: Path, *args: str) -> str:
     env = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    return subprocess.run(["git", "-C", str(repo), *env, *args], check=True,
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(repo), *env, *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -328,8 +363,13 @@ class GitRunner(ScriptedRunner):
 def test_git_bisect_names_the_breaking_commit_in_its_own_worktree(history, tmp_path) -> None:
     repo, commits = history
     head_before = git(repo, "rev-parse", "--abbrev-ref", "HEAD")
-    req = BisectRequest("git", "check:sparse", tmp_path / "out", good=f"git:{repo}@{commits[0]}",
-                        bad=f"git:{repo}@main")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        "check:sparse",
+        tmp_path / "out",
+        good=f"git:{repo}@{commits[0]}",
+        bad=f"git:{repo}@main",
+    )
     state, result = bisect.run_bisect(req, GitRunner(repo))
     assert result.status == "found" and result.first_bad == commits[5], result.message
     assert "c5" in result.first_bad_label
@@ -343,8 +383,13 @@ def test_git_bisect_names_the_breaking_commit_in_its_own_worktree(history, tmp_p
 
 def test_git_bisect_skips_the_commit_that_does_not_build(history, tmp_path) -> None:
     repo, commits = history
-    req = BisectRequest("git", "check:any", tmp_path / "out", good=f"git:{repo}@{commits[1]}",
-                        bad=f"git:{repo}@{commits[6]}")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        "check:any",
+        tmp_path / "out",
+        good=f"git:{repo}@{commits[1]}",
+        bad=f"git:{repo}@{commits[6]}",
+    )
     state, result = bisect.run_bisect(req, GitRunner(repo))
     skipped = [s for s in state.tested() if s.outcome == SKIP]
     assert [s.item for s in skipped] == [commits[3]] and skipped[0].resolution == BUILD_FAILED
@@ -353,8 +398,13 @@ def test_git_bisect_skips_the_commit_that_does_not_build(history, tmp_path) -> N
 
 def test_git_endpoints_must_share_repo_and_options(history, tmp_path) -> None:
     repo, commits = history
-    req = BisectRequest("git", "check:any", tmp_path / "out", good=f"git:{repo}@{commits[0]}",
-                        bad=f"git:{repo}@main+config=debug")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        "check:any",
+        tmp_path / "out",
+        good=f"git:{repo}@{commits[0]}",
+        bad=f"git:{repo}@main+config=debug",
+    )
     with pytest.raises(UserError, match="options"):
         bisect.run_bisect(req, GitRunner(repo))
 
@@ -368,24 +418,36 @@ def test_git_output_parsing_and_options() -> None:
     )
     assert parse_bisect_output(skipped) == (None, (sha, "b" * 40))
     assert parse_bisect_output("Bisecting: 3 revisions left") == (None, None)
-    assert options_of("src:debian:linux-source-6.12+series=/a.mbox+config=debug") == \
-        "+series=/a.mbox+config=debug"  # fmt: skip
+    assert (
+        options_of("src:debian:linux-source-6.12+series=/a.mbox+config=debug")
+        == "+series=/a.mbox+config=debug"
+    )
 
 
 # --- run --bisect-exit ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    (lambda: 0, 0), (lambda: 1, 1), (lambda: 2, 125),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (lambda: 0, 0),
+        (lambda: 1, 1),
+        (lambda: 2, 125),
+    ],
+)
 def test_git_bisect_answers(outcome, code) -> None:
     assert answer_git_bisect(outcome) == code
 
 
-@pytest.mark.parametrize(("error", "code"), [
-    (BuildError("make failed", "/log"), 125), (SeriesConflict("patch 2 does not apply"), 125),
-    (InfraError("no space left"), 125), (UserError("unknown plan"), 128),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (BuildError("make failed", "/log"), 125),
+        (SeriesConflict("patch 2 does not apply"), 125),
+        (InfraError("no space left"), 125),
+        (UserError("unknown plan"), 128),
+    ],
+)
 def test_git_bisect_answers_errors(error, code) -> None:
     def fail() -> int:
         raise error
@@ -396,17 +458,33 @@ def test_git_bisect_answers_errors(error, code) -> None:
 # --- the guest side of script: tests, run here as a plain process -----------------------------
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ("exit 0", "pass"), ("exit 1", "fail"), ("exit 125", "skip"), ("kill -9 $$", "error"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("exit 0", "pass"),
+        ("exit 1", "fail"),
+        ("exit 125", "skip"),
+        ("kill -9 $$", "error"),
+    ],
+)
 def test_guest_runner_speaks_the_agent_contract(tmp_path: Path, body: str, status: str) -> None:
     from harness.klog.markers import parse_marker
     from harness.workflows.bisect.script import GUEST_RUNNER
 
     script = tmp_path / "t.sh"
     script.write_text(f"echo probing\n{body}\n")
-    argv = ["python3", str(GUEST_RUNNER), "--script", str(script), "--results", str(tmp_path),
-            "--id", "script/t", "--timeout", "30"]  # fmt: skip
+    argv = [
+        "python3",
+        str(GUEST_RUNNER),
+        "--script",
+        str(script),
+        "--results",
+        str(tmp_path),
+        "--id",
+        "script/t",
+        "--timeout",
+        "30",
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     events = [parse_marker(line) for line in out.splitlines()]
     assert [e["event"] for e in events if e] == ["start", "begin", "end", "done"]

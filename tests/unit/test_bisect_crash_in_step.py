@@ -86,8 +86,9 @@ class BugRunner:
 
 
 def _request(tmp_path: Path, **kw: object) -> BisectRequest:
-    return BisectRequest("list", "check:truncate", tmp_path / "out",
-                         kernels=("image:/k0", "image:/k1"), **kw)  # type: ignore[arg-type]  # fmt: skip
+    return BisectRequest(
+        "list", "check:truncate", tmp_path / "out", kernels=("image:/k0", "image:/k1"), **kw
+    )  # type: ignore[arg-type]
 
 
 def test_bisect_names_the_candidate_that_bugs_in_the_tested_step(tmp_path: Path) -> None:
@@ -105,9 +106,18 @@ def test_bisect_names_the_candidate_that_bugs_in_the_tested_step(tmp_path: Path)
 def test_crash_is_skip_from_the_command_line_to_the_report(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     bisect_cli.add_parser(parser.add_subparsers())
-    ns = parser.parse_args(["bisect", "--kernels", "image:/k0,image:/k1", "--test",
-                            "check:truncate", "--out", str(tmp_path / "out"),
-                            "--crash-is-skip"])  # fmt: skip
+    ns = parser.parse_args(
+        [
+            "bisect",
+            "--kernels",
+            "image:/k0,image:/k1",
+            "--test",
+            "check:truncate",
+            "--out",
+            str(tmp_path / "out"),
+            "--crash-is-skip",
+        ]
+    )
     req = bisect_cli.request_from_args(ns)
     assert req.crash_is_skip and BisectRequest.from_dict(req.to_dict()) == req
     _, result = bisect.run_bisect(req, BugRunner(RESIZE))
@@ -118,7 +128,14 @@ def test_crash_is_skip_from_the_command_line_to_the_report(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("test", ["splat:warning", "metric:s:m:-10%"])
 def test_the_report_says_how_other_tests_treat_a_crash(test: str) -> None:
-    req = {"test": test, "mode": "list", "kernels": ["a", "b"], "plan": "p", "topology": "t",
-           "runs": 1, "bad_if": 1}  # fmt: skip
+    req = {
+        "test": test,
+        "mode": "list",
+        "kernels": ["a", "b"],
+        "plan": "p",
+        "topology": "t",
+        "runs": 1,
+        "bad_if": 1,
+    }
     md = markdown({"request": req, "steps": [], "status": "x", "message": "y"})
     assert "any other kernel failure is skipped" in md

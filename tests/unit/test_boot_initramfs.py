@@ -20,8 +20,14 @@ ELF = b"\x7fELF" + bytes(60)
 
 def test_show_depends_lists_files_in_load_order_and_skips_builtins() -> None:
     files = bi.parse_show_depends((DATA / "show-depends-debian-6.12.txt").read_text())
-    assert [bi.module_name(f) for f in files] == ["netfs", "9pnet", "9p", "nvme_auth",
-                                                   "nvme_core", "nvme"]  # fmt: skip
+    assert [bi.module_name(f) for f in files] == [
+        "netfs",
+        "9pnet",
+        "9p",
+        "nvme_auth",
+        "nvme_core",
+        "nvme",
+    ]
     assert all(f.name.endswith(".ko.xz") for f in files)
 
 
@@ -33,8 +39,17 @@ def test_module_names_are_the_kernels() -> None:
 
 def test_show_depends_argv() -> None:
     assert bi.show_depends_argv(Path("/c/k"), "6.12.1-amd64", ["fs-9p", "overlay"]) == [
-        "modprobe", "--show-depends", "--ignore-install", "-d", "/c/k", "-S", "6.12.1-amd64",
-        "-a", "fs-9p", "overlay"]  # fmt: skip
+        "modprobe",
+        "--show-depends",
+        "--ignore-install",
+        "-d",
+        "/c/k",
+        "-S",
+        "6.12.1-amd64",
+        "-a",
+        "fs-9p",
+        "overlay",
+    ]
 
 
 def test_drivers_load_in_a_background_job_beside_the_root_modules() -> None:
@@ -65,8 +80,9 @@ def test_init_waits_for_the_drivers_before_the_switch() -> None:
     assert "modprobe" not in init
 
 
-@pytest.mark.parametrize("suffix,pack", [(".xz", lzma.compress), (".gz", gzip.compress),
-                                         ("", lambda b: b)])  # fmt: skip
+@pytest.mark.parametrize(
+    "suffix,pack", [(".xz", lzma.compress), (".gz", gzip.compress), ("", lambda b: b)]
+)
 def test_modules_are_stored_decompressed(tmp_path: Path, suffix: str, pack) -> None:
     src = tmp_path / f"m.ko{suffix}"
     src.write_bytes(pack(ELF))
@@ -100,8 +116,9 @@ def test_a_tree_without_the_root_modules_falls_back_to_virtme_ngs(tmp_path: Path
 
 
 def _members(cpio: Path) -> list[str]:
-    out = subprocess.run(["cpio", "-t", "--quiet", "-F", str(cpio)], capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        ["cpio", "-t", "--quiet", "-F", str(cpio)], capture_output=True, text=True, check=True
+    )
     return out.stdout.split()
 
 

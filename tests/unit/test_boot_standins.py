@@ -12,17 +12,36 @@ from pathlib import Path
 from harness.vm import standins
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAN = {"name": "two-disks", "runtime_s": 2, "size_mb": 64,
-        "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "raw-scsi0"]}]}  # fmt: skip
+PLAN = {
+    "name": "two-disks",
+    "runtime_s": 2,
+    "size_mb": 64,
+    "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "raw-scsi0"]}],
+}
 
 
 def test_wrap_argv_runs_the_namespace_helper() -> None:
     argv = standins.wrap_argv(["vng", "--run", "/k"], python="/py")
-    assert argv == ["unshare", "--mount", "--propagation", "private", "--",
-                    "/py", "-m", "harness.vm.standins", "--", "vng", "--run", "/k"]  # fmt: skip
+    assert argv == [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/py",
+        "-m",
+        "harness.vm.standins",
+        "--",
+        "vng",
+        "--run",
+        "/k",
+    ]
     assert standins.bind_argv(Path("/s.sh"), "/bin/udevadm") == [
-        "mount", "--bind", "/s.sh", "/bin/udevadm"
-    ]  # fmt: skip
+        "mount",
+        "--bind",
+        "/s.sh",
+        "/bin/udevadm",
+    ]
 
 
 def test_binds_cover_udev_and_tmpfiles_on_this_host() -> None:

@@ -14,8 +14,7 @@ FIO = "fio/loop-dio-on-xfs-nvme0/randread-4k"
 BASE_IOPS = (2010.0, 1985.0, 2040.0)
 
 
-def run(rep, iops, *, spec="debian:6.12", check="pass", extra=None, splats=(), details=None,
-        **kw):  # fmt: skip
+def run(rep, iops, *, spec="debian:6.12", check="pass", extra=None, splats=(), details=None, **kw):
     metrics = {"read_iops": iops, "read_clat_p50_us": 8_000_000.0 / iops, **(extra or {})}
     steps = (
         StepResult(FIO, "fio", "pass", metrics=metrics, details=dict(details or {})),
@@ -239,19 +238,23 @@ def test_cost_mode_does_not_judge_a_row_that_waits_on_an_emulated_disk():
     cost = dataclasses.replace(ENV, measure="cost")
     slow = tuple(v / 2 for v in BASE_IOPS)
     disk = {"waits_on_device": True}
-    c = compare(side(BASE_IOPS, environment=cost, details=disk),
-                side(slow, environment=cost, details=disk))  # fmt: skip
+    c = compare(
+        side(BASE_IOPS, environment=cost, details=disk), side(slow, environment=cost, details=disk)
+    )
     m = next(m for m in c.metrics if m.metric == "read_iops")
     assert (m.family, m.verdict) == ("descriptive", "descriptive") and not c.regressions
     assert m.change_pct == pytest.approx(-50.0)  # still reported
-    cpu = compare(side(BASE_IOPS, environment=cost, details=disk, extra={"cpu_us_per_io": 80.0}),
-                  side(BASE_IOPS, environment=cost, details=disk,
-                       extra={"cpu_us_per_io": 170.0}))  # fmt: skip
+    cpu = compare(
+        side(BASE_IOPS, environment=cost, details=disk, extra={"cpu_us_per_io": 80.0}),
+        side(BASE_IOPS, environment=cost, details=disk, extra={"cpu_us_per_io": 170.0}),
+    )
     assert verdicts(cpu)[f"{FIO}:cpu_us_per_io"] == "regression"
     assert verdicts(cpu)[f"{FIO}:read_clat_p50_us"] == "descriptive"
     tmpfs = {"waits_on_device": False}
-    c = compare(side(BASE_IOPS, environment=cost, details=tmpfs),
-                side(slow, environment=cost, details=tmpfs))  # fmt: skip
+    c = compare(
+        side(BASE_IOPS, environment=cost, details=tmpfs),
+        side(slow, environment=cost, details=tmpfs),
+    )
     assert verdicts(c)[f"{FIO}:read_iops"] == "regression"
     wall = compare(side(BASE_IOPS, details=disk), side(slow, details=disk))
     assert verdicts(wall)[f"{FIO}:read_iops"] == "regression"
@@ -277,9 +280,12 @@ def test_a_run_its_emulator_artefact_spoiled_adds_no_statuses_or_numbers():
     lost = Splat("io_timeout", title, 40, title)
     spoiled = dataclasses.replace(
         run(1, 200.0, check="fail", splats=(lost,)),
-        verdict={"class": "emulator-artefact", "summary": "emulator artefact under TCG "
-                 "(tcg-round-robin-lost-io): nvme nvme0: I/O tag 256 timeout"},
-    )  # fmt: skip
+        verdict={
+            "class": "emulator-artefact",
+            "summary": "emulator artefact under TCG "
+            "(tcg-round-robin-lost-io): nvme nvme0: I/O tag 256 timeout",
+        },
+    )
     cand = [run(0, BASE_IOPS[0]), spoiled, run(2, BASE_IOPS[2])]
     c = compare(side(BASE_IOPS), cand)
     assert not c.regressions, c.regressions
@@ -294,8 +300,14 @@ def test_a_contained_artefact_drops_only_the_step_it_hit():
     numbers, its other steps count, a check that failed there on its own included."""
     title = "nvme nvme0: I/O tag 256 (2100) opcode 0x2 (I/O Cmd) QID 1 timeout, aborting"
     lost = Splat("io_timeout", title, 40, title)
-    hit = StepResult("fio/raw-nvme0/randread-4k", "fio", "fail", "io_timeout", splats=(lost,),
-                     metrics={"read_iops": 20.0})  # fmt: skip
+    hit = StepResult(
+        "fio/raw-nvme0/randread-4k",
+        "fio",
+        "fail",
+        "io_timeout",
+        splats=(lost,),
+        metrics={"read_iops": 20.0},
+    )
     rest = run(1, BASE_IOPS[1], check="fail")
     verdict = {"class": "emulator-artefact", "contained": True, "summary": "lost I/O"}
     cand = dataclasses.replace(rest, steps=(hit, *rest.steps), verdict=verdict)
@@ -321,8 +333,9 @@ def test_a_test_failure_beside_contained_lost_io_brings_no_emulator_splats():
     cand = with_verdict(dataclasses.replace(rest, steps=(hit, *rest.steps), splats=(lost,)))
     assert cand.verdict["class"] == TEST_FAILURE and cand.verdict["contained"], cand.verdict
     base = side(BASE_IOPS, environment=cost)
-    c = compare(base, [run(0, BASE_IOPS[0], environment=cost), cand,
-                       run(2, BASE_IOPS[2], environment=cost)])  # fmt: skip
+    c = compare(
+        base, [run(0, BASE_IOPS[0], environment=cost), cand, run(2, BASE_IOPS[2], environment=cost)]
+    )
     flagged = [getattr(r, "step_id", "") for r in c.regressions]
     assert flagged == ["check/sparse"], flagged
     assert next(m for m in c.metrics if m.step_id == FIO and m.metric == "read_iops").effect.n == 3

@@ -105,9 +105,11 @@ def _cat(path: Path) -> str:
 
 def test_oops_in_a_step_ends_it_within_the_grace(tmp_path: Path) -> None:
     argv = script(
-        tmp_path, "m(event='begin', id='loop', timeout_s=600)\n" + _cat(DATA / "oops-null.log")
-        + "time.sleep(300)\n"
-    )  # fmt: skip
+        tmp_path,
+        "m(event='begin', id='loop', timeout_s=600)\n"
+        + _cat(DATA / "oops-null.log")
+        + "time.sleep(300)\n",
+    )
     t0 = time.monotonic()
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
     assert out.reason == "oops" and out.fault_step == "loop" and out.fault_kind == "oops"
@@ -117,10 +119,12 @@ def test_oops_in_a_step_ends_it_within_the_grace(tmp_path: Path) -> None:
 
 def test_a_step_that_finishes_after_its_oops_stops_the_run_at_once(tmp_path: Path) -> None:
     argv = script(
-        tmp_path, "m(event='begin', id='loop', timeout_s=600)\n" + _cat(DATA / "oops-null.log")
+        tmp_path,
+        "m(event='begin', id='loop', timeout_s=600)\n"
+        + _cat(DATA / "oops-null.log")
         + "m(event='end', id='loop', status='pass')\nm(event='begin', id='next', timeout_s=9)\n"
-        "time.sleep(300)\n"
-    )  # fmt: skip
+        "time.sleep(300)\n",
+    )
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST))
     assert out.reason == "oops" and out.fault_step == "loop"
     assert out.steps_ended == {"loop": "pass"}
@@ -145,12 +149,19 @@ def test_hung_task_asks_for_a_blocked_task_dump_before_stopping(tmp_path: Path) 
     request = tmp_path / "sysrq-request"
     (tmp_path / "dump.log").write_text(BLOCKED_DUMP)
     argv = script(
-        tmp_path, "m(event='begin', id='write', timeout_s=600)\n" + _cat(DATA / "hung-task.log")
+        tmp_path,
+        "m(event='begin', id='write', timeout_s=600)\n"
+        + _cat(DATA / "hung-task.log")
         + f"while not __import__('os').path.exists('{request}'): time.sleep(0.1)\n"
-        + _cat(tmp_path / "dump.log") + "time.sleep(300)\n"
-    )  # fmt: skip
-    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
-                    request_dump=lambda: request.write_text("w"))  # fmt: skip
+        + _cat(tmp_path / "dump.log")
+        + "time.sleep(300)\n",
+    )
+    out = supervise(
+        argv,
+        tmp_path / "console.log",
+        Timeouts(boot_s=20, faults=FAST),
+        request_dump=lambda: request.write_text("w"),
+    )
     assert out.reason == "hang" and out.fault_step == "write"
     assert out.dump_requested and out.dump_answered
     assert "blocked_tasks" in {s.kind for s in out.splats}
@@ -181,11 +192,14 @@ def test_a_task_reported_once_that_runs_on_is_a_stall_not_a_hang(tmp_path: Path)
     first = next(i for i, line in enumerate(lines) if "blocked for more than" in line)
     (tmp_path / "stall.log").write_text("\n".join(lines[first : first + 29]) + "\n")
     argv = script(
-        tmp_path, "m(event='begin', id='write', timeout_s=600)\n" + _cat(tmp_path / "stall.log")
-        + "time.sleep(3)\nm(event='end', id='write', status='pass')\nm(event='done', rc=0)\n"
-    )  # fmt: skip
-    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
-                    request_dump=lambda: None)  # fmt: skip
+        tmp_path,
+        "m(event='begin', id='write', timeout_s=600)\n"
+        + _cat(tmp_path / "stall.log")
+        + "time.sleep(3)\nm(event='end', id='write', status='pass')\nm(event='done', rc=0)\n",
+    )
+    out = supervise(
+        argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST), request_dump=lambda: None
+    )
     assert out.reason == "done" and out.splats == () and not out.dump_requested
     assert [s.kind for s in out.stalls] == ["hung_task"] and out.stall_steps == ("write",)
 
@@ -199,13 +213,15 @@ def test_an_agent_timeout_dump_listing_a_task_is_a_diagnostic_when_the_run_goes_
     argv = script(
         tmp_path,
         "m(event='begin', id='slow', timeout_s=600)\n"
-        "m(event='blocked-dump', id='slow', why='timeout')\n" + _cat(tmp_path / "dump.log")
+        "m(event='blocked-dump', id='slow', why='timeout')\n"
+        + _cat(tmp_path / "dump.log")
         + "time.sleep(2)\nm(event='end', id='slow', status='error')\n"
         "m(event='begin', id='next', timeout_s=600)\nm(event='end', id='next', status='pass')\n"
         "m(event='done', rc=1)\n",
-    )  # fmt: skip
-    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST),
-                    request_dump=lambda: None)  # fmt: skip
+    )
+    out = supervise(
+        argv, tmp_path / "console.log", Timeouts(boot_s=20, faults=FAST), request_dump=lambda: None
+    )
     assert out.reason == "done" and out.splats == ()
     assert [s.kind for s in out.stalls] == ["blocked_tasks"] and out.stall_steps == ("slow",)
     assert out.steps_ended == {"slow": "error", "next": "pass"}

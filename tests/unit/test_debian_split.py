@@ -67,16 +67,22 @@ def test_7_0_is_its_binary_and_modules(series: str) -> None:
 
 def test_a_complete_split_kernel_prefers_the_unsigned_binary() -> None:
     kernel = debian.pick("7.3", debian.kernels_from_pkgnames(pkgnames()))
-    assert kernel.packages == ("linux-binary-unsigned-7.3.4+deb13-amd64",
-                               "linux-modules-7.3.4+deb13-amd64",
-                               "linux-base-7.3.4+deb13-amd64")  # fmt: skip
+    assert kernel.packages == (
+        "linux-binary-unsigned-7.3.4+deb13-amd64",
+        "linux-modules-7.3.4+deb13-amd64",
+        "linux-base-7.3.4+deb13-amd64",
+    )
     assert kernel.missing == ()
 
 
 def test_a_complete_kernel_of_a_series_wins_over_a_newer_incomplete_one() -> None:
-    names = ["linux-binary-7.9.2+deb13-amd64", "linux-image-7.9.2+deb13-amd64",
-             "linux-binary-7.9.1+deb13-amd64", "linux-modules-7.9.1+deb13-amd64",
-             "linux-base-7.9.1+deb13-amd64"]  # fmt: skip
+    names = [
+        "linux-binary-7.9.2+deb13-amd64",
+        "linux-image-7.9.2+deb13-amd64",
+        "linux-binary-7.9.1+deb13-amd64",
+        "linux-modules-7.9.1+deb13-amd64",
+        "linux-base-7.9.1+deb13-amd64",
+    ]
     kernel = debian.pick("7.9", debian.kernels_from_pkgnames(names))
     assert (kernel.abi, kernel.missing) == ("7.9.1+deb13", ())
 
@@ -97,22 +103,29 @@ def private_sources() -> str:
 
 def test_the_missing_modules_are_located_from_the_signed_stanzas() -> None:
     url, version = debian_pool.locate(
-        "linux-modules-7.0.13+deb13-amd64", show("linux-image-7.0.13+deb13-amd64"),
-        show("linux-binary-7.0.13+deb13-amd64"), private_sources(), "trixie-backports",
-    )  # fmt: skip
+        "linux-modules-7.0.13+deb13-amd64",
+        show("linux-image-7.0.13+deb13-amd64"),
+        show("linux-binary-7.0.13+deb13-amd64"),
+        private_sources(),
+        "trixie-backports",
+    )
     assert version == "7.0.13-1~bpo13+1"
     archive = debian_pool.archive_uri(private_sources(), "trixie-backports")
     assert archive.startswith("https://") and "://" not in archive[8:]
-    assert url == (f"{archive}/pool/main/l/linux/"
-                   "linux-modules-7.0.13+deb13-amd64_7.0.13-1~bpo13+1_amd64.deb")  # fmt: skip
+    assert url == (
+        f"{archive}/pool/main/l/linux/linux-modules-7.0.13+deb13-amd64_7.0.13-1~bpo13+1_amd64.deb"
+    )
 
 
 def test_the_base_of_an_unsigned_binary_is_located_from_its_source_field() -> None:
     """An unsigned linux-binary is linux's own (no Built-Using): Source and Version say it."""
     url, version = debian_pool.locate(
-        "linux-base-7.3.4+deb13-amd64", show("linux-image-7.3.4+deb13-amd64"),
-        show("linux-binary-unsigned-7.3.4+deb13-amd64"), private_sources(), "trixie-backports",
-    )  # fmt: skip
+        "linux-base-7.3.4+deb13-amd64",
+        show("linux-image-7.3.4+deb13-amd64"),
+        show("linux-binary-unsigned-7.3.4+deb13-amd64"),
+        private_sources(),
+        "trixie-backports",
+    )
     assert version == "7.3.4-1~bpo13+1"
     assert url.endswith("/pool/main/l/linux/linux-base-7.3.4+deb13-amd64_7.3.4-1~bpo13+1_amd64.deb")
 
@@ -120,14 +133,20 @@ def test_the_base_of_an_unsigned_binary_is_located_from_its_source_field() -> No
 def test_a_meta_package_that_pins_another_build_is_refused() -> None:
     meta = show("linux-image-7.0.13+deb13-amd64").replace("(= 7.0.13-1~bpo13+1)", "(= 7.0.12-1)")
     with pytest.raises(FetchError, match="does not pin it"):
-        debian_pool.locate("linux-modules-7.0.13+deb13-amd64", meta,
-                           show("linux-binary-7.0.13+deb13-amd64"), private_sources(),
-                           "trixie-backports")  # fmt: skip
+        debian_pool.locate(
+            "linux-modules-7.0.13+deb13-amd64",
+            meta,
+            show("linux-binary-7.0.13+deb13-amd64"),
+            private_sources(),
+            "trixie-backports",
+        )
 
 
 def test_pool_paths_and_epochs() -> None:
-    assert debian_pool.pool_url("https://m/debian", "libfoo", "libfoo1", "2:1.0-1") == \
-        "https://m/debian/pool/main/libf/libfoo/libfoo1_1.0-1_amd64.deb"  # fmt: skip
+    assert (
+        debian_pool.pool_url("https://m/debian", "libfoo", "libfoo1", "2:1.0-1")
+        == "https://m/debian/pool/main/libf/libfoo/libfoo1_1.0-1_amd64.deb"
+    )
     assert debian_pool.archive_uri("deb http://m/debian/ sid main\n", "sid") == "https://m/debian"
     with pytest.raises(FetchError):
         debian_pool.archive_uri("deb http://m/debian sid main\n", "trixie-backports")
@@ -142,8 +161,9 @@ def build_deb(tmp: Path, package: str, version: str) -> Path:
     )
     deb = tmp / "pool" / f"{package}_{version}_amd64.deb"
     deb.parent.mkdir()
-    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True, capture_output=True
+    )
     return deb
 
 

@@ -17,13 +17,22 @@ from harness.kernel.series import load_series
 from harness.workflows.bisect.git import GitSpace
 
 ENV = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-HOOKS = ("post-checkout", "applypatch-msg", "pre-applypatch", "post-applypatch",
-         "post-commit", "pre-commit", "commit-msg", "reference-transaction")  # fmt: skip
+HOOKS = (
+    "post-checkout",
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "post-commit",
+    "pre-commit",
+    "commit-msg",
+    "reference-transaction",
+)
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *ENV, *args], check=True,
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(repo), *ENV, *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -103,10 +112,8 @@ def test_every_git_argv_carries_no_hooks() -> None:
 def _user_worktrees(tmp_path: Path, repo: Path) -> tuple[Path, Path]:
     """An offline worktree (its disk unmounted: the directory is gone) and a locked one."""
     offline, locked = tmp_path / "usb" / "offline", tmp_path / "usb" / "locked"
-    git(repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "--detach",
-        str(offline))  # fmt: skip
-    git(repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "--detach",
-        str(locked))  # fmt: skip
+    git(repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "--detach", str(offline))
+    git(repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "--detach", str(locked))
     git(repo, "worktree", "lock", "--reason", "on a usb disk", str(locked))
     shutil.rmtree(tmp_path / "usb")
     return offline, locked

@@ -136,8 +136,14 @@ def test_drivers_load_in_one_modprobe_and_a_failure_names_its_module(monkeypatch
     wanted = [{"name": "nvme0", "bus": "nvme"}, {"name": "scsi0", "bus": "scsi"}]
     assert disks.load_drivers(wanted) == {} and len(calls) == 1
     calls.clear()
-    monkeypatch.setattr(disks.sh, "run", lambda argv, check=True: calls.append(argv) or (
-        (1, "FATAL: Module sd_mod not found") if "sd_mod" in argv else (0, "")))  # fmt: skip
+    monkeypatch.setattr(
+        disks.sh,
+        "run",
+        lambda argv, check=True: (
+            calls.append(argv)
+            or ((1, "FATAL: Module sd_mod not found") if "sd_mod" in argv else (0, ""))
+        ),
+    )
     problems = disks.load_drivers(wanted)
     assert list(problems) == ["scsi0"] and "needs driver sd_mod" in problems["scsi0"]
     assert "Module sd_mod not found" in problems["scsi0"]
@@ -147,7 +153,10 @@ def test_agent_arguments(capsys) -> None:
     from guest import agent
 
     assert agent.parse_args(["--plan", "p.json", "--results=r", "-v"]) == {
-        "plan": "p.json", "results": "r", "verbose": True}  # fmt: skip
+        "plan": "p.json",
+        "results": "r",
+        "verbose": True,
+    }
     bad_lines = (
         (["--plan", "p"], "missing --results"),
         (["--plan"], "needs a value"),

@@ -106,8 +106,14 @@ def test_mmdebstrap_argv_and_mirror_from_apt(tmp_path: Path) -> None:
     mirror = archive_uri(parse_deb822(SOURCES), "bookworm")
     assert mirror == "http://deb.debian.org/debian"  # not the -security one
     argv = guestroot.mmdebstrap_argv("bookworm", ("python3", "fio"), Path("/c/r.tmp"), mirror)
-    assert argv == ["mmdebstrap", "--variant=minbase", "--include=python3,fio", "bookworm",
-                    "/c/r.tmp", "http://deb.debian.org/debian"]  # fmt: skip
+    assert argv == [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--include=python3,fio",
+        "bookworm",
+        "/c/r.tmp",
+        "http://deb.debian.org/debian",
+    ]
     trixie = parse_deb822(SOURCES.replace("bookworm", "trixie"))
     assert archive_uri(trixie, "bookworm") is None
     with pytest.raises(InfraError, match="--guest-root host"):
@@ -178,9 +184,17 @@ def test_stage_agent_copies_the_package_and_bundles_with_the_roots_python(
     agent_dir = staged.package.removesuffix("/guest")
     assert agent_dir.startswith("/opt/harness/agent-")
     assert (root / staged.package.lstrip("/") / "agent.py").is_file()
-    assert calls[0] == ["chroot", str(root), "/usr/bin/python3", "-S", "-E",
-                        f"{agent_dir}/guest/boot/bundle_build.py", f"{agent_dir}/guest",
-                        agent_dir, "agent"]  # fmt: skip
+    assert calls[0] == [
+        "chroot",
+        str(root),
+        "/usr/bin/python3",
+        "-S",
+        "-E",
+        f"{agent_dir}/guest/boot/bundle_build.py",
+        f"{agent_dir}/guest",
+        agent_dir,
+        "agent",
+    ]
     assert staged.argv == ("/usr/bin/python3", "-S", "-E", f"{agent_dir}/agent.py")
     assert staged.fio_version == "fio-3.33"
     assert guestroot.stage_agent(root, GUEST_DIR) == staged and len(calls) == 2  # once
@@ -204,17 +218,21 @@ def test_vng_argv_with_a_root_of_its_own() -> None:
         rw_dirs=(),
         vng="/v/vng",
         root=Path("/c/guest-root/bookworm-1"),
-        shares=(Share("/harness/shared", Path("/o/shared"), writable=True),
-                Share("/usr/lib/modules/6.12", Path("/c/deb/lib/modules/6.12"), writable=False)),
-    )  # fmt: skip
+        shares=(
+            Share("/harness/shared", Path("/o/shared"), writable=True),
+            Share("/usr/lib/modules/6.12", Path("/c/deb/lib/modules/6.12"), writable=False),
+        ),
+    )
     argv = vng_argv(spec)
     i = argv.index("--root")
     assert argv[i : i + 6] == [
-        "--root", "/c/guest-root/bookworm-1",
+        "--root",
+        "/c/guest-root/bookworm-1",
         "--rwdir=/harness/shared=/o/shared",
         "--rodir=/usr/lib/modules/6.12=/c/deb/lib/modules/6.12",
-        "--cwd", "/c/guest-root/bookworm-1",  # virtme-ng wants it inside the root
-    ]  # fmt: skip
+        "--cwd",
+        "/c/guest-root/bookworm-1",  # virtme-ng wants it inside the root
+    ]
     assert not any(a.startswith("--rwdir=/o") for a in argv)
     with pytest.raises(UserError, match="guest root"):
         vng_argv(BootSpec(image=Path("/k/vmlinuz"), exec_argv=(), rw_dirs=(), root=Path("/a b")))
@@ -228,8 +246,9 @@ def test_guest_side_minimal_hides_host_paths(tmp_path: Path, monkeypatch) -> Non
     staged = guestroot.StagedAgent(argv, "/opt/harness/agent-1/guest", "fio-3.33")
     monkeypatch.setattr(run_vm.guestroot, "ensure", lambda mirror: root)
     monkeypatch.setattr(run_vm.guestroot, "stage_agent", lambda r, g: staged)
-    kernel = Kernel(spec="debian:6.12", image=tmp_path / "vmlinuz", release=modules.name,
-                    modules_dir=modules)  # fmt: skip
+    kernel = Kernel(
+        spec="debian:6.12", image=tmp_path / "vmlinuz", release=modules.name, modules_dir=modules
+    )
     req = RunRequest(kernel="debian:6.12", out_dir=tmp_path, guest_root="minimal")
     side = run_vm.guest_side(req, kernel, tmp_path / "shared")
     assert side.root == root and side.rw_dirs == () and side.shared == "/harness/shared"
@@ -251,8 +270,9 @@ def test_ab_reproducer_keeps_the_root(tmp_path: Path) -> None:
     from harness.cli import ab as ab_cli
     from harness.workflows.ab import workflow as ab
 
-    ns = build_parser().parse_args(["ab", "--base", "debian:6.12", "--candidate", SERIES,
-                                    "--out", str(tmp_path)])  # fmt: skip
+    ns = build_parser().parse_args(
+        ["ab", "--base", "debian:6.12", "--candidate", SERIES, "--out", str(tmp_path)]
+    )
     req = ab_cli.request_from_args(ns)
     pinned = dataclasses.replace(req, candidate=ab.Side(ab.CANDIDATE, "image:/k/vmlinuz"))
     argv = ab.ab_argv(pinned)
@@ -289,12 +309,18 @@ def test_peer_suites_need_the_hosts_root_said_explicitly(tmp_path: Path) -> None
         RunRequest(kernel=SERIES, out_dir=tmp_path, guest_root="minimal", suites=(suite,))
     ok = RunRequest(kernel=SERIES, out_dir=tmp_path, guest_root="host", suites=(suite,))
     assert ok.suites == (suite,)
-    ns = build_parser().parse_args(["run", "--kernel", SERIES, "--suite", suite,
-                                    "--out", str(tmp_path)])  # fmt: skip
+    ns = build_parser().parse_args(
+        ["run", "--kernel", SERIES, "--suite", suite, "--out", str(tmp_path)]
+    )
     with pytest.raises(UserError, match="--guest-root host"):
         requests_from(ns)
     from harness.workflows.ab import workflow as ab
 
     with pytest.raises(UserError, match="--guest-root host"):
-        ab.AbRequest(ab.Side(ab.BASE, "debian:6.12"), ab.Side(ab.CANDIDATE, SERIES),
-                     tmp_path, suites=(suite,), guest_root="minimal")  # fmt: skip
+        ab.AbRequest(
+            ab.Side(ab.BASE, "debian:6.12"),
+            ab.Side(ab.CANDIDATE, SERIES),
+            tmp_path,
+            suites=(suite,),
+            guest_root="minimal",
+        )

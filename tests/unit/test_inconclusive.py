@@ -43,12 +43,18 @@ def _ratios(pct: float, high_pct: float) -> list[float]:
 def _runs(cand: bool, rows: dict[str, tuple[str, list[float]]]) -> list[RunResult]:
     runs = []
     for rep in range(3):
-        steps = [StepResult(step, "fio", "pass",
-                            metrics={metric: BASE[rep] * (ratios[rep] if cand else 1.0)})
-                 for step, (metric, ratios) in rows.items()]  # fmt: skip
+        steps = [
+            StepResult(
+                step, "fio", "pass", metrics={metric: BASE[rep] * (ratios[rep] if cand else 1.0)}
+            )
+            for step, (metric, ratios) in rows.items()
+        ]
         kernel = KernelInfo("candidate" if cand else "base")
-        runs.append(RunResult(kernel, Environment(accel="tcg"), "default", "p",
-                              tuple(steps), repetition=rep))  # fmt: skip
+        runs.append(
+            RunResult(
+                kernel, Environment(accel="tcg"), "default", "p", tuple(steps), repetition=rep
+            )
+        )
     return runs
 
 
@@ -57,9 +63,11 @@ def _ab(rows: dict[str, tuple[str, list[float]]]) -> Comparison:
 
 
 def _issue_example(**more: tuple[str, list[float]]) -> Comparison:
-    rows = {READ: ("read_iops", _ratios(-61.1, 2084.5)),
-            WRITE: ("write_iops", _ratios(-67.7, 875.4)),
-            RAW: ("read_iops", [1.01, 0.99, 1.0])}  # fmt: skip
+    rows = {
+        READ: ("read_iops", _ratios(-61.1, 2084.5)),
+        WRITE: ("write_iops", _ratios(-67.7, 875.4)),
+        RAW: ("read_iops", [1.01, 0.99, 1.0]),
+    }
     return _ab({**rows, **more})
 
 
@@ -86,8 +94,10 @@ def test_the_ab_command_says_so_and_exits_2():
     console = Console(file=io.StringIO(), width=200)
     assert summarize(console, _issue_example(), Path("out")) == 2
     text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert (f"INCONCLUSIVE {READ} read_iops: -61.1% [-99.3, +2084.5] reaches past ±5%: "
-            "over 1000 reps per side would resolve it") in text  # fmt: skip
+    assert (
+        f"INCONCLUSIVE {READ} read_iops: -61.1% [-99.3, +2084.5] reaches past ±5%: "
+        "over 1000 reps per side would resolve it"
+    ) in text
 
 
 def test_a_regression_beside_an_inconclusive_metric_is_still_a_regression():

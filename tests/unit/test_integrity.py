@@ -41,7 +41,18 @@ def runs(lean_variant, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, d
     check = {"check": "integrity", "targets": list(TARGETS), "params": {"fio": False}}
     plan.write_text(json.dumps({"name": "integrity", "size_mb": 64, "checks": [check]}))
     variant = lean_variant_spec("lose-writes")
-    rc = main(["run", "--kernel", LEAN_BASE, "--kernel", variant, "--plan", str(plan),
-               "--out", str(tmp / "out")])  # fmt: skip
+    rc = main(
+        [
+            "run",
+            "--kernel",
+            LEAN_BASE,
+            "--kernel",
+            variant,
+            "--plan",
+            str(plan),
+            "--out",
+            str(tmp / "out"),
+        ]
+    )
     doc = json.loads((tmp / "out" / "results.json").read_text())
     return rc, {r["kernel"]["spec"]: {s["id"]: s for s in r["steps"]} for r in doc["runs"]}

@@ -151,8 +151,12 @@ def test_boot_panic_is_one_failure_case_with_the_excerpt():
 
 def test_guest_unresponsive_twice_fails_the_step_it_hung_in():
     step = StepResult("fio/loop/randwrite", "fio", "error", "the guest stopped answering")
-    verdict = Verdict(KERNEL_FAILURE, "guest unresponsive in fio/loop/randwrite twice",
-                      "fio/loop/randwrite", attempts=2)  # fmt: skip
+    verdict = Verdict(
+        KERNEL_FAILURE,
+        "guest unresponsive in fio/loop/randwrite twice",
+        "fio/loop/randwrite",
+        attempts=2,
+    )
     run = _run(steps=(step,), splats=(), stop_reason="unresponsive", verdict=verdict.to_dict())
     case = _cases(junit_xml_text([run]))["fio/loop/randwrite"]
     assert case.find("error") is None
@@ -162,12 +166,19 @@ def test_guest_unresponsive_twice_fails_the_step_it_hung_in():
 def test_emulator_artefact_is_an_error_case_with_excerpt_and_log():
     """A run that ended as an artefact (a lost NVMe I/O that came back on the retry) is an
     error case with its evidence; the first attempt goes into the suite's properties."""
-    artefact = {"summary": "emulator artefact under TCG (tcg-round-robin-lost-io): nvme I/O",
-                "excerpt": "nvme nvme0: I/O tag 128 (9080) opcode 0x2 (I/O Cmd) QID 1 timeout",
-                "console_log": "out/console.attempt1.log", "signature": "x"}  # fmt: skip
-    verdict = Verdict(EMULATOR_ARTEFACT, artefact["summary"] + " (came back on retry)",
-                      evidence="nvme nvme0: I/O tag 64 timeout", artefacts=(artefact,),
-                      attempts=2)  # fmt: skip
+    artefact = {
+        "summary": "emulator artefact under TCG (tcg-round-robin-lost-io): nvme I/O",
+        "excerpt": "nvme nvme0: I/O tag 128 (9080) opcode 0x2 (I/O Cmd) QID 1 timeout",
+        "console_log": "out/console.attempt1.log",
+        "signature": "x",
+    }
+    verdict = Verdict(
+        EMULATOR_ARTEFACT,
+        artefact["summary"] + " (came back on retry)",
+        evidence="nvme nvme0: I/O tag 64 timeout",
+        artefacts=(artefact,),
+        attempts=2,
+    )
     run = _run(steps=_run().steps[:1], splats=(), verdict=verdict.to_dict())
     text = junit_xml_text([run])
     _validate(text)

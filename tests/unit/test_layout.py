@@ -15,8 +15,10 @@ from harness.suite.plans import PLANS, build_plan
 from harness.vm.console import Timeouts
 
 ROOT = Path(__file__).resolve().parents[2]
-DISKS = [{"name": "nvme0", "bus": "nvme", "serial": "nvme0"},
-         {"name": "scsi0", "bus": "scsi", "serial": "scsi0"}]  # fmt: skip
+DISKS = [
+    {"name": "nvme0", "bus": "nvme", "serial": "nvme0"},
+    {"name": "scsi0", "bus": "scsi", "serial": "scsi0"},
+]
 
 
 def test_every_command_module_is_wired_and_named_after_its_command() -> None:
@@ -35,13 +37,21 @@ def test_exit_codes_are_defined_once() -> None:
     for path in (ROOT / "harness").rglob("*.py"):
         tree = ast.parse(path.read_text())
         # an `if __name__ == "__main__":` block is a program's edge of its own
-        tree.body = [n for n in tree.body if not (isinstance(n, ast.If)
-                     and "__main__" in ast.unparse(n.test))]  # fmt: skip
+        tree.body = [
+            n
+            for n in tree.body
+            if not (isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
+        ]
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign):
                 names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                names += [e.id for t in node.targets if isinstance(t, ast.Tuple)
-                          for e in t.elts if isinstance(e, ast.Name)]  # fmt: skip
+                names += [
+                    e.id
+                    for t in node.targets
+                    if isinstance(t, ast.Tuple)
+                    for e in t.elts
+                    if isinstance(e, ast.Name)
+                ]
                 if any(n.startswith("EXIT_") for n in names):
                     assert path.name == "exits.py", f"{path} defines {names}"
             if isinstance(node, ast.Attribute) and node.attr == "exit":

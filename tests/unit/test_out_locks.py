@@ -36,8 +36,9 @@ def held_out(tmp_path: Path) -> Iterator[Path]:
     """An output directory whose lock another process (another harness run) holds."""
     out = tmp_path / "out"
     out.mkdir()
-    child = subprocess.Popen([sys.executable, "-c", HOLD_OUT, str(out)], stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OUT, str(out)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None and child.stdout.readline() == "locked\n"
         yield out
@@ -46,12 +47,12 @@ def held_out(tmp_path: Path) -> Iterator[Path]:
         child.wait()
 
 
-def test_a_sharded_run_writes_no_shard_json_into_a_locked_out(held_out, monkeypatch,
-                                                               capsys) -> None:  # fmt: skip
+def test_a_sharded_run_writes_no_shard_json_into_a_locked_out(
+    held_out, monkeypatch, capsys
+) -> None:
     kernel = Kernel(spec="debian:6.12", image=Path("/boot/vmlinuz"), release="6.12.0-amd64")
     monkeypatch.setattr("harness.cli.run.preflight", lambda kernels: None)
-    monkeypatch.setattr("harness.cli.run.resolve_kernel",
-                        lambda spec: Resolution(spec, OK, kernel))  # fmt: skip
+    monkeypatch.setattr("harness.cli.run.resolve_kernel", lambda spec: Resolution(spec, OK, kernel))
     code = main(["run", "--kernel", "debian:6.12", "--shard", "1/2", "--out", str(held_out)])
     assert code == 2 and "in use by another harness run (pid" in capsys.readouterr().err
     assert not (held_out / "shard.json").exists()
@@ -64,8 +65,9 @@ def _series(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["bisect", "backport", "merge", "report"])
-def test_every_command_refuses_an_out_dir_another_run_holds(held_out, tmp_path, capsys,
-                                                             command) -> None:  # fmt: skip
+def test_every_command_refuses_an_out_dir_another_run_holds(
+    held_out, tmp_path, capsys, command
+) -> None:
     results = tmp_path / "results.json"
     results.write_text("{}")
     argv = {
@@ -110,8 +112,7 @@ def test_a_second_fetch_of_one_debian_kernel_waits_and_downloads_nothing(
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     abi = "6.1.0-50"
     monkeypatch.setattr(debian.PrivateApt, "refresh", lambda self: None)
-    monkeypatch.setattr(debian.PrivateApt, "pkgnames",
-                        lambda self: [f"linux-image-{abi}-amd64"])  # fmt: skip
+    monkeypatch.setattr(debian.PrivateApt, "pkgnames", lambda self: [f"linux-image-{abi}-amd64"])
     downloads: list[list[str]] = []
 
     def download(argv, **kwargs):
@@ -120,8 +121,11 @@ def test_a_second_fetch_of_one_debian_kernel_waits_and_downloads_nothing(
 
     monkeypatch.setattr(debian.proc, "run_retrying", download)
     root = tmp_path / "cache" / "debian"
-    child = subprocess.Popen([sys.executable, "-c", HOLD_CACHE, str(root), abi, f"{abi}-amd64"],
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CACHE, str(root), abi, f"{abi}-amd64"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline() == "locked\n"
         start = time.monotonic()

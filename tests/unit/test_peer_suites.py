@@ -21,8 +21,10 @@ from harness.workflows.ab.report import render_markdown, suite_changes
 from tests.conftest import junit_xsd
 
 DATA = Path(__file__).parents[1] / "data" / "peer"
-DISKS = ({"name": "nvme0", "bus": "nvme", "serial": "HNVME0"},
-         {"name": "scsi0", "bus": "scsi", "serial": "HSCSI0"})  # fmt: skip
+DISKS = (
+    {"name": "nvme0", "bus": "nvme", "serial": "HNVME0"},
+    {"name": "scsi0", "bus": "scsi", "serial": "HSCSI0"},
+)
 
 
 def fake_blktests(root: Path) -> Path:
@@ -34,8 +36,10 @@ def fake_blktests(root: Path) -> Path:
 
 
 def fake_fstests(root: Path) -> Path:
-    for folder, lines in (("ext4", ["032 auto quick resize", "033 auto resize"]),
-                          ("generic", ["001 rw dir udf auto quick"])):  # fmt: skip
+    for folder, lines in (
+        ("ext4", ["032 auto quick resize", "033 auto resize"]),
+        ("generic", ["001 rw dir udf auto quick"]),
+    ):
         (root / "tests" / folder).mkdir(parents=True)
         (root / "tests" / folder / "group.list").write_text("# generated\n" + "\n".join(lines))
         for line in lines:
@@ -45,8 +49,9 @@ def fake_fstests(root: Path) -> Path:
 
 
 def test_suite_shorthand_parses_path_selection_and_options(tmp_path):
-    spec = peer.parse_suite(f"fstests:{tmp_path}@ext4/032,generic/001:fstype=xfs:timeout=90:"
-                            "budget=600:expunge=/x/known")  # fmt: skip
+    spec = peer.parse_suite(
+        f"fstests:{tmp_path}@ext4/032,generic/001:fstype=xfs:timeout=90:budget=600:expunge=/x/known"
+    )
     assert spec.suite == peer.PeerSuite.FSTESTS and spec.path == tmp_path
     assert spec.selection == ("ext4/032", "generic/001")
     assert (spec.fstype, spec.test_timeout_s, spec.budget_s) == ("xfs", 90, 600)
@@ -54,9 +59,19 @@ def test_suite_shorthand_parses_path_selection_and_options(tmp_path):
     assert peer.parse_suite(f"blktests:{tmp_path}@loop").selection == ("loop",)
 
 
-@pytest.mark.parametrize("text", ["blktests", "blk:/p@loop", "blktests:/p", "blktests:/p@",
-                                  "blktests:/p@loop:fstype=btrfs", "blktests:/p@loop:timeout=0",
-                                  "blktests:/p@loop:colour=red", "blktests:/p@../etc"])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "blktests",
+        "blk:/p@loop",
+        "blktests:/p",
+        "blktests:/p@",
+        "blktests:/p@loop:fstype=btrfs",
+        "blktests:/p@loop:timeout=0",
+        "blktests:/p@loop:colour=red",
+        "blktests:/p@../etc",
+    ],
+)
 def test_bad_suite_shorthand_is_a_usage_error(text):
     with pytest.raises(UserError):
         peer.parse_suite(text)
@@ -79,8 +94,9 @@ def test_one_step_per_test_with_disks_timeouts_and_known_failures(tmp_path):
     known.mkdir()
     (known / "6.12").write_text("# fails on 6.12\next4/033  # jbd2 BUG on resize\n")
     spec = peer.parse_suite(f"fstests:{fst}@ext4/032,ext4/033:timeout=100:expunge={known}")
-    steps = peer.suite_steps(spec, fst, ["ext4/032", "ext4/033"], list(DISKS),
-                             "6.12.118+deb12-amd64")  # fmt: skip
+    steps = peer.suite_steps(
+        spec, fst, ["ext4/032", "ext4/033"], list(DISKS), "6.12.118+deb12-amd64"
+    )
     assert [s["id"] for s in steps] == ["fstests/ext4/032", "fstests/ext4/033"]
     first = steps[0]
     assert first["kind"] == "suite" and first["timeout_s"] == 100 + peer.SETUP_MARGIN_S
@@ -98,7 +114,9 @@ def test_expunge_file_is_chosen_by_release_then_major_minor(tmp_path):
     assert peer.expunge_file(tmp_path, "6.12.1").name == "6.12"
     assert peer.expunge_file(tmp_path, "6.6.1") is None
     assert peer.parse_expunge("loop/005 # exact\n\n# only a comment\nloop/006\n") == {
-        "loop/005": "exact", "loop/006": "listed"}  # fmt: skip
+        "loop/005": "exact",
+        "loop/006": "listed",
+    }
 
 
 def test_suites_follow_the_plans_steps_and_shard_by_test(tmp_path):
@@ -117,8 +135,15 @@ def test_suites_follow_the_plans_steps_and_shard_by_test(tmp_path):
 
 def test_build_commands_copy_without_git_and_make():
     argv = rpeer.rsync_argv(Path("/src/blktests"), Path("/c/b"))
-    assert argv == ["rsync", "-a", "--delete", "--chmod=u+w", "--exclude=.git",
-                    "/src/blktests/", "/c/b/"]  # fmt: skip
+    assert argv == [
+        "rsync",
+        "-a",
+        "--delete",
+        "--chmod=u+w",
+        "--exclude=.git",
+        "/src/blktests/",
+        "/c/b/",
+    ]
     assert rpeer.make_argv(2) == ["make", "-j2"]
 
 
@@ -173,8 +198,14 @@ def test_budget_counts_from_the_suites_first_test(monkeypatch):
 
 
 def test_a_failed_suite_test_is_a_junit_failure_with_diff_and_dmesg():
-    step = StepResult("blktests/loop/004", "suite", "fail", "loop/004 failed (output)", 3.5,
-                      details={"diff": "-ok\n+bad", "dmesg": "loop0: capacity change"})  # fmt: skip
+    step = StepResult(
+        "blktests/loop/004",
+        "suite",
+        "fail",
+        "loop/004 failed (output)",
+        3.5,
+        details={"diff": "-ok\n+bad", "dmesg": "loop0: capacity change"},
+    )
     case = step_case(step, "k.default")
     assert case.name == "blktests/loop/004" and case.elapsed_sec == 3.5
     assert "-ok\n+bad" in case.failures[0]["output"]
@@ -182,20 +213,25 @@ def test_a_failed_suite_test_is_a_junit_failure_with_diff_and_dmesg():
 
 
 def _run(status: str, spec: str) -> RunResult:
-    steps = (StepResult("blktests/loop/004", "suite", status),
-             StepResult("blktests/loop/005", "suite", "pass"))  # fmt: skip
+    steps = (
+        StepResult("blktests/loop/004", "suite", status),
+        StepResult("blktests/loop/005", "suite", "pass"),
+    )
     env = Environment(accel="tcg", qemu_version="7.2", host_fs="ext4", cpus=2)
-    return RunResult(KernelInfo(spec), environment=env, topology="default", plan="none",
-                     steps=steps)  # fmt: skip
+    return RunResult(
+        KernelInfo(spec), environment=env, topology="default", plan="none", steps=steps
+    )
 
 
 def test_ab_flags_a_new_failure_and_a_new_pass():
     c = compare([_run("pass", "base")], [_run("fail", "cand")])
     assert [(s.step_id, s.verdict) for s in c.statuses if s.kind == "suite"] == [
-        ("blktests/loop/004", "regression")]  # fmt: skip
+        ("blktests/loop/004", "regression")
+    ]
     c = compare([_run("fail", "base")], [_run("pass", "cand")])
     assert [(s.step_id, s.verdict) for s in c.statuses if s.kind == "suite"] == [
-        ("blktests/loop/004", "fixed")]  # fmt: skip
+        ("blktests/loop/004", "fixed")
+    ]
     assert suite_changes(c) == ([], ["blktests/loop/004"])
     assert "- new pass: blktests/loop/004" in render_markdown(c)
 
@@ -205,9 +241,18 @@ def test_a_splat_during_a_passing_suite_test_is_a_kernel_failure_naming_it():
     from harness.run.assemble import assemble
     from harness.verdict import KERNEL_FAILURE, judge
 
-    planned = [Step.from_dict({"id": f"blktests/loop/00{n}", "kind": "suite", "timeout_s": 60,
-                               "target": {"name": "blktests"}, "params": {}})
-               for n in (3, 4)]  # fmt: skip
+    planned = [
+        Step.from_dict(
+            {
+                "id": f"blktests/loop/00{n}",
+                "kind": "suite",
+                "timeout_s": 60,
+                "target": {"name": "blktests"},
+                "params": {},
+            }
+        )
+        for n in (3, 4)
+    ]
     records = [{"id": s.id, "kind": "suite", "status": "pass"} for s in planned]
     warning = Splat(
         "warning",
@@ -218,8 +263,14 @@ def test_a_splat_during_a_passing_suite_test_is_a_kernel_failure_naming_it():
     steps = assemble(planned, records, "done", None, [warning], ["blktests/loop/004"])
     assert [s.status for s in steps] == ["pass", "fail"]
     env = Environment(accel="tcg", qemu_version="7.2", host_fs="ext4", cpus=2)
-    run = RunResult(KernelInfo("debian:6.12"), environment=env, topology="default",
-                    plan="none", steps=tuple(steps), splats=(warning,))  # fmt: skip
+    run = RunResult(
+        KernelInfo("debian:6.12"),
+        environment=env,
+        topology="default",
+        plan="none",
+        steps=tuple(steps),
+        splats=(warning,),
+    )
     verdict = judge(run)
     assert verdict.cls == KERNEL_FAILURE and verdict.step == "blktests/loop/004"
 
@@ -331,7 +382,12 @@ def test_the_guest_gets_the_build_as_one_tar(tmp_path):
     ]
     assert "--exclude=*.o" in argv and "--exclude=.git" in argv
     assert gpeer.unpack_argv("/c/fstests-1.tar", "/w/suite") == [
-        "tar", "-xf", "/c/fstests-1.tar", "-C", "/w/suite"]  # fmt: skip
+        "tar",
+        "-xf",
+        "/c/fstests-1.tar",
+        "-C",
+        "/w/suite",
+    ]
     blk = fake_blktests(tmp_path / "b")
     spec = peer.parse_suite(f"blktests:{blk}@loop/001")
     step = peer.suite_steps(spec, tmp_path / "blktests-x", ["loop/001"], [], "6.12")[0]
@@ -349,8 +405,9 @@ def test_a_tests_timeout_ends_inside_the_budget_and_before_the_step_alarm():
 def test_host_mode_refuses_suites_rather_than_dropping_them(tmp_path):
     from harness.run.host import HostExecutor
 
-    req = RunRequest("host", tmp_path / "o", plan="none", scratch=tmp_path,
-                     suites=("blktests:/p@loop",))  # fmt: skip
+    req = RunRequest(
+        "host", tmp_path / "o", plan="none", scratch=tmp_path, suites=("blktests:/p@loop",)
+    )
     with pytest.raises(UserError, match="VM guest"):
         HostExecutor().plan(req, None)
 
@@ -358,7 +415,10 @@ def test_host_mode_refuses_suites_rather_than_dropping_them(tmp_path):
 def test_recorded_fstests_xunit_report_is_read(tmp_path):
     xml = (DATA / "fstests" / "result-ext4-032.xml").read_text()
     assert gpeer.fstests_result(xml, "ext4/032") == {
-        "status": "pass", "reason": "", "runtime": "511"}  # fmt: skip
+        "status": "pass",
+        "reason": "",
+        "runtime": "511",
+    }
     assert gpeer.fstests_result(xml, "ext4/033") == {}
     assert gpeer.fstests_result("<testsuite", "ext4/032") == {}  # torn: no result, no crash
     results = tmp_path / "results"
@@ -378,10 +438,13 @@ class _NoKmsg:
         pass
 
 
-@pytest.mark.parametrize(("budget", "status", "words"), [
-    (30, "skip", "time budget of 30s ran out during it"),  # the budget cut it short
-    (3600, "fail", "did not finish within 60s (per-test timeout)"),  # its own timeout
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("budget", "status", "words"),
+    [
+        (30, "skip", "time budget of 30s ran out during it"),  # the budget cut it short
+        (3600, "fail", "did not finish within 60s (per-test timeout)"),  # its own timeout
+    ],
+)
 def test_a_test_cut_by_the_budget_is_not_run_one_past_its_timeout_fails(
     monkeypatch, tmp_path, budget, status, words
 ):
@@ -391,7 +454,14 @@ def test_a_test_cut_by_the_budget_is_not_run_one_past_its_timeout_fails(
     monkeypatch.setattr(gpeer, "prepare", lambda params, ctx: str(tmp_path))
     monkeypatch.setattr(gpeer, "run_check", lambda copy, argv, timeout: (None, ""))
     monkeypatch.setattr(gpeer.probes, "KmsgTail", _NoKmsg)
-    step = {"timeout_s": 240, "params": {"suite": "blktests", "test": "loop/004",
-                                         "test_timeout_s": 60, "budget_s": budget}}  # fmt: skip
+    step = {
+        "timeout_s": 240,
+        "params": {
+            "suite": "blktests",
+            "test": "loop/004",
+            "test_timeout_s": 60,
+            "budget_s": budget,
+        },
+    }
     outcome = gpeer.run_test(step, Context(str(tmp_path), "vm", {}, results=str(tmp_path)))
     assert outcome.status == status and words in outcome.message

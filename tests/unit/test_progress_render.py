@@ -14,8 +14,15 @@ from harness.progress import Progress
 
 
 def build_event(done: float, elapsed: float, **kw: object) -> Progress:
-    fields = {"stage": "build src:debian:linux-source-6.12", "done": done, "total": 2000.0,
-              "unit": "objects", "elapsed_s": elapsed, "eta_s": 600.0, **kw}  # fmt: skip
+    fields = {
+        "stage": "build src:debian:linux-source-6.12",
+        "done": done,
+        "total": 2000.0,
+        "unit": "objects",
+        "elapsed_s": elapsed,
+        "eta_s": 600.0,
+        **kw,
+    }
     return Progress(**fields)  # type: ignore[arg-type]
 
 
@@ -31,7 +38,12 @@ def test_plain_lines_appear_once_per_interval_per_step():
     plain(build_event(950, 95, finished=True, eta_s=0.0))
     build_lines = [line for line in lines if line.startswith("build")]
     assert [line.split(": ")[1].split(" of")[0] for line in build_lines] == [
-        "0", "300", "600", "900", "950"]  # fmt: skip
+        "0",
+        "300",
+        "600",
+        "900",
+        "950",
+    ]
     assert build_lines[-1].endswith("took 1m35s")
     assert len([line for line in lines if line.startswith("download")]) == 4  # 0, 30, 60, 90
 
@@ -40,18 +52,27 @@ def test_a_boot_gets_a_line_for_each_stage_it_reaches():
     now = [0.0]
     lines: list[str] = []
     plain = shown_progress.PlainLines(lines.append, every_s=30.0, clock=lambda: now[0])
-    for t, note in ((0, "starting QEMU"), (2, "kernel started"), (3, "kernel started"),
-                    (9, "init started")):  # fmt: skip
+    for t, note in (
+        (0, "starting QEMU"),
+        (2, "kernel started"),
+        (3, "kernel started"),
+        (9, "init started"),
+    ):
         now[0] = t
         plain(Progress("boot", 0, None, "", t, None, note=note))
-    assert lines == ["boot: starting QEMU, 0s elapsed", "boot: kernel started, 2s elapsed",
-                     "boot: init started, 9s elapsed"]  # fmt: skip
+    assert lines == [
+        "boot: starting QEMU, 0s elapsed",
+        "boot: kernel started, 2s elapsed",
+        "boot: init started, 9s elapsed",
+    ]
 
 
 def test_a_line_says_how_far_how_long_and_how_much_is_left():
     line = shown_progress.describe(build_event(734, 725.0))
-    assert line == ("build src:debian:linux-source-6.12: 734 of ~2000 objects (37%), "
-                    "12m05s elapsed, ~10m00s left")  # fmt: skip
+    assert line == (
+        "build src:debian:linux-source-6.12: 734 of ~2000 objects (37%), "
+        "12m05s elapsed, ~10m00s left"
+    )
     download = Progress("download linux-source-6.12", 12e6, 153.5e6, "bytes", 4.0, 47.0)
     assert shown_progress.describe(download) == (
         "download linux-source-6.12: 12.0 MB of 153.5 MB (8%), 4s elapsed, ~47s left"

@@ -14,8 +14,15 @@ from harness.vm.console import Timeouts
 
 def test_session_argv_is_setsid_wait_with_the_pidfile() -> None:
     assert session_argv("/r/harness.pgid", ["h", "run"]) == [
-        "setsid", "-w", "sh", "-c", 'echo $$ > "$0" && exec "$@"', "/r/harness.pgid", "h", "run",
-    ]  # fmt: skip
+        "setsid",
+        "-w",
+        "sh",
+        "-c",
+        'echo $$ > "$0" && exec "$@"',
+        "/r/harness.pgid",
+        "h",
+        "run",
+    ]
     assert run_timeout_s(Timeouts(total_s=100.0)) == 200.0 + 3600.0
 
 

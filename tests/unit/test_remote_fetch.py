@@ -18,8 +18,14 @@ from harness.run import remote as remote_mod
 from harness.run.remote_fetch import member_parts, safe_extract
 
 
-def _add(tar: tarfile.TarFile, name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"",
-         linkname: str = "", mode: int = 0o644) -> None:  # fmt: skip
+def _add(
+    tar: tarfile.TarFile,
+    name: str,
+    kind: bytes = tarfile.REGTYPE,
+    data: bytes = b"",
+    linkname: str = "",
+    mode: int = 0o644,
+) -> None:
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mode, info.size = kind, linkname, mode, len(data)
     if kind == tarfile.CHRTYPE:
@@ -58,8 +64,14 @@ def test_a_hostile_archive_extracts_only_regular_files_inside(tmp_path: Path) ->
         skipped = safe_extract(tar, dest)
     got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
     # the link was not made, so the file "through" it is a plain file in a plain directory
-    assert got == ["out-link", "out-link/through-link", "rep", "rep/console.log",
-                   "reproduce.sh", "results.json"]  # fmt: skip
+    assert got == [
+        "out-link",
+        "out-link/through-link",
+        "rep",
+        "rep/console.log",
+        "reproduce.sh",
+        "results.json",
+    ]
     assert all(p.is_dir() or stat.S_ISREG(p.lstat().st_mode) for p in dest.rglob("*"))
     assert (dest / "results.json").read_bytes() == b'{"runs": []}'
     assert stat.S_IMODE((dest / "reproduce.sh").stat().st_mode) & 0o7000 == 0

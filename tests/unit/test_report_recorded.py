@@ -120,8 +120,10 @@ def test_recorded_cost_ab_keeps_the_clean_steps_of_a_run_that_lost_nvme_io():
     data = json.loads((DATA / "cost-10pct-lost-io-results.json").read_text())
     runs = [RunResult.from_dict(r) for r in data["runs"]]
     # recorded before verdicts said `contained`: judge its final attempt again
-    runs = [with_verdict(r) if r.verdict["class"] == "emulator-artefact" and not r.passed
-            else r for r in runs]  # fmt: skip
+    runs = [
+        with_verdict(r) if r.verdict["class"] == "emulator-artefact" and not r.passed else r
+        for r in runs
+    ]
     assert [r.verdict.get("contained", False) for r in runs] == [False] * 4 + [True, False]
     c = compare(runs[:3], runs[3:])
     iops = {m.step_id: m for m in c.metrics if m.metric.endswith("_iops")}

@@ -49,12 +49,21 @@ class _Replay(LocalExecutor):
 
 def _run(console: Path, splats=(), check="pass", stop="done") -> RunResult:
     why = "" if check == "pass" else "blocks leaked"
-    steps = (StepResult("boot", "setup", "pass"),
-             StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),
-             StepResult(CHECK, "check", check, why))  # fmt: skip
-    return RunResult(KernelInfo("debian:6.12", "6.12.57+deb12-amd64"), Environment(accel="tcg"),
-                     "default", "p", steps, tuple(splats), console_log=str(console),
-                     stop_reason=stop)  # fmt: skip
+    steps = (
+        StepResult("boot", "setup", "pass"),
+        StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),
+        StepResult(CHECK, "check", check, why),
+    )
+    return RunResult(
+        KernelInfo("debian:6.12", "6.12.57+deb12-amd64"),
+        Environment(accel="tcg"),
+        "default",
+        "p",
+        steps,
+        tuple(splats),
+        console_log=str(console),
+        stop_reason=stop,
+    )
 
 
 def _retried(tmp_path: Path, name: str, check: str = "pass") -> RunResult:

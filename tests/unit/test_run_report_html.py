@@ -32,8 +32,10 @@ def test_report_html_has_the_verdict_on_top_the_chart_the_figures_and_the_checks
     )
     checks = page[page.index("<h3>Checks</h3>") :]
     for name in ("sparse", "reflink", "truncate"):
-        assert (f'<tr><td>check/{name}/loop-dio-on-xfs</td><td>loop-dio-on-xfs</td>'
-                '<td class="pass">pass</td>') in checks  # fmt: skip
+        assert (
+            f"<tr><td>check/{name}/loop-dio-on-xfs</td><td>loop-dio-on-xfs</td>"
+            '<td class="pass">pass</td>'
+        ) in checks
     # readable offline: no scripts, nothing fetched
     assert "<script" not in page and not re.search(r'(src|href)="https?:', page)
 

@@ -29,12 +29,21 @@ def test_a_boot_reports_the_stages_it_reaches_then_the_plan_counts_steps():
         feed(stages, lines)
         stages.close()  # after "done": nothing more
     boot = [(e.note, e.finished) for e in seen if e.stage == "boot"]
-    assert boot == [("starting QEMU", False), ("kernel started", False), ("init started", False),
-                    ("guest set up", False), ("starting the agent", False),
-                    ("agent started", True)]  # fmt: skip
+    assert boot == [
+        ("starting QEMU", False),
+        ("kernel started", False),
+        ("init started", False),
+        ("guest set up", False),
+        ("starting the agent", False),
+        ("agent started", True),
+    ]
     plan = [(e.done, e.total, e.note, e.finished) for e in seen if e.stage == "plan"]
-    assert plan == [(0, 1, "", False), (0, 1, "running fio/raw-nvme0/randread-4k", False),
-                    (1, 1, "", False), (1, 1, "1 steps ended", True)]  # fmt: skip
+    assert plan == [
+        (0, 1, "", False),
+        (0, 1, "running fio/raw-nvme0/randread-4k", False),
+        (1, 1, "", False),
+        (1, 1, "1 steps ended", True),
+    ]
 
 
 def test_a_boot_that_never_reaches_the_agent_says_where_it_stopped():
@@ -62,8 +71,9 @@ def test_a_download_reports_the_bytes_arriving_on_disk(tmp_path):
     (tmp_path / "linux-source-6.12_6.12.117-1_all.deb").write_bytes(b"x" * 10)  # an old one
     seen: list[progress.Progress] = []
     with progress.reporting(seen.append):
-        with download_progress.watching(tmp_path, ["linux-source-6.12=6.12.118-1~deb12u1"],
-                                        1000, poll_s=3600):  # fmt: skip
+        with download_progress.watching(
+            tmp_path, ["linux-source-6.12=6.12.118-1~deb12u1"], 1000, poll_s=3600
+        ):
             (tmp_path / "partial/linux-source-6.12_6.12.118-1~deb12u1_all.deb").write_bytes(
                 b"x" * 400
             )

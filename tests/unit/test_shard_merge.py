@@ -26,8 +26,16 @@ def _run(steps, *, boot="pass", env=ENV, plan="p", infra="", stop="done", releas
     cases = [StepResult("boot", "setup", boot, "" if boot == "pass" else "no boot", 30.0)]
     cases += [StepResult(sid, "fio", status, duration_s=2.0) for sid, status in steps]
     kernel = KernelInfo("debian:6.12", release)
-    return RunResult(kernel, env, "default", plan, tuple(cases), infra_error=infra,
-                     stop_reason=stop, console_log="/nope/0-k/console.log")  # fmt: skip
+    return RunResult(
+        kernel,
+        env,
+        "default",
+        plan,
+        tuple(cases),
+        infra_error=infra,
+        stop_reason=stop,
+        console_log="/nope/0-k/console.log",
+    )
 
 
 def _shard(i, n, run, source=""):
@@ -82,8 +90,11 @@ def test_github_matrix_is_one_line_of_include_entries() -> None:
     assert "\n" not in text
     include = json.loads(text)["include"]
     assert [(j["kernel"], j["shard"]) for j in include] == [
-        ("debian:6.12", "1/2"), ("debian:6.12", "2/2"), ("debian:7.3", "1/2"), ("debian:7.3", "2/2")
-    ]  # fmt: skip
+        ("debian:6.12", "1/2"),
+        ("debian:6.12", "2/2"),
+        ("debian:7.3", "1/2"),
+        ("debian:7.3", "2/2"),
+    ]
     assert include[0]["command"].startswith("harness run --kernel debian:6.12 --plan quick")
     # the quick plan: 10 fio rows and 3 checks (issue #25)
     assert sum(j["steps"] for j in include[:2]) == sum(j["steps"] for j in include[2:]) == 13
@@ -113,10 +124,12 @@ def test_merge_of_a_dir_without_shard_record_is_one_line(tmp_path: Path, capsys)
 # --- real: host mode, the whole plan vs two shards merged -------------------------------
 
 HOST_PLAN = {
-    "name": "shard-tiny", "description": "two targets, 1 s of 4k random reads each",
-    "runtime_s": 1, "size_mb": 64,
+    "name": "shard-tiny",
+    "description": "two targets, 1 s of 4k random reads each",
+    "runtime_s": 1,
+    "size_mb": 64,
     "fio": [{"workloads": ["randread-4k"], "targets": ["file-xfs", "loop-dio-on-xfs"]}],
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,13 @@ DISKS = [
     {"name": "nvme0", "bus": "nvme", "serial": "HNVME0"},
     {"name": "scsi0", "bus": "scsi", "serial": "HSCSI0"},
 ]
-UPSTREAM_TARGETS = ("nested3-loop-xfs", "nested-loop-ext4", "stacked-dm-linear-xfs",
-                    "stacked-dm-stripe-xfs", "stacked-dm-crypt-xfs")  # fmt: skip
+UPSTREAM_TARGETS = (
+    "nested3-loop-xfs",
+    "nested-loop-ext4",
+    "stacked-dm-linear-xfs",
+    "stacked-dm-stripe-xfs",
+    "stacked-dm-crypt-xfs",
+)
 
 
 def _plan(name: str) -> Plan:
@@ -59,8 +64,11 @@ def test_dm_targets_from_recorded_dmsetup_output():
 
 def test_dmsetup_argv():
     assert stacked.dmsetup_create_argv("h-1", "/w/dm/h-1.table") == [
-        "dmsetup", "create", "h-1", "/w/dm/h-1.table",
-    ]  # fmt: skip
+        "dmsetup",
+        "create",
+        "h-1",
+        "/w/dm/h-1.table",
+    ]
     assert stacked.dmsetup_remove_argv("h-1") == ["dmsetup", "remove", "--retry", "h-1"]
 
 
@@ -75,8 +83,14 @@ def test_stacked_targets_are_data_and_listed():
     for name in UPSTREAM_TARGETS:
         assert "upstream" in targets.TARGETS[name].tags
     stripe = targets.TARGETS["stacked-dm-stripe-xfs"].spec
-    assert stripe == {"kind": "stacked", "dm": "stripe", "disks": ["nvme0", "scsi0"],
-                      "fs": "xfs", "direct_io": True, "alloc": "sparse"}  # fmt: skip
+    assert stripe == {
+        "kind": "stacked",
+        "dm": "stripe",
+        "disks": ["nvme0", "scsi0"],
+        "fs": "xfs",
+        "direct_io": True,
+        "alloc": "sparse",
+    }
     assert targets.TARGETS["nested3-loop-xfs"].spec["depth"] == 3
     assert targets.TARGETS["nested3-loop-xfs"].description.startswith(
         "loop on xfs on loop on xfs on loop on xfs on nvme0"
@@ -106,8 +120,11 @@ def test_online_grow_and_fsck_argv():
     with pytest.raises(Skip):
         checks_resize.grow_argv("btrfs", "/dev/loop1", "/m")
     assert checks_resize.remount_argv("/m", "strictatime") == [
-        "mount", "-o", "remount,strictatime", "/m",
-    ]  # fmt: skip
+        "mount",
+        "-o",
+        "remount,strictatime",
+        "/m",
+    ]
     with pytest.raises(ValueError, match="noatime"):
         checks_resize.remount_argv("/m", "noatime")
 
@@ -130,9 +147,16 @@ def test_wbt_path_and_jobs():
     assert checks_reentry.wbt_path("/dev/loop3") == "/sys/block/loop3/queue/wbt_lat_usec"
     argv = fio.fio_argv("b", "/dev/loop3", checks_reentry.buffered_job(32), "/r/b.json")
     assert argv[5:] == [
-        "--rw=write", "--bs=64k", "--size=32M", "--direct=0", "--ioengine=psync",
-        "--numjobs=2", "--offset_increment=32M", "--end_fsync=1", "--group_reporting=1",
-    ]  # fmt: skip
+        "--rw=write",
+        "--bs=64k",
+        "--size=32M",
+        "--direct=0",
+        "--ioengine=psync",
+        "--numjobs=2",
+        "--offset_increment=32M",
+        "--end_fsync=1",
+        "--group_reporting=1",
+    ]
     direct = checks_reentry.direct_job(32, 5)
     assert direct["direct"] == 1 and direct["iodepth"] == 32 and direct["runtime"] == 5
 
@@ -161,8 +185,9 @@ def test_stack_scope_boot_word_and_validation():
 
 
 def test_path_summary_on_the_recorded_global_trace_has_no_loop():
-    frames = metrics.parse_stack_trace((DATA / "fio" / "stack_trace-debian-6.12.txt").read_text(),
-                                       top=80)  # fmt: skip
+    frames = metrics.parse_stack_trace(
+        (DATA / "fio" / "stack_trace-debian-6.12.txt").read_text(), top=80
+    )
     assert not stackpath.through_loop(frames)
     assert stackpath.path_summary(frames) == (
         "xfs_file_write_iter > xfs_file_dio_write_aligned > iomap_dio_rw"
@@ -174,8 +199,12 @@ def test_path_of_a_recorded_path_scoped_trace_through_loop_on_dm_crypt():
     # recorded: upstream-failures on Debian 6.12.118 under TCG; the tracer booted with the
     # submission scope (module functions unmatched: only the built-in four were traced)
     rec = json.loads((DATA / "stack" / "path-scoped-dm-crypt-debian-6.12.json").read_text())
-    assert rec["stack_scope"] == ["iomap_dio_rw", "submit_bio_noacct", "blk_mq_flush_plug_list",
-                                  "blk_mq_submit_bio"]  # fmt: skip
+    assert rec["stack_scope"] == [
+        "iomap_dio_rw",
+        "submit_bio_noacct",
+        "blk_mq_flush_plug_list",
+        "blk_mq_submit_bio",
+    ]
     frames = rec["stack_trace"]
     assert stackpath.through_loop(frames)
     assert stackpath.path_summary(frames) == (
@@ -219,8 +248,9 @@ def test_budget_is_three_quarters_of_thread_size():
     assert stackpath.budget_bytes() == 12288
     assert stackpath.parse_filter("#### all functions enabled ####\n") == []
     assert stackpath.parse_filter("submit_bio_noacct\nloop_queue_rq [loop]\n") == [
-        "submit_bio_noacct", "loop_queue_rq",
-    ]  # fmt: skip
+        "submit_bio_noacct",
+        "loop_queue_rq",
+    ]
 
 
 def test_path_verdict_names_the_path_over_budget():
@@ -257,8 +287,7 @@ def test_loop_plan_keeps_its_rows_and_global_tracer():
     plan = _plan("loop")
     assert plan.boot_append == ("stacktrace",)
     assert not {s.target_name for s in plan.steps} & set(UPSTREAM_TARGETS)
-    assert not {s.check for s in plan.steps} & {"online-resize", "throttled-writes",
-                                                "plug-reentry"}  # fmt: skip
+    assert not {s.check for s in plan.steps} & {"online-resize", "throttled-writes", "plug-reentry"}
 
 
 def test_upstream_checks_registered_on_both_sides():

@@ -37,8 +37,16 @@ def splats_of(name: str):
 
 def run(accel="tcg", steps=None, splats=(), **kw) -> RunResult:
     steps = steps or (StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),)
-    return RunResult(KernelInfo("k"), Environment(accel=accel), "default", "p", tuple(steps),
-                     tuple(splats), console_log="out/console.log", **kw)  # fmt: skip
+    return RunResult(
+        KernelInfo("k"),
+        Environment(accel=accel),
+        "default",
+        "p",
+        tuple(steps),
+        tuple(splats),
+        console_log="out/console.log",
+        **kw,
+    )
 
 
 def faulted(name: str, accel: str = "tcg", reason: str = "oops") -> RunResult:
@@ -46,9 +54,10 @@ def faulted(name: str, accel: str = "tcg", reason: str = "oops") -> RunResult:
     steps = (
         StepResult(FIO, "fio", "pass", metrics={"read_iops": 1000.0}),
         StepResult(LOOP, "fio", "fail", "kernel ...", splats=found),
-        StepResult(LAST, "fio", "skip", f"not run: kernel oopsed in {LOOP}",
-                   details={"not_reached": LOOP}),
-    )  # fmt: skip
+        StepResult(
+            LAST, "fio", "skip", f"not run: kernel oopsed in {LOOP}", details={"not_reached": LOOP}
+        ),
+    )
     return run(accel, steps, found, stop_reason=reason)
 
 
@@ -128,9 +137,17 @@ def test_verdict_round_trips_through_results_json():
 
 
 def test_compare_keeps_rows_before_the_fault_and_marks_later_ones_not_reached():
-    base = [run(steps=(StepResult(FIO, "fio", "pass", metrics={"read_iops": v}),
-                       StepResult(LOOP, "fio", "pass"), StepResult(LAST, "fio", "pass")),
-                repetition=i) for i, v in enumerate((1000.0, 1010.0))]  # fmt: skip
+    base = [
+        run(
+            steps=(
+                StepResult(FIO, "fio", "pass", metrics={"read_iops": v}),
+                StepResult(LOOP, "fio", "pass"),
+                StepResult(LAST, "fio", "pass"),
+            ),
+            repetition=i,
+        )
+        for i, v in enumerate((1000.0, 1010.0))
+    ]
     cand = [dataclasses.replace(faulted("oops-null"), repetition=i) for i in range(2)]
     c = compare(base, cand)
     iops = next(m for m in c.metrics if m.step_id == FIO and m.metric == "read_iops")
@@ -152,11 +169,18 @@ def test_ab_stops_a_side_after_two_identical_kernel_failures():
 
     stopped: dict[str, str] = {}
     done = run_interleaved(slots, lambda s: s, run_one, stopped=stopped)
-    assert ran == ["rep0-base", "rep0-candidate", "rep1-base", "rep1-candidate",
-                   "rep2-base", "rep3-base"]  # fmt: skip
+    assert ran == [
+        "rep0-base",
+        "rep0-candidate",
+        "rep1-base",
+        "rep1-candidate",
+        "rep2-base",
+        "rep3-base",
+    ]
     assert len(done) == 6 and list(stopped) == ["candidate"]
-    assert stopped["candidate"].startswith(f"stopped after 2 repetitions with the same kernel "
-                                           f"failure in {LOOP}")  # fmt: skip
+    assert stopped["candidate"].startswith(
+        f"stopped after 2 repetitions with the same kernel failure in {LOOP}"
+    )
 
 
 def test_different_failures_do_not_stop_a_side():
@@ -169,8 +193,11 @@ def test_recorded_lean_fault_oops_signature_names_the_loop_worker():
     # kernel (loop.harness_oops_after=300) under TCG, stopped by the harness 15 s after it.
     found = splats_of("fault-oops")
     assert [s.kind for s in found] == ["oops"]
-    verdict = judge(run(steps=(StepResult(LOOP, "fio", "fail", splats=found),), splats=found,
-                        stop_reason="oops"))  # fmt: skip
+    verdict = judge(
+        run(
+            steps=(StepResult(LOOP, "fio", "fail", splats=found),), splats=found, stop_reason="oops"
+        )
+    )
     assert verdict.cls == KERNEL_FAILURE and verdict.step == LOOP
     assert verdict.signature == (
         "oops: loop_harness_maybe_oops <- loop_process_work <- process_one_work"
@@ -205,8 +232,9 @@ def test_lost_nvme_submissions_are_named_on_the_console():
 def test_lost_io_under_round_robin_tcg_is_an_emulator_artefact_elsewhere_a_failure():
     found = splats_of("tcg-rr-lost-io")
     steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=found),)
-    cost = dataclasses.replace(run(steps=steps, splats=found),
-                               environment=Environment(accel="tcg", measure="cost"))  # fmt: skip
+    cost = dataclasses.replace(
+        run(steps=steps, splats=found), environment=Environment(accel="tcg", measure="cost")
+    )
     verdict = judge(cost)
     assert verdict.cls == EMULATOR_ARTEFACT and verdict.signature == "tcg-round-robin-lost-io"
     assert judge(run(steps=steps, splats=found)).cls == KERNEL_FAILURE  # multi-threaded TCG
@@ -217,8 +245,9 @@ def test_lost_io_that_comes_back_under_round_robin_tcg_stays_an_artefact():
     cost-mode A/A): that is no evidence against the kernel; exit 2, both logs kept."""
     found = splats_of("tcg-rr-lost-io")
     steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=found),)
-    cost = dataclasses.replace(run(steps=steps, splats=found),
-                               environment=Environment(accel="tcg", measure="cost"))  # fmt: skip
+    cost = dataclasses.replace(
+        run(steps=steps, splats=found), environment=Environment(accel="tcg", measure="cost")
+    )
     first = judge(cost)
     again = after_retry(first, "out/console.attempt1.log", judge(cost))
     assert again.cls == EMULATOR_ARTEFACT and "not a kernel verdict" in again.summary
@@ -237,22 +266,28 @@ def test_an_oops_after_lost_io_decides_the_run_as_a_kernel_failure():
     after it (the I/O blocked a task) stays the artefact's."""
     lost = splats_of("tcg-rr-lost-io")
     oops = splats_of("oops-null")
-    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
-             StepResult(LOOP, "fio", "fail", "kernel oops during step", splats=oops))  # fmt: skip
+    steps = (
+        StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+        StepResult(LOOP, "fio", "fail", "kernel oops during step", splats=oops),
+    )
     verdict = judge(_cost(run(steps=steps, splats=(*lost, *oops))))
     assert verdict.cls == KERNEL_FAILURE and verdict.step == LOOP, verdict
     assert not verdict.contained
     hung = splats_of("hung-task")
-    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
-             StepResult(LOOP, "fio", "fail", "kernel hung_task", splats=hung))  # fmt: skip
+    steps = (
+        StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+        StepResult(LOOP, "fio", "fail", "kernel hung_task", splats=hung),
+    )
     verdict = judge(_cost(run(steps=steps, splats=(*lost, *hung))))
     assert verdict.cls == EMULATOR_ARTEFACT and not verdict.contained  # the hang taints more
 
 
 def test_lost_io_is_contained_to_its_step_an_int3_oops_is_not():
     lost = splats_of("tcg-rr-lost-io")
-    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
-             StepResult(LOOP, "fio", "pass", metrics={"write_iops": 9000.0}))  # fmt: skip
+    steps = (
+        StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+        StepResult(LOOP, "fio", "pass", metrics={"write_iops": 9000.0}),
+    )
     verdict = judge(_cost(run(steps=steps, splats=lost)))
     assert verdict.cls == EMULATOR_ARTEFACT and verdict.contained
     assert Verdict.from_dict(verdict.to_dict()) == verdict
@@ -267,8 +302,10 @@ def test_lost_io_is_contained_to_its_step_an_int3_oops_is_not():
 
 def test_a_step_failing_on_its_own_beside_contained_lost_io_is_a_test_failure():
     lost = splats_of("tcg-rr-lost-io")
-    steps = (StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
-             StepResult("check/sparse", "check", "fail", "blocks leaked"))  # fmt: skip
+    steps = (
+        StepResult(FIO, "fio", "fail", "kernel io_timeout during step", splats=lost),
+        StepResult("check/sparse", "check", "fail", "blocks leaked"),
+    )
     verdict = judge(_cost(run(steps=steps, splats=lost)))
     assert verdict.cls == TEST_FAILURE and verdict.step == "check/sparse"
     assert "tcg-round-robin-lost-io" in verdict.summary and not verdict.retry
@@ -279,8 +316,10 @@ def test_a_vm_that_ended_without_kernel_evidence_is_retried_once():
     """The console closed before the agent's last marker and the kernel said nothing (QEMU
     killed by a signal looks so): infra, retried; a second boot that passes is the verdict,
     the first attempt kept; the same twice stays infra (never a kernel failure)."""
-    steps = (StepResult("boot", "setup", "pass"),
-             StepResult(FIO, "fio", "error", "never finished: the VM exited"))  # fmt: skip
+    steps = (
+        StepResult("boot", "setup", "pass"),
+        StepResult(FIO, "fio", "error", "never finished: the VM exited"),
+    )
     gone = run(steps=steps, stop_reason="eof", infra_error="run stopped (eof) during " + FIO)
     first = judge(gone)
     assert first.cls == INFRA_ERROR and first.retry == "vm-exit" and first.step == FIO

@@ -19,9 +19,12 @@ def _runs() -> list[RunResult]:
 
 def test_raw_device_under_each_target_comes_from_the_suite():
     assert raw_under(_runs()) == {
-        "raw-nvme0": "raw-nvme0", "raw-scsi0": "raw-scsi0", "file-xfs": "raw-nvme0",
-        "loop-dio-on-xfs": "raw-nvme0", "loop-dio-off-xfs": "raw-nvme0",
-    }  # fmt: skip
+        "raw-nvme0": "raw-nvme0",
+        "raw-scsi0": "raw-scsi0",
+        "file-xfs": "raw-nvme0",
+        "loop-dio-on-xfs": "raw-nvme0",
+        "loop-dio-off-xfs": "raw-nvme0",
+    }
 
 
 def test_loop_against_the_nvme_under_it_per_workload():
@@ -45,8 +48,9 @@ def test_loop_against_the_nvme_under_it_per_workload():
 def test_the_cli_summary_says_how_loop_compared():
     lines = run_summary(_runs()[0])
     assert lines[0] == "PASS debian:6.12 (6.12.118+deb12-amd64) on default under TCG: 14 pass"
-    assert any(line.startswith("  loop-dio-on-xfs vs raw-nvme0: randread-4k 0.05x IOPS")
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("  loop-dio-on-xfs vs raw-nvme0: randread-4k 0.05x IOPS") for line in lines
+    )
 
 
 def test_a_target_without_its_raw_device_measured_has_no_share():

@@ -22,9 +22,20 @@ from harness.vm.launch import BootSpec, vng_argv, vng_env
 from harness.vm.pathsafe import SHELL_SAFE_CHARS, check_vng_path, qemu_path
 
 HOSTILE = (
-    "/o;touch${IFS}/tmp/x;#/k", "/o$(id)/k", "/o`id`/k", "/o'q/k", '/o"q/k', "/o\nid/k",
-    "/o|id/k", "/o&id/k", "/o*/k", "/o>x/k", "/o\\x/k", "/o{a,b}/k", "/o!x/k",
-)  # fmt: skip
+    "/o;touch${IFS}/tmp/x;#/k",
+    "/o$(id)/k",
+    "/o`id`/k",
+    "/o'q/k",
+    '/o"q/k',
+    "/o\nid/k",
+    "/o|id/k",
+    "/o&id/k",
+    "/o*/k",
+    "/o>x/k",
+    "/o\\x/k",
+    "/o{a,b}/k",
+    "/o!x/k",
+)
 
 
 def _spec(**changes) -> BootSpec:
@@ -119,8 +130,10 @@ def test_qemu_opens_the_whole_path_with_a_comma(tmp_path: Path) -> None:
     drive = topo.drive_argv(topo.Disk("nvme0", "nvme"), target)
     done = subprocess.run(
         [qemu, "-machine", "none", "-nodefaults", "-display", "none", "-S", *drive],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert done.returncode != 0
     assert f"Could not open '{target}'" in done.stderr, done.stderr
 

@@ -27,15 +27,20 @@ def test_every_workflow_passes_actionlint() -> None:
     assert WORKFLOWS, "no workflow files"
     done = subprocess.run(
         [_actionlint(), "-no-color", *map(str, WORKFLOWS)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
-                   "      - run: echo ${{ matrix.nope }}\n")  # fmt: skip
+    bad.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ matrix.nope }}\n"
+    )
     done = subprocess.run([_actionlint(), "-no-color", str(bad)], capture_output=True, text=True)
     assert done.returncode == 1 and "matrix" in done.stdout
 
@@ -49,8 +54,22 @@ def test_matrix_workflow_is_fed_by_harness_shard(capsys) -> None:
     text = (ROOT / ".github/workflows/shard-matrix.yml").read_text()
     assert "--format github" in text and "fromJSON(needs.matrix.outputs.matrix)" in text
     assert "harness merge" in text and "report_paths: merged/junit.xml" in text
-    assert main(["shard", "--plan", "loop", "--kernel", "debian:6.12", "--shards", "4",
-                 "--format", "github"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "shard",
+                "--plan",
+                "loop",
+                "--kernel",
+                "debian:6.12",
+                "--shards",
+                "4",
+                "--format",
+                "github",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith('{"include":[')
 
 

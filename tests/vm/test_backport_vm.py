@@ -17,11 +17,13 @@ from harness.cli.main import main
 SERIES = Path(__file__).parents[1] / "data" / "series"
 B612, B72 = "src:debian:linux-source-6.12", "src:debian:linux-source-7.2"
 TINY_PLAN = {
-    "name": "backport-tiny", "description": "one short loop fio row and one check",
-    "runtime_s": 2, "size_mb": 64,
+    "name": "backport-tiny",
+    "description": "one short loop fio row and one check",
+    "runtime_s": 2,
+    "size_mb": 64,
     "fio": [{"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]}],
     "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"]}],
-}  # fmt: skip
+}
 
 
 def backport(out: Path, *args: str) -> tuple[int, dict]:
@@ -39,9 +41,18 @@ def matrix(tmp_path_factory, lean_base) -> tuple[int, dict, Path]:
     plan = out / "tiny-plan.json"
     plan.write_text(json.dumps(TINY_PLAN))
     rc, doc = backport(
-        out / "table", "--series", str(SERIES / "backport-standin.mbox"),
-        "--base", B612, "--base", B72, "--plan", str(plan), "--reps", "1",
-    )  # fmt: skip
+        out / "table",
+        "--series",
+        str(SERIES / "backport-standin.mbox"),
+        "--base",
+        B612,
+        "--base",
+        B72,
+        "--plan",
+        str(plan),
+        "--reps",
+        "1",
+    )
     return rc, doc, out / "table"
 
 
@@ -64,8 +75,10 @@ def test_72_conflicts_in_patch_2_naming_file_and_function(matrix):
     row = by_base(doc)[B72]
     assert rc == 1  # a base that does not take the series failed
     assert (row["apply"]["status"], row["apply"]["applied"], row["apply"]["total"]) == (
-        "conflict", 1, 3,
-    )  # fmt: skip
+        "conflict",
+        1,
+        3,
+    )
     conflict = row["apply"]["conflict"]
     assert conflict["patch"] == 2 and "log direct I/O" in conflict["subject"]
     assert conflict["file"] == "drivers/block/loop.c"
@@ -91,11 +104,20 @@ def test_table_writers_junit_html_and_lint(matrix):
 
 def test_series_for_gives_72_its_backport(tmp_path, lean_base):
     rc, doc = backport(
-        tmp_path, "--series", str(SERIES / "backport-standin.mbox"),
-        "--base", B612, "--base", B72,
-        "--series-for", f"{B72}={SERIES / 'backport-standin-7.2.mbox'}",
-        "--stop-after", f"{B612}=build", "--stop-after", f"{B72}=apply",
-    )  # fmt: skip
+        tmp_path,
+        "--series",
+        str(SERIES / "backport-standin.mbox"),
+        "--base",
+        B612,
+        "--base",
+        B72,
+        "--series-for",
+        f"{B72}={SERIES / 'backport-standin-7.2.mbox'}",
+        "--stop-after",
+        f"{B612}=build",
+        "--stop-after",
+        f"{B72}=apply",
+    )
     rows = by_base(doc)
     assert rc == 0
     assert rows[B72]["backport"] and rows[B72]["series"].endswith("backport-standin-7.2.mbox")
@@ -106,9 +128,14 @@ def test_series_for_gives_72_its_backport(tmp_path, lean_base):
 
 def test_series_that_does_not_compile_is_build_failed_with_log(tmp_path, lean_base):
     rc, doc = backport(
-        tmp_path, "--series", str(SERIES / "backport-nobuild.mbox"), "--base", B612,
-        "--stop-after", "build",
-    )  # fmt: skip
+        tmp_path,
+        "--series",
+        str(SERIES / "backport-nobuild.mbox"),
+        "--base",
+        B612,
+        "--stop-after",
+        "build",
+    )
     (row,) = doc["bases"]
     assert rc == 1
     assert row["apply"]["status"] == "applied" and row["apply"]["applied"] == 2

@@ -29,8 +29,15 @@ def _bisect(tmp_path, step: str):  # type: ignore[no-untyped-def]
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(PLAN))
     kernels = (LEAN_BASE, lean_variant_spec("fault-oops"))
-    req = BisectRequest("list", f"check:{step}", tmp_path / "out", kernels=kernels,
-                        plan=str(plan), accel="tcg", append=(OOPS,))  # fmt: skip
+    req = BisectRequest(
+        "list",
+        f"check:{step}",
+        tmp_path / "out",
+        kernels=kernels,
+        plan=str(plan),
+        accel="tcg",
+        append=(OOPS,),
+    )
     return bisect.run_bisect(req, progress=print)
 
 

@@ -45,8 +45,11 @@ DISCARD = "\tcase REQ_OP_DISCARD:\n\t\treturn lo_fallocate(lo, rq, pos, FALLOC_F
 BROKEN = "\tcase REQ_OP_DISCARD:\n\t\treturn 0; /* harness bisect test: discard dropped */\n"
 ANCHOR = "static DEFINE_MUTEX(loop_validate_mutex);\n"
 NOBUILD = ANCHOR + "static int harness_bisect_nobuild = harness_bisect_undeclared;\n"
-SPARSE_PLAN = {"name": "bisect-sparse", "size_mb": 64,
-               "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"]}]}  # fmt: skip
+SPARSE_PLAN = {
+    "name": "bisect-sparse",
+    "size_mb": 64,
+    "checks": [{"check": "sparse", "targets": ["loop-dio-on-xfs"]}],
+}
 METRIC_BRANCH = "refs/heads/harness-bisect-metric"
 SPINLOCK = "#include <linux/spinlock.h>\n"
 FILEBACKED = "\tloff_t pos = ((loff_t) blk_rq_pos(rq) << 9) + lo->lo_offset;\n\n"
@@ -70,14 +73,17 @@ echo "non-zero bytes after discard: $left"
 def _git(repo: Path, *args: str, env=None, input_text: str | None = None) -> str:
     ident = ["-c", "user.name=harness", "-c", "user.email=harness@localhost"]
     argv = ["git", "-C", str(repo), *ident, *args]
-    done = subprocess.run(argv, check=True, text=True, capture_output=True, env=env,
-                          input=input_text)  # fmt: skip
+    done = subprocess.run(
+        argv, check=True, text=True, capture_output=True, env=env, input=input_text
+    )
     return done.stdout.strip()
 
 
 def _sources(repo: Path, base: str) -> tuple[str, str]:
-    return (_git(repo, "show", f"{base}:{LOOP_C}") + "\n",
-            _git(repo, "show", f"{base}:{DOC}") + "\n")  # fmt: skip
+    return (
+        _git(repo, "show", f"{base}:{LOOP_C}") + "\n",
+        _git(repo, "show", f"{base}:{DOC}") + "\n",
+    )
 
 
 def make_history(repo: Path, base: str, salt: str = "") -> list[str]:
@@ -114,8 +120,12 @@ def commit_versions(
     """Each (subject, {path: text}) as a commit on top of the last, `branch` at the tip."""
     with tempfile.TemporaryDirectory() as tmp:
         date = "2001-01-01T00:00:00Z"
-        env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index", "GIT_AUTHOR_DATE": date,
-               "GIT_COMMITTER_DATE": date}  # fmt: skip
+        env = {
+            **os.environ,
+            "GIT_INDEX_FILE": f"{tmp}/index",
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_DATE": date,
+        }
         _git(repo, "read-tree", base, env=env)
         commits = [base]
         for subject, files in versions:
@@ -123,8 +133,9 @@ def commit_versions(
                 blob = _git(repo, "hash-object", "-w", "--stdin", env=env, input_text=text)
                 _git(repo, "update-index", "--cacheinfo", f"100644,{blob},{path}", env=env)
             tree = _git(repo, "write-tree", env=env)
-            commits.append(_git(repo, "commit-tree", tree, "-p", commits[-1], "-m",
-                                subject + salt, env=env))  # fmt: skip
+            commits.append(
+                _git(repo, "commit-tree", tree, "-p", commits[-1], "-m", subject + salt, env=env)
+            )
     _git(repo, "update-ref", branch, commits[-1])
     return commits
 
@@ -144,9 +155,15 @@ def git_bisect(history, tmp_path_factory):
     plan = tmp_path_factory.mktemp("plan") / "bisect-sparse.json"
     plan.write_text(json.dumps(SPARSE_PLAN))
     out = tmp_path_factory.mktemp("bisect-git")
-    req = BisectRequest("git", "check:sparse@loop-dio-on-xfs", out,
-                        good="src:debian:linux-source-6.12", bad=f"git:{repo}@harness-bisect-test",
-                        plan=str(plan), accel="tcg")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        "check:sparse@loop-dio-on-xfs",
+        out,
+        good="src:debian:linux-source-6.12",
+        bad=f"git:{repo}@harness-bisect-test",
+        plan=str(plan),
+        accel="tcg",
+    )
     _, first = bisect.run_bisect(req, max_steps=3, progress=print)
     state = load_state(out)
     resumed_state, result = bisect.run_bisect(state.request, state=state, progress=print)
@@ -242,10 +259,16 @@ def test_metric_bisect_finds_the_commit_that_slows_loop(lean_base, tmp_path) -> 
     commits = make_metric_history(snap.repo, snap.commit)
     plan = tmp_path / "bisect-metric.json"
     plan.write_text(json.dumps(METRIC_PLAN))
-    req = BisectRequest("git", f"metric:{METRIC}:-25%", tmp_path / "out", runs=3,
-                        good="src:debian:linux-source-6.12",
-                        bad=f"git:{snap.repo}@harness-bisect-metric",
-                        plan=str(plan), accel="tcg")  # fmt: skip
+    req = BisectRequest(
+        "git",
+        f"metric:{METRIC}:-25%",
+        tmp_path / "out",
+        runs=3,
+        good="src:debian:linux-source-6.12",
+        bad=f"git:{snap.repo}@harness-bisect-metric",
+        plan=str(plan),
+        accel="tcg",
+    )
     state, result = bisect.run_bisect(req, progress=print)
     report = (req.out_dir / "bisect.md").read_text()
     print(report)

@@ -17,8 +17,18 @@ def test_built_for_the_real_debian_kernel(tmp_path: Path) -> None:
     cpio = bi.for_boot(kernel.modules_dir, kernel.config, ("nvme", "virtio_scsi", "sd_mod"))
     assert cpio is not None and cpio.parent.name == "initramfs"
     members = _members(cpio)
-    for module in ("netfs", "9pnet", "9p", "9pnet_virtio", "overlay", "nvme_core", "nvme",
-                   "scsi_mod", "virtio_scsi", "sd_mod"):  # fmt: skip
+    for module in (
+        "netfs",
+        "9pnet",
+        "9p",
+        "9pnet_virtio",
+        "overlay",
+        "nvme_core",
+        "nvme",
+        "scsi_mod",
+        "virtio_scsi",
+        "sd_mod",
+    ):
         assert f"modules/{module}.ko" in members
     assert "bin/modprobe" not in members and "init" in members
     root = tmp_path / "root"

@@ -46,18 +46,25 @@ def test_compiled_standin_names_virtio_ports_and_answers_the_rest(tmp_path: Path
     binary = standins.compiled()
     assert binary is not None
     ports = tmp_path / "class/virtio-ports"
-    for port, name in (("vport1p1", "virtme.stdin\n"), ("vport2p1", "virtme.ret"),
-                       ("vport3p1", "")):  # fmt: skip
+    for port, name in (
+        ("vport1p1", "virtme.stdin\n"),
+        ("vport2p1", "virtme.ret"),
+        ("vport3p1", ""),
+    ):
         (ports / port).mkdir(parents=True)
         (ports / port / "name").write_text(name)
-    script = (f"mount --bind {tmp_path / 'class'} /sys/class && mount -t tmpfs none /dev && "
-              f"{binary} --daemon --resolve-names=never && "
-              "for l in /dev/virtio-ports/*; do echo \"$l $(readlink $l)\"; done")  # fmt: skip
+    script = (
+        f"mount --bind {tmp_path / 'class'} /sys/class && mount -t tmpfs none /dev && "
+        f"{binary} --daemon --resolve-names=never && "
+        'for l in /dev/virtio-ports/*; do echo "$l $(readlink $l)"; done'
+    )
     argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     # the unnamed port gets no link
-    assert done.stdout.splitlines() == ["/dev/virtio-ports/virtme.ret ../vport2p1",
-                                        "/dev/virtio-ports/virtme.stdin ../vport1p1"]  # fmt: skip
+    assert done.stdout.splitlines() == [
+        "/dev/virtio-ports/virtme.ret ../vport2p1",
+        "/dev/virtio-ports/virtme.stdin ../vport1p1",
+    ]
     for args in (["trigger", "--action=add"], ["settle"], ["--create", "--boot"]):
         assert subprocess.run([str(binary), *args], timeout=10).returncode == 0

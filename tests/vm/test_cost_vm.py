@@ -37,10 +37,19 @@ def schedule(tmp_path_factory, lean_variant):
     out = tmp_path_factory.mktemp("cost")
     (out / "plan.json").write_text(json.dumps(PLAN))
     base = ab.Side(ab.BASE, kernel.spec)
-    req = ab.AbRequest(base, ab.Side(ab.CANDIDATE, kernel.spec), out,
-                       plan=str(out / "plan.json"), reps=2, measure="cost")  # fmt: skip
-    sides = [base, ab.Side("aa", kernel.spec),
-             ab.Side("slow", kernel.spec, append=("loop.harness_spin_us=200",))]  # fmt: skip
+    req = ab.AbRequest(
+        base,
+        ab.Side(ab.CANDIDATE, kernel.spec),
+        out,
+        plan=str(out / "plan.json"),
+        reps=2,
+        measure="cost",
+    )
+    sides = [
+        base,
+        ab.Side("aa", kernel.spec),
+        ab.Side("slow", kernel.spec, append=("loop.harness_spin_us=200",)),
+    ]
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         done = ab.run_interleaved(

@@ -20,10 +20,12 @@ from harness.paths import cache_subdir
 SERIES = ("6.1", "6.12", "6.16", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2", "7.3")
 BOOTED_BY_DEFAULT = ("6.12", "7.0")
 PLAN = {
-    "name": "debian-boot", "description": "boot, then 4k random reads on raw NVMe for 2 s",
-    "runtime_s": 2, "size_mb": 64,
+    "name": "debian-boot",
+    "description": "boot, then 4k random reads on raw NVMe for 2 s",
+    "runtime_s": 2,
+    "size_mb": 64,
     "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0"]}],
-}  # fmt: skip
+}
 
 
 def offered() -> dict[str, debian.DebianKernel]:

@@ -20,8 +20,7 @@ def test_the_first_ab_flags_loop_rows_and_exits_1(tmp_path):
     argv = readme_command()
     assert argv[0] == "harness"
     cmd = [sys.executable, "-m", "harness", *argv[1:], "--out", str(tmp_path / "ab")]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          timeout=3 * 3600)  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3 * 3600)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-3000:]
     flagged = re.findall(r"^\s+REGRESSION (\S+) (\S+):", output, re.MULTILINE)

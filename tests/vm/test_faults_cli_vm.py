@@ -90,9 +90,18 @@ def _malformed(tmp: Path) -> dict[str, tuple[list[str], str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["plan-json", "plan-keys", "plan-name", "topology", "kernel", "series", "series-empty",
-     "config", "shard"],
-)  # fmt: skip
+    [
+        "plan-json",
+        "plan-keys",
+        "plan-name",
+        "topology",
+        "kernel",
+        "series",
+        "series-empty",
+        "config",
+        "shard",
+    ],
+)
 def test_malformed_input_is_one_line(tmp_path: Path, case: str) -> None:
     argv, needle = _malformed(tmp_path)[case]
     before = host_state()
@@ -128,10 +137,24 @@ def test_missing_vng_names_the_fix(tmp_path: Path) -> None:
 
 def harness_in_ns(script: str, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-         *HARNESS, *argv],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *HARNESS,
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
     return done.returncode, done.stderr
 
 

@@ -43,8 +43,10 @@ def test_second_run_into_one_directory_is_refused_and_qemu_sigkill_ends_cleanly(
     for pid in qemu:
         os.kill(pid, signal.SIGKILL)
     kept = run_dir / "console.attempt1.log"
-    wait_for(lambda: kept.exists() and step_began(run_dir / "console.log", RUNNING),
-             "the retried boot's first step")  # fmt: skip
+    wait_for(
+        lambda: kept.exists() and step_began(run_dir / "console.log", RUNNING),
+        "the retried boot's first step",
+    )
     again = [pid for pid in qemu_children(first.pid) if pid not in qemu]
     assert again, "no QEMU for the retried boot"
     t0 = time.monotonic()

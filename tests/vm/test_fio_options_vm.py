@@ -20,14 +20,21 @@ def test_host_agent_given_a_hostile_plan_json_writes_and_runs_nothing(tmp_path) 
     """The issue's reproduction: a plan.json (bypassing the loader) aiming fio at a victim
     file and running a command, on a file-xfs row in host mode."""
     victim, ran = tmp_path / "victim", tmp_path / "ran"
-    plan = build_plan(_plan_file(tmp_path, {"runtime": 1}), disks=[], mode="host",
-                      workdir=str(tmp_path / "work")).to_dict()  # fmt: skip
+    plan = build_plan(
+        _plan_file(tmp_path, {"runtime": 1}), disks=[], mode="host", workdir=str(tmp_path / "work")
+    ).to_dict()
     plan["steps"][0]["workload"]["fio"].update(
         {"filename": str(victim), "exec_prerun": f"touch {ran}", "size": "1M"}
     )
     (tmp_path / "plan.json").write_text(json.dumps(plan))
-    argv = [sys.executable, str(GUEST_DIR / "agent.py"), "--plan", str(tmp_path / "plan.json"),
-            "--results", str(tmp_path)]  # fmt: skip
+    argv = [
+        sys.executable,
+        str(GUEST_DIR / "agent.py"),
+        "--plan",
+        str(tmp_path / "plan.json"),
+        "--results",
+        str(tmp_path),
+    ]
     proc.run(argv, timeout=300, check=False)
     record = json.loads((tmp_path / "steps.jsonl").read_text().splitlines()[0])
     assert record["status"] == "error" and "'filename'" in record["message"], record

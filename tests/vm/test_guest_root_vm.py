@@ -47,8 +47,9 @@ def probe(tmp_path: Path, secret: Path, guest_root: str) -> tuple[str, str]:
     script = tmp_path / f"probe-{guest_root}.sh"
     tree = Path(__file__).resolve().parents[2]  # this checkout, on the host's root
     script.write_text(PROBE.format(secret=secret, tree=tree / "harness" / "vm"))
-    req = RunRequest(kernel=KERNEL, out_dir=tmp_path / guest_root, accel="tcg",
-                     guest_root=guest_root)  # fmt: skip
+    req = RunRequest(
+        kernel=KERNEL, out_dir=tmp_path / guest_root, accel="tcg", guest_root=guest_root
+    )
     run = ScriptExecutor(script, "secret-probe").run(req, kernel_for_spec(KERNEL))
     step = next(s for s in run.steps if s.id == "secret-probe")
     return str(step.status), step.details.get("output", step.message)
@@ -69,8 +70,9 @@ def test_minimal_root_hides_the_hosts_secrets(tmp_path: Path, secret: Path) -> N
 
 def test_default_job_passes_in_the_minimal_root(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    rc = main(["run", "--kernel", KERNEL, "--guest-root", "minimal", "--accel", "tcg",
-               "--out", str(out)])  # fmt: skip
+    rc = main(
+        ["run", "--kernel", KERNEL, "--guest-root", "minimal", "--accel", "tcg", "--out", str(out)]
+    )
     assert rc == 0, (out / "report.md").read_text()
     run = json.loads((out / "results.json").read_text())["runs"][0]
     fio = [s for s in run["steps"] if s["kind"] == "fio"]

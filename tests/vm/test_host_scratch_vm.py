@@ -79,25 +79,36 @@ def test_an_image_is_never_created_through_a_link_or_over_a_file(tmp_path: Path)
 
 def test_leftover_parsers() -> None:
     dirs = [Path("/s/run-1-ab")]
-    listed = json.dumps({"loopdevices": [
-        {"name": "/dev/loop2", "back-file": "/s/run-1-ab/img/t-0.img"},
-        {"name": "/dev/loop10", "back-file": "/s/run-1-ab/mnt/t-0/backing.img"},
-        {"name": "/dev/loop3", "back-file": "/s/run-1-abc/img/t-0.img"},
-        {"name": "/dev/loop4", "back-file": None},
-    ]})  # fmt: skip
+    listed = json.dumps(
+        {
+            "loopdevices": [
+                {"name": "/dev/loop2", "back-file": "/s/run-1-ab/img/t-0.img"},
+                {"name": "/dev/loop10", "back-file": "/s/run-1-ab/mnt/t-0/backing.img"},
+                {"name": "/dev/loop3", "back-file": "/s/run-1-abc/img/t-0.img"},
+                {"name": "/dev/loop4", "back-file": None},
+            ]
+        }
+    )
     assert scratch.loops_under(listed, dirs) == ["/dev/loop10", "/dev/loop2"]
-    info = ("36 35 98:0 / /s/run-1-ab/mnt/a\\040b rw - xfs /dev/loop2 rw\n"
-            "37 36 98:0 / /s/run-1-ab/mnt/a\\040b/inner rw - xfs /dev/loop10 rw\n"
-            "38 35 98:0 / /s/other rw - xfs /dev/loop3 rw\n"
-            "39 35 98:0 / /s/run-1-ab/mnt/t-inner-1 rw - xfs /dev/loop11 rw\n")  # fmt: skip
+    info = (
+        "36 35 98:0 / /s/run-1-ab/mnt/a\\040b rw - xfs /dev/loop2 rw\n"
+        "37 36 98:0 / /s/run-1-ab/mnt/a\\040b/inner rw - xfs /dev/loop10 rw\n"
+        "38 35 98:0 / /s/other rw - xfs /dev/loop3 rw\n"
+        "39 35 98:0 / /s/run-1-ab/mnt/t-inner-1 rw - xfs /dev/loop11 rw\n"
+    )
     # t-inner-1's loop file lies in "a b"'s filesystem (a nested loop): it goes first
     assert scratch.mounts_under(info, dirs) == [
-        "/s/run-1-ab/mnt/t-inner-1", "/s/run-1-ab/mnt/a b/inner", "/s/run-1-ab/mnt/a b"
-    ]  # fmt: skip
+        "/s/run-1-ab/mnt/t-inner-1",
+        "/s/run-1-ab/mnt/a b/inner",
+        "/s/run-1-ab/mnt/a b",
+    ]
     dead = _dead_pid()
     ls = f"harness-{dead}-0\t(253:0)\nharness-{dead}-1\t(253:1)\nharness-{os.getpid()}-0\t(253:2)\n"
-    deps = {f"harness-{dead}-0": ["loop2"], f"harness-{dead}-1": ["loop3"],
-            f"harness-{os.getpid()}-0": ["loop2"]}  # fmt: skip
+    deps = {
+        f"harness-{dead}-0": ["loop2"],
+        f"harness-{dead}-1": ["loop3"],
+        f"harness-{os.getpid()}-0": ["loop2"],
+    }
     assert scratch.stale_dm_names(ls, deps, ["/dev/loop2"]) == [f"harness-{dead}-0"]
 
 

@@ -18,12 +18,28 @@ def test_host_loop_rows_count_workqueue_executions(tmp_path, host_left_clean):
     if probes.events_dir() is None or not probes.loop_work_addresses():
         pytest.skip("host kernel without workqueue tracepoints or loop symbols")
     ctx = Context(workdir=str(tmp_path / "work"), mode="host", disks={}, results=str(tmp_path))
-    spec = {"name": "loop-dio-on-xfs", "kind": "loop", "fs": "xfs", "direct_io": True,
-            "size_mb": 32}  # fmt: skip
-    params = {"rw": "randread", "bs": "4k", "ioengine": "libaio", "iodepth": 16, "direct": 1,
-              "runtime": 1, "time_based": 1}  # fmt: skip
-    step = {"id": "fio/loop/randread", "target": spec, "timeout_s": 120,
-            "workload": {"name": "randread-4k", "fio": params}}  # fmt: skip
+    spec = {
+        "name": "loop-dio-on-xfs",
+        "kind": "loop",
+        "fs": "xfs",
+        "direct_io": True,
+        "size_mb": 32,
+    }
+    params = {
+        "rw": "randread",
+        "bs": "4k",
+        "ioengine": "libaio",
+        "iodepth": 16,
+        "direct": 1,
+        "runtime": 1,
+        "time_based": 1,
+    }
+    step = {
+        "id": "fio/loop/randread",
+        "target": spec,
+        "timeout_s": 120,
+        "workload": {"name": "randread-4k", "fio": params},
+    }
     with contextlib.ExitStack() as stack:
         prepared = prepare.target(spec, ctx, stack)
         out = fio.run_workload(step, prepared, ctx, trace_stack=False)

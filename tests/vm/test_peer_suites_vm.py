@@ -41,8 +41,11 @@ def test_blktests_loop_group_passes_or_says_why_not(tmp_path: Path) -> None:
     suite = [s for s in run.steps if s.kind == "suite"]
     assert [s.id for s in suite] == [f"blktests/loop/{n:03d}" for n in range(1, 14)]
     known = {"blktests/loop/003", "blktests/loop/009", "blktests/loop/013"}  # EXPUNGE/6.12
-    bad = [(s.id, s.status, s.message) for s in suite if s.status not in ("pass", "skip")
-           and not (s.status == "xfail" and s.id in known)]  # fmt: skip
+    bad = [
+        (s.id, s.status, s.message)
+        for s in suite
+        if s.status not in ("pass", "skip") and not (s.status == "xfail" and s.id in known)
+    ]
     assert not bad, bad
     assert run.verdict.get("class") == "pass", run.verdict
     assert all(s.message.startswith("not run: ") for s in suite if s.status == "skip")
@@ -54,8 +57,12 @@ def test_blktests_loop_group_passes_or_says_why_not(tmp_path: Path) -> None:
 
 
 def test_fstests_ext4_032_on_the_vms_disks(tmp_path: Path) -> None:
-    req = RunRequest(KERNEL, tmp_path / "run", plan="none",
-                     suites=(f"fstests:{SUITES / 'fstests'}@ext4/032:timeout=1500",))  # fmt: skip
+    req = RunRequest(
+        KERNEL,
+        tmp_path / "run",
+        plan="none",
+        suites=(f"fstests:{SUITES / 'fstests'}@ext4/032:timeout=1500",),
+    )
     run = run_one(req)
     step = next(s for s in run.steps if s.id == "fstests/ext4/032")
     assert step.status == "pass", (step.status, step.message)

@@ -16,16 +16,31 @@ from tests.unit.test_precondition import MIB, READ, SPARSE, _fio_json, _ios
 def test_loop_randread_reads_written_data_and_figures_exclude_the_fill(tmp_path, host_left_clean):
     size_mb = 64
     ctx = Context(workdir=str(tmp_path / "work"), mode="host", disks={}, results=str(tmp_path))
-    spec = {"name": "loop-dio-on-xfs", "kind": "loop", "fs": "xfs", "direct_io": True,
-            "size_mb": size_mb}  # fmt: skip
+    spec = {
+        "name": "loop-dio-on-xfs",
+        "kind": "loop",
+        "fs": "xfs",
+        "direct_io": True,
+        "size_mb": size_mb,
+    }
     with contextlib.ExitStack() as stack:
         prepared = prepare.target(spec, ctx, stack)
         backing = prepared.backing_file
         assert targets.holes_in(backing, size_mb * MIB) == [(0, size_mb * MIB)]  # sparse
-        params = {**READ["fio"], "ioengine": "libaio", "iodepth": 8, "direct": 1,
-                  "runtime": 1, "time_based": 1}  # fmt: skip
-        step = {"id": "fio/loop-dio-on-xfs/randread-4k", "target": spec, "timeout_s": 120,
-                "workload": {**READ, "fio": params}}  # fmt: skip
+        params = {
+            **READ["fio"],
+            "ioengine": "libaio",
+            "iodepth": 8,
+            "direct": 1,
+            "runtime": 1,
+            "time_based": 1,
+        }
+        step = {
+            "id": "fio/loop-dio-on-xfs/randread-4k",
+            "target": spec,
+            "timeout_s": 120,
+            "workload": {**READ, "fio": params},
+        }
         out = fio.run_workload(step, prepared, ctx, trace_stack=False)
         assert out.status == "pass", out.message
         assert targets.holes_in(backing, size_mb * MIB) == []
@@ -41,8 +56,14 @@ def test_loop_randread_reads_written_data_and_figures_exclude_the_fill(tmp_path,
         again = fio.run_workload({**step, "id": "second"}, prepared, ctx, trace_stack=False)
         assert again.details["precondition"]["by_step"] == step["id"]
         # a sparse-specific row gets its holes back
-        sparse = {**step, "id": "sparse", "workload": {**SPARSE, "fio": {
-            **SPARSE["fio"], "runtime": 1, "time_based": 1, "direct": 1}}}  # fmt: skip
+        sparse = {
+            **step,
+            "id": "sparse",
+            "workload": {
+                **SPARSE,
+                "fio": {**SPARSE["fio"], "runtime": 1, "time_based": 1, "direct": 1},
+            },
+        }
         wrote = fio.run_workload(sparse, prepared, ctx, trace_stack=False)
         assert wrote.status == "pass", wrote.message
         assert "sparse" in wrote.details["precondition"]
@@ -53,12 +74,27 @@ def test_loop_randread_reads_written_data_and_figures_exclude_the_fill(tmp_path,
 def test_loop_over_tmpfs_is_filled_too(tmp_path, host_left_clean):
     # the cost-mode benchmark's loop rows: no disk under the backing file at all
     ctx = Context(workdir=str(tmp_path / "work"), mode="host", disks={}, results=str(tmp_path))
-    spec = {"name": "loop-dio-on-tmpfs", "kind": "loop", "fs": "tmpfs", "direct_io": True,
-            "size_mb": 16}  # fmt: skip
-    params = {**READ["fio"], "ioengine": "libaio", "iodepth": 4, "direct": 1, "runtime": 1,
-              "time_based": 1}  # fmt: skip
-    step = {"id": "tmpfs-read", "target": spec, "timeout_s": 60,
-            "workload": {**READ, "fio": params}}  # fmt: skip
+    spec = {
+        "name": "loop-dio-on-tmpfs",
+        "kind": "loop",
+        "fs": "tmpfs",
+        "direct_io": True,
+        "size_mb": 16,
+    }
+    params = {
+        **READ["fio"],
+        "ioengine": "libaio",
+        "iodepth": 4,
+        "direct": 1,
+        "runtime": 1,
+        "time_based": 1,
+    }
+    step = {
+        "id": "tmpfs-read",
+        "target": spec,
+        "timeout_s": 60,
+        "workload": {**READ, "fio": params},
+    }
     with contextlib.ExitStack() as stack:
         prepared = prepare.target(spec, ctx, stack)
         assert prepared.extra["loop_dio"] == "1"  # tmpfs takes O_DIRECT since 6.6

@@ -26,7 +26,8 @@ from harness.kernel.model import Kernel
 from harness.paths import cache_dir
 from harness.run import remote as remote_mod
 from harness.run import remote_ship
-from harness.run.remote import HostDropped, Job, RemoteHost, run_pool
+from harness.run.remote import HostDropped, Job, RemoteHost
+from harness.run.remote_pool import run_pool
 from harness.run.remote_ship import Host, RemoteOptions
 from harness.run.request import RunRequest
 from tests.vm.test_remote_sshd_vm import keygen, start_sshd
@@ -230,8 +231,9 @@ def test_shipping_streams_too(remote, tmp_path: Path) -> None:
     image, size = tmp_path / "modules" / "big.ko", 64 << 20
     _big_file(image, size)
     there = tmp_path / "there"
-    peak = _peak_bytes(lambda: host.put_tree({"kernel/modules": image.parent,
-                                               "request.json": b"{}"}, str(there)))  # fmt: skip
+    peak = _peak_bytes(
+        lambda: host.put_tree({"kernel/modules": image.parent, "request.json": b"{}"}, str(there))
+    )
     assert (there / "kernel/modules/big.ko").read_bytes() == image.read_bytes()
     assert (there / "request.json").read_bytes() == b"{}"
     assert peak < 24 << 20, f"peak {peak >> 20} MiB of Python memory to ship {size >> 20} MiB"
@@ -242,11 +244,24 @@ def test_ctrl_c_stops_a_real_remote_run_and_its_vm(server, tmp_path: Path) -> No
     stops the remote harness's group, which stops its VM, and removes the run's directory."""
     sshd, root = server
     (tmp_path / "plan.json").write_text(json.dumps(PLAN))
-    argv = [str(Path(sys.executable).parent / "harness"), "run", "--plan",
-            str(tmp_path / "plan.json"), "--accel", "tcg", "--out", str(tmp_path / "out"),
-            "--host", sshd.host, "--ssh-key", str(root / "client"),
-            "--known-hosts", str(root / "known_hosts"),
-            "--remote-cache", str(cache_dir())]  # fmt: skip
+    argv = [
+        str(Path(sys.executable).parent / "harness"),
+        "run",
+        "--plan",
+        str(tmp_path / "plan.json"),
+        "--accel",
+        "tcg",
+        "--out",
+        str(tmp_path / "out"),
+        "--host",
+        sshd.host,
+        "--ssh-key",
+        str(root / "client"),
+        "--known-hosts",
+        str(root / "known_hosts"),
+        "--remote-cache",
+        str(cache_dir()),
+    ]
     proc = subprocess.Popen(argv, start_new_session=True)
     running: list[int] = []
     try:

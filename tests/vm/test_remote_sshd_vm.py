@@ -110,9 +110,11 @@ def start_sshd(root: Path, client_key: Path, client_pub: str) -> Sshd:
     )
     proc = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(root / "sshd_config")],
-        stdout=subprocess.DEVNULL, stderr=open(root / "sshd.log", "w"), start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "sshd.log", "w"),
+        start_new_session=True,
         preexec_fn=_die_with_parent,
-    )  # fmt: skip
+    )
     for _ in range(100):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -158,8 +160,17 @@ def test_wrong_host_key_is_refused_in_one_line_exit_2(sshd, tmp_path: Path, caps
     other = keygen(tmp_path / "other")
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[127.0.0.1]:{server.port} {' '.join(other.split()[:2])}\n")
-    argv = ["run", "--host", server.host, "--ssh-key", str(root / "client"),
-            "--known-hosts", str(wrong), "--out", str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        "run",
+        "--host",
+        server.host,
+        "--ssh-key",
+        str(root / "client"),
+        "--known-hosts",
+        str(wrong),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -198,11 +209,16 @@ def test_payload_ships_plan_topology_and_built_kernels_not_debian_specs(tmp_path
     [
         ["ab", "--base", "debian:6.12", "--candidate", "debian:6.12"],
         ["bisect", "--kernels", "debian:6.1,debian:6.12", "--test", "check:sparse"],
-        ["backport", "--series", str(Path(__file__).parents[1] / "data/series/harness-probe.mbox"),
-         "--base", "src:debian:linux-source-6.12"],
+        [
+            "backport",
+            "--series",
+            str(Path(__file__).parents[1] / "data/series/harness-probe.mbox"),
+            "--base",
+            "src:debian:linux-source-6.12",
+        ],
     ],
     ids=["ab", "bisect", "backport"],
-)  # fmt: skip
+)
 def test_every_workflow_takes_host_and_refuses_a_wrong_key_before_any_work(
     sshd, tmp_path: Path, capsys, command: list[str]
 ) -> None:
@@ -212,8 +228,17 @@ def test_every_workflow_takes_host_and_refuses_a_wrong_key_before_any_work(
     other = keygen(tmp_path / "other")
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[127.0.0.1]:{server.port} {' '.join(other.split()[:2])}\n")
-    argv = [*command, "--host", server.host, "--ssh-key", str(root / "client"),
-            "--known-hosts", str(wrong), "--out", str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        *command,
+        "--host",
+        server.host,
+        "--ssh-key",
+        str(root / "client"),
+        "--known-hosts",
+        str(wrong),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -226,8 +251,17 @@ def test_bisect_over_hosts_refuses_a_script_test(sshd, tmp_path: Path, capsys) -
     server, root = sshd
     script = tmp_path / "t.sh"
     script.write_text("#!/bin/sh\nexit 0\n")
-    argv = ["bisect", "--kernels", "debian:6.1,debian:6.12", "--test", f"script:{script}",
-            "--host", server.host, "--out", str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        "bisect",
+        "--kernels",
+        "debian:6.1,debian:6.12",
+        "--test",
+        f"script:{script}",
+        "--host",
+        server.host,
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--host runs plans, not script: tests" in err

@@ -23,10 +23,12 @@ from harness.paths import cache_dir
 from tests.vm.test_remote_sshd_vm import keygen, start_sshd
 
 PLAN = {
-    "name": "remote-tiny", "description": "4k random reads on the raw NVMe and SCSI disks, 2 s",
-    "runtime_s": 2, "size_mb": 64,
+    "name": "remote-tiny",
+    "description": "4k random reads on the raw NVMe and SCSI disks, 2 s",
+    "runtime_s": 2,
+    "size_mb": 64,
     "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "raw-scsi0"]}],
-}  # fmt: skip
+}
 REMOTE_RUNS = Path.home() / ".cache/kernel-harness-remote/runs"
 
 
@@ -52,8 +54,14 @@ def _argv(root: Path, out: Path, servers) -> list[str]:
     argv = ["run", "--plan", str(root / "plan.json"), "--accel", "tcg", "--out", str(out)]
     for server in servers:
         argv += ["--host", server.host]
-    return argv + ["--ssh-key", str(root / "client"), "--known-hosts", str(root / "known_hosts"),
-                   "--remote-cache", str(cache_dir())]  # fmt: skip
+    return argv + [
+        "--ssh-key",
+        str(root / "client"),
+        "--known-hosts",
+        str(root / "known_hosts"),
+        "--remote-cache",
+        str(cache_dir()),
+    ]
 
 
 def _shape(junit: Path) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -92,8 +100,15 @@ def test_ab_over_a_host_runs_both_sides_there_and_compares_at_home(lab, tmp_path
     root, servers = lab
     out = tmp_path / "ab"
     argv = _argv(root, out, servers[:1])
-    argv[: argv.index("--plan")] = ["ab", "--base", "debian:6.12", "--candidate", "debian:6.12",
-                                    "--reps", "1"]  # fmt: skip
+    argv[: argv.index("--plan")] = [
+        "ab",
+        "--base",
+        "debian:6.12",
+        "--candidate",
+        "debian:6.12",
+        "--reps",
+        "1",
+    ]
     assert main(argv) == 0
     for name in ("junit.xml", "results.json", "report.md", "report.html"):
         assert (out / name).stat().st_size > 0, name

@@ -19,9 +19,16 @@ LOOP_DIO_OFF, FILE = (0xE6, 0x7E, 0x22), (0x29, 0x80, 0xB9)  # bar colours (run_
 
 
 def chromium_screenshot_argv(page: Path, png: Path, profile: Path) -> list[str]:
-    return ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-            f"--user-data-dir={profile}", f"--screenshot={png}",
-            "--window-size=1200,1600", page.as_uri()]  # fmt: skip
+    return [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={profile}",
+        f"--screenshot={png}",
+        "--window-size=1200,1600",
+        page.as_uri(),
+    ]
 
 
 def test_report_html_renders_in_headless_chromium_with_its_chart(tmp_path):
@@ -31,8 +38,13 @@ def test_report_html_renders_in_headless_chromium_with_its_chart(tmp_path):
     write_html(page, runs, raw_under(runs))
     argv = chromium_screenshot_argv(page, png, tmp_path / "profile")
     # no network needed: the page has nothing to fetch
-    subprocess.run(argv, check=True, timeout=180, capture_output=True,
-                   env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # fmt: skip
+    subprocess.run(
+        argv,
+        check=True,
+        timeout=180,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     with Image.open(png) as shot:
         assert shot.size == (1200, 1600)
         colours = shot.convert("RGB").getcolors(maxcolors=1 << 20)

@@ -12,8 +12,13 @@ from pathlib import Path
 from harness.cli.main import main
 from tests.conftest import LEAN_BASE, lean_variant_spec
 
-STACKED = ("nested3-loop-xfs", "nested-loop-ext4", "stacked-dm-linear-xfs",
-           "stacked-dm-stripe-xfs", "stacked-dm-crypt-xfs")  # fmt: skip
+STACKED = (
+    "nested3-loop-xfs",
+    "nested-loop-ext4",
+    "stacked-dm-linear-xfs",
+    "stacked-dm-stripe-xfs",
+    "stacked-dm-crypt-xfs",
+)
 # A lean base without these options skips the row saying which driver is missing.
 SKIPPABLE = {
     "check/stack/stacked-dm-crypt-xfs": "no dm-crypt target",
@@ -64,10 +69,17 @@ def test_upstream_failures_plan_on_the_lean_base(tmp_path: Path, lean_base, host
 
 
 PAD_PLAN = {
-    "name": "stack-path", "size_mb": 128, "stack_scope": "submission",
-    "checks": [{"check": "stack", "targets": ["stacked-dm-linear-xfs", "nested3-loop-xfs"],
-                "params": {"runtime_s": 4, "size_mb": 64, "rw": "randrw"}}],
-}  # fmt: skip
+    "name": "stack-path",
+    "size_mb": 128,
+    "stack_scope": "submission",
+    "checks": [
+        {
+            "check": "stack",
+            "targets": ["stacked-dm-linear-xfs", "nested3-loop-xfs"],
+            "params": {"runtime_s": 4, "size_mb": 64, "rw": "randrw"},
+        }
+    ],
+}
 
 
 def _path_figures(kernel: str, out: Path, plan: Path) -> dict[str, float]:

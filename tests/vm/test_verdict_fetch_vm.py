@@ -37,8 +37,9 @@ def build_deb(tmp: Path) -> Path:
     (root / "usr/share/probe.txt").write_text("x" * 20000)
     deb = tmp / "repo" / f"{PACKAGE}_1.0_all.deb"
     deb.parent.mkdir()
-    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True, capture_output=True
+    )
     return deb
 
 
@@ -115,8 +116,7 @@ def syncing_always(tmp_path: Path) -> Iterator[tuple[Mirror, PrivateApt]]:
 def test_mirror_mid_sync_is_retried_and_the_download_completes(syncing_once, caplog):
     server, apt = syncing_once
     archives = apt.root / "archives"
-    run_retrying(apt.download_argv((PACKAGE,)), attempts=3, backoff_s=0.2, timeout=60,
-                 cwd=archives)  # fmt: skip
+    run_retrying(apt.download_argv((PACKAGE,)), attempts=3, backoff_s=0.2, timeout=60, cwd=archives)
     assert server.deb_requests == 2
     assert list(archives.glob(f"{PACKAGE}_1.0_all.deb"))
     (warning,) = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
@@ -126,8 +126,13 @@ def test_mirror_mid_sync_is_retried_and_the_download_completes(syncing_once, cap
 def test_a_mirror_that_stays_mid_sync_is_one_line_naming_what_failed(syncing_always):
     server, apt = syncing_always
     with pytest.raises(InfraError) as exc:
-        run_retrying(apt.download_argv((PACKAGE,)), attempts=2, backoff_s=0.2, timeout=60,
-                     cwd=apt.root / "archives")  # fmt: skip
+        run_retrying(
+            apt.download_argv((PACKAGE,)),
+            attempts=2,
+            backoff_s=0.2,
+            timeout=60,
+            cwd=apt.root / "archives",
+        )
     message = str(exc.value)
     assert "\n" not in message and "(failed 2 times)" in message
     assert "apt-get" in message and ("unexpected size" in message or "Size mismatch" in message)

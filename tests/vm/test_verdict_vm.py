@@ -29,13 +29,15 @@ LOOP_READ = "fio/loop-dio-on-xfs/randread-4k"
 LOOP_WRITE = "fio/loop-dio-on-xfs/randwrite-4k"
 FILE_READ = "fio/file-xfs/randread-4k"
 PLAN = {
-    "name": "fault-plan", "runtime_s": 3, "size_mb": 128,
+    "name": "fault-plan",
+    "runtime_s": 3,
+    "size_mb": 128,
     "fio": [
         {"workloads": ["randread-4k"], "targets": ["raw-nvme0"]},
         {"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]},
         {"workloads": ["randread-4k"], "targets": ["loop-dio-on-xfs", "file-xfs"]},
     ],
-}  # fmt: skip
+}
 # Reads probing the loop device on attach come first; 300 lands inside the read step.
 # The write step's target preparation and fio's writes: the 50th lands in that step.
 OOPS = "loop.harness_oops_after=300"
@@ -72,11 +74,23 @@ def plan_file(tmp: Path) -> Path:
 
 def faulty_run(tmp: Path, series: str, append: str, fault_text: str) -> dict:
     out = tmp / "out"
-    argv = HARNESS + ["run", "--kernel", lean_variant_spec(series), "--plan",
-                      str(plan_file(tmp)), "--append", append, "--out", str(out)]  # fmt: skip
+    argv = HARNESS + [
+        "run",
+        "--kernel",
+        lean_variant_spec(series),
+        "--plan",
+        str(plan_file(tmp)),
+        "--append",
+        append,
+        "--out",
+        str(out),
+    ]
     rc, to_exit, total = run_timed(argv, out, fault_text)
-    print(f"{series}: exit {rc}, {to_exit:.0f} s from fault to exit, {total:.0f} s total"
-          if to_exit else f"{series}: exit {rc}, fault line never seen, {total:.0f} s")  # fmt: skip
+    print(
+        f"{series}: exit {rc}, {to_exit:.0f} s from fault to exit, {total:.0f} s total"
+        if to_exit
+        else f"{series}: exit {rc}, fault line never seen, {total:.0f} s"
+    )
     (run,) = json.loads((out / "results.json").read_text())["runs"]
     cases = {c.get("name"): c for c in ET.parse(out / "junit.xml").iter("testcase")}
     return {"rc": rc, "run": run, "cases": cases, "to_exit": to_exit, "out": out}
@@ -144,9 +158,23 @@ def test_ab_compares_rows_before_the_fault_and_stops_the_candidate(
     }
     (tmp_path / "tiny.json").write_text(json.dumps(plan))
     out = tmp_path / "ab"
-    argv = HARNESS + ["ab", "--base", LEAN_BASE, "--candidate", lean_variant_spec("fault-oops"),
-                      "--candidate-append", OOPS, "--plan", str(tmp_path / "tiny.json"),
-                      "--reps", "3", "--accel", "tcg", "--out", str(out)]  # fmt: skip
+    argv = HARNESS + [
+        "ab",
+        "--base",
+        LEAN_BASE,
+        "--candidate",
+        lean_variant_spec("fault-oops"),
+        "--candidate-append",
+        OOPS,
+        "--plan",
+        str(tmp_path / "tiny.json"),
+        "--reps",
+        "3",
+        "--accel",
+        "tcg",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True)
     print(proc.stdout, proc.stderr[-3000:])
     data = json.loads((out / "results.json").read_text())

@@ -27,8 +27,11 @@ def _run(argv: list[str], cwd: Path, timeout: float, env: dict | None = None):
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp),
-                  str(ROOT)], tmp, 600)  # fmt: skip
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp), str(ROOT)],
+        tmp,
+        600,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(tmp.glob("kernel_harness-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -51,8 +54,11 @@ def test_installed_harness_runs_the_default_job(venv: Path, tmp_path: Path) -> N
     out = tmp_path / "out"
     # The Debian kernel cache is shared with the checkout's so the test does not download it
     # again; everything else (agent, fragments, vng) comes from the installed venv.
-    env = {**os.environ, "HARNESS_CACHE_DIR": str(cache_dir()),
-           "PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HARNESS_CACHE_DIR": str(cache_dir()),
+        "PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
+    }
     done = _run([str(venv / "bin/harness"), "run", "--out", str(out)], tmp_path, 1500, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())

@@ -18,12 +18,18 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 COLORS = {"regression": "#c0392b", "improvement": "#27ae60", "inconclusive": "#b9770e"}
-_SCALES = (("log", "change of the candidate against the base [%]"),
-           ("linear", "difference, candidate - base [the metric's unit]"))  # fmt: skip
+_SCALES = (
+    ("log", "change of the candidate against the base [%]"),
+    ("linear", "difference, candidate - base [the metric's unit]"),
+)
 
 
-_JUDGED = (MetricVerdict.REGRESSION, MetricVerdict.IMPROVEMENT, MetricVerdict.UNCHANGED,
-           MetricVerdict.INCONCLUSIVE)  # fmt: skip
+_JUDGED = (
+    MetricVerdict.REGRESSION,
+    MetricVerdict.IMPROVEMENT,
+    MetricVerdict.UNCHANGED,
+    MetricVerdict.INCONCLUSIVE,
+)
 
 
 def judged(comparison: Comparison) -> list[MetricComparison]:
@@ -50,8 +56,15 @@ def _forest(ax: Axes, metrics: Sequence[MetricComparison], xlabel: str) -> None:
         ax.plot([m.effect.estimate], [y], "o", color=color, markersize=4)
         band = _band(m)
         if band is not None:
-            ax.plot([-band, band], [y, y], color="#bbb", linewidth=7, alpha=0.4,
-                    solid_capstyle="butt", zorder=0)  # fmt: skip
+            ax.plot(
+                [-band, band],
+                [y, y],
+                color="#bbb",
+                linewidth=7,
+                alpha=0.4,
+                solid_capstyle="butt",
+                zorder=0,
+            )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(ys, [f"{m.step_id}: {m.metric} ({m.verdict})" for m in metrics], fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
@@ -63,12 +76,18 @@ def plot_effects(metrics: Sequence[MetricComparison], *, dpi: int = 80) -> bytes
     band of the minimum change that counts; one panel per scale present."""
     from matplotlib.figure import Figure  # 2 s to import: only when plotting
 
-    panels = [(scale, label, [m for m in metrics if m.effect and m.effect.scale == scale])
-              for scale, label in _SCALES]  # fmt: skip
+    panels = [
+        (scale, label, [m for m in metrics if m.effect and m.effect.scale == scale])
+        for scale, label in _SCALES
+    ]
     panels = [p for p in panels if p[2]]
     fig = Figure(figsize=(11, 0.8 + sum(0.6 + 0.22 * len(p[2]) for p in panels)), dpi=dpi)
-    axes = fig.subplots(len(panels), 1, squeeze=False,
-                        gridspec_kw={"height_ratios": [len(p[2]) + 2 for p in panels]})  # fmt: skip
+    axes = fig.subplots(
+        len(panels),
+        1,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [len(p[2]) + 2 for p in panels]},
+    )
     for ax, (_, label, ms) in zip(axes[:, 0], panels, strict=True):
         _forest(ax, ms, label)
     fig.tight_layout()
@@ -81,11 +100,13 @@ def what_changed(comparison: Comparison) -> str:
     if not metrics:
         return "<h2>What changed</h2><p>No metric could be judged (no effect with an interval).</p>"
     alt = "every judged effect: estimate, 95% interval, minimum change (grey band)"
-    return ("<h2>What changed</h2><p class='note'>Each judged metric: the candidate's change "
-            "against the base (dot) with its 95% interval (line); the grey band is the "
-            "smallest change that counts. Red: regression, green: improvement, amber: "
-            "inconclusive, grey: unchanged.</p>"
-            + page_html.img(plot_effects(metrics), alt, css_id="changed"))  # fmt: skip
+    return (
+        "<h2>What changed</h2><p class='note'>Each judged metric: the candidate's change "
+        "against the base (dot) with its 95% interval (line); the grey band is the "
+        "smallest change that counts. Red: regression, green: improvement, amber: "
+        "inconclusive, grey: unchanged.</p>"
+        + page_html.img(plot_effects(metrics), alt, css_id="changed")
+    )
 
 
 def run_pages(comparison: Comparison) -> list[tuple[str, RunResult]]:

@@ -36,10 +36,21 @@ from harness.workflows.ab.text import (
 )
 
 __all__ = [
-    "env_diff_text", "fmt", "fmt_effect", "fmt_pct", "headline", "measure_label",
-    "measure_of", "method_text", "plot_step", "render_html", "render_junit",
-    "render_markdown", "why_inconclusive", "write_reports",
-]  # fmt: skip
+    "env_diff_text",
+    "fmt",
+    "fmt_effect",
+    "fmt_pct",
+    "headline",
+    "measure_label",
+    "measure_of",
+    "method_text",
+    "plot_step",
+    "render_html",
+    "render_junit",
+    "render_markdown",
+    "why_inconclusive",
+    "write_reports",
+]
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -172,8 +183,10 @@ def suite_changes(comparison: Comparison) -> tuple[list[str], list[str]]:
     """Peer suite tests (kind "suite") that pass on base and fail on the candidate (new
     failures) and those that fail on base and pass on the candidate (new passes)."""
     suite = [s for s in comparison.statuses if s.kind == "suite"]
-    return ([s.step_id for s in suite if s.verdict == "regression"],
-            [s.step_id for s in suite if s.verdict == "fixed"])  # fmt: skip
+    return (
+        [s.step_id for s in suite if s.verdict == "regression"],
+        [s.step_id for s in suite if s.verdict == "fixed"],
+    )
 
 
 def render_markdown(comparison: Comparison) -> str:
@@ -211,8 +224,12 @@ def render_markdown(comparison: Comparison) -> str:
 
 
 def _banner(c: Comparison) -> str:
-    cls = {"ok": "ok", "regression": "bad", "incomplete": "incomplete",
-           "inconclusive": "incomplete"}[c.verdict]  # fmt: skip
+    cls = {
+        "ok": "ok",
+        "regression": "bad",
+        "incomplete": "incomplete",
+        "inconclusive": "incomplete",
+    }[c.verdict]
     out = f'<div class="banner {cls}" id="verdict">{html.escape(headline(c))}</div>'
     if not c.valid:
         out = (

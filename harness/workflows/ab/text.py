@@ -64,8 +64,7 @@ def fmt_reps(m: MetricComparison) -> str:
 
 def why_inconclusive(m: MetricComparison) -> str:
     """'-61.1% [-99.3, +2084.5] reaches past ±5%: ~874 reps per side would resolve it'."""
-    return (f"{fmt_effect(m)} reaches past {fmt_margin(m)}: "
-            f"{fmt_reps(m)} would resolve it")  # fmt: skip
+    return f"{fmt_effect(m)} reaches past {fmt_margin(m)}: {fmt_reps(m)} would resolve it"
 
 
 def headline(comparison: Comparison) -> str:
@@ -79,8 +78,10 @@ def headline(comparison: Comparison) -> str:
         f"{len(c.statuses)} checks ({reps})"
     )
     if c.inconclusive:
-        text += (f"; {len(c.inconclusive)} primary metric(s) INCONCLUSIVE: "
-                 "the interval reaches past the minimum change")  # fmt: skip
+        text += (
+            f"; {len(c.inconclusive)} primary metric(s) INCONCLUSIVE: "
+            "the interval reaches past the minimum change"
+        )
     unjudged = sum(m.verdict == "insufficient" for m in c.metrics)
     if unjudged:
         text += f"; {unjudged} metric(s) not judged: fewer than 2 reps on a side"

@@ -123,8 +123,9 @@ def schedule(sides: Sequence[Side], reps: int) -> list[Slot]:
     in the same place. A fixed order let a slot's place bias the paired comparison: an A/A
     control under multi-threaded TCG had its second side 15-20% higher in CPU per I/O in
     all three repetitions (q 0.03), another run the reverse."""
-    return [Slot(rep, sides[(rep + i) % len(sides)]) for rep in range(reps)
-            for i in range(len(sides))]  # fmt: skip
+    return [
+        Slot(rep, sides[(rep + i) % len(sides)]) for rep in range(reps) for i in range(len(sides))
+    ]
 
 
 def run_request(req: AbRequest, slot: Slot) -> RunRequest:
@@ -217,8 +218,13 @@ def save_results(req: AbRequest, done: Done, stopped: dict[str, str] | None = No
     """results.json in req.out_dir: the runs plus which side each belongs to and the request
     (and which sides stopped repeating, and why)."""
     path = req.out_dir / "results.json"
-    extra = {RESULTS_KEY: {"request": req.to_dict(), "sides": [s.side.label for s, _ in done],
-                           "stopped": dict(stopped or {})}}  # fmt: skip
+    extra = {
+        RESULTS_KEY: {
+            "request": req.to_dict(),
+            "sides": [s.side.label for s, _ in done],
+            "stopped": dict(stopped or {}),
+        }
+    }
     store.save_runs(path, [result for _, result in done], extra)
     return path
 
@@ -323,8 +329,10 @@ def run_ab(
 def note_stopped(report_md: Path, stopped: dict[str, str]) -> None:
     """Say in report.md which sides stopped repeating a deterministic crash, and why."""
     if stopped and report_md.exists():
-        lines = [f"- **{label}** {why}; the comparison uses the repetitions it has"
-                 for label, why in stopped.items()]  # fmt: skip
+        lines = [
+            f"- **{label}** {why}; the comparison uses the repetitions it has"
+            for label, why in stopped.items()
+        ]
         text = report_md.read_text().rstrip("\n") + "\n\n## Early stop\n\n" + "\n".join(lines)
         report_md.write_text(text + "\n")
 

@@ -106,33 +106,50 @@ class BaseResult:
             "status": report.status,
             "applied": report.applied,
             "total": report.total,
-            "conflict": None if conflict is None else {
-                "patch": conflict.index, "subject": conflict.subject,
+            "conflict": None
+            if conflict is None
+            else {
+                "patch": conflict.index,
+                "subject": conflict.subject,
                 "file": first.file if first else (conflict.files or ("",))[0],
                 "function": first.function if first else "",
-                "hunk": first.hunk if first else "", "message": conflict.message,
+                "hunk": first.hunk if first else "",
+                "message": conflict.message,
                 "hunks": [c.to_dict() for c in conflict.conflicts],
             },
             "patches": [p.to_dict() for p in report.patches],
-        }  # fmt: skip
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """One entry of backport.json's `bases` (the stable fields first)."""
         return {
-            "base": self.base, "series": self.series, "apply": self.apply_dict(),
-            "build": self.build, "boot": self.boot,
-            "checks": {"new_failures": list(self.checks.new_failures),
-                       "passed": self.checks.passed, "failed": self.checks.failed},
-            "verdict": self.verdict, "summary": self.summary, "backport": self.backport,
-            "build_log": self.build_log, "build_message": self.build_message,
+            "base": self.base,
+            "series": self.series,
+            "apply": self.apply_dict(),
+            "build": self.build,
+            "boot": self.boot,
+            "checks": {
+                "new_failures": list(self.checks.new_failures),
+                "passed": self.checks.passed,
+                "failed": self.checks.failed,
+            },
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "backport": self.backport,
+            "build_log": self.build_log,
+            "build_message": self.build_message,
             "splats": list(self.splats),
-            "perf": {"verdict": self.perf.verdict, "regressions": list(self.perf.regressions),
-                     "improvements": list(self.perf.improvements),
-                     "inconclusive": list(self.perf.inconclusive)},
+            "perf": {
+                "verdict": self.perf.verdict,
+                "regressions": list(self.perf.regressions),
+                "improvements": list(self.perf.improvements),
+                "inconclusive": list(self.perf.inconclusive),
+            },
             "watch": dict(self.watch.__dict__),
             "lint": [w.to_dict() for w in self.lint],
-            "ab_dir": self.ab_dir, "durations": self.durations,
-        }  # fmt: skip
+            "ab_dir": self.ab_dir,
+            "durations": self.durations,
+        }
 
 
 def checks_of(comparison: Comparison) -> Checks:

@@ -57,8 +57,18 @@ def _cells(row: BaseResult) -> list[str]:
     build = row.build + (f" (log: {row.build_log})" if row.build_log else "")
     series = ("backport " if row.backport else "") + Path(row.series).name
     splats = ("; ".join(row.splats) if row.splats else "none") if ran else "-"
-    return [row.base, series, apply_cell(row), build, row.boot, checks, splats,
-            perf if ran else "-", watch, row.verdict]  # fmt: skip
+    return [
+        row.base,
+        series,
+        apply_cell(row),
+        build,
+        row.boot,
+        checks,
+        splats,
+        perf if ran else "-",
+        watch,
+        row.verdict,
+    ]
 
 
 def headers(rows: Sequence[BaseResult]) -> list[str]:
@@ -135,19 +145,31 @@ def base_suite(row: BaseResult) -> TestSuite:
         _case("apply", cls, apply, apply_cell(row), lint),
         _case("build", cls, row.build, row.build_message, row.build_log or ""),
         _case("boot", cls, row.boot, row.summary if row.boot == "failed" else ""),
-        _case("checks", cls, "failed" if row.checks.new_failures else ran,
-              "new failures: " + ", ".join(row.checks.new_failures)),
-        _case("splats", cls, "failed" if row.splats and row.verdict == "kernel-failure" else ran,
-              "; ".join(row.splats)),
+        _case(
+            "checks",
+            cls,
+            "failed" if row.checks.new_failures else ran,
+            "new failures: " + ", ".join(row.checks.new_failures),
+        ),
+        _case(
+            "splats",
+            cls,
+            "failed" if row.splats and row.verdict == "kernel-failure" else ran,
+            "; ".join(row.splats),
+        ),
         _case("perf", cls, perf, why, row.perf.verdict),
-    ]  # fmt: skip
+    ]
     props = {"series": row.series, "verdict": row.verdict, "summary": row.summary}
     return TestSuite(row.base, cases, properties={k: v for k, v in props.items() if v})
 
 
 def document(rows: Sequence[BaseResult], warnings: Sequence[str], extra: dict[str, Any]) -> dict:
-    return {"version": VERSION, "bases": [r.to_dict() for r in rows], "lint": list(warnings),
-            **extra}  # fmt: skip
+    return {
+        "version": VERSION,
+        "bases": [r.to_dict() for r in rows],
+        "lint": list(warnings),
+        **extra,
+    }
 
 
 def write_all(

@@ -151,8 +151,14 @@ def _build(
     assert isinstance(base_res, Resolution)
     if not base_res.ok:
         why = f"the unpatched base does not build or fetch: {base_res.message}"
-        return dataclasses.replace(row, build=FAILED, build_log=base_res.log_path,
-                                   build_message=why, verdict=INFRA_ERROR, summary=why)  # fmt: skip
+        return dataclasses.replace(
+            row,
+            build=FAILED,
+            build_log=base_res.log_path,
+            build_message=why,
+            verdict=INFRA_ERROR,
+            summary=why,
+        )
     res = _timed(durations, "build_s", lambda: resolve(patched))
     assert isinstance(res, Resolution)
     if res.kernel is not None and base_res.kernel is not None:
@@ -161,9 +167,14 @@ def _build(
     verdict = BUILD_FAILED if res.status == ResolutionStatus.BUILD_FAILED else INFRA_ERROR
     if res.status == ResolutionStatus.DOES_NOT_APPLY:
         verdict = CONFLICT
-    return dataclasses.replace(row, build=FAILED, build_log=res.log_path,
-                               build_message=res.message, verdict=verdict,
-                               summary=res.message)  # fmt: skip
+    return dataclasses.replace(
+        row,
+        build=FAILED,
+        build_log=res.log_path,
+        build_message=res.message,
+        verdict=verdict,
+        summary=res.message,
+    )
 
 
 def _ab(
@@ -173,20 +184,31 @@ def _ab(
     ab_req = ab.AbRequest(
         base=ab.Side(ab.BASE, row.base, req.topology),
         candidate=ab.Side(ab.CANDIDATE, patched, req.topology),
-        out_dir=out / "ab", plan=req.plan, reps=req.reps, accel=req.accel,
-        runtime_s=req.runtime_s, guest_root=req.guest_root,
-    )  # fmt: skip
+        out_dir=out / "ab",
+        plan=req.plan,
+        reps=req.reps,
+        accel=req.accel,
+        runtime_s=req.runtime_s,
+        guest_root=req.guest_root,
+    )
     comparison = _timed(row.durations, "ab_s", lambda: ab.run_ab(ab_req, run_one))
     assert isinstance(comparison, Comparison)
     verdict, summary = verdict_of(comparison)
     runs = (*comparison.base_runs, *comparison.cand_runs)
     sides = (ab.BASE,) * len(comparison.base_runs) + (ab.CANDIDATE,) * len(comparison.cand_runs)
     return dataclasses.replace(
-        row, boot=boot_of(comparison.cand_runs), checks=checks_of(comparison),
-        splats=splats_of(comparison.cand_runs), perf=perf_of(comparison),
-        watch=watch_of(comparison, req.watch), verdict=verdict, summary=summary,
-        ab_dir=str(ab_req.out_dir), runs=runs, run_sides=sides,
-    )  # fmt: skip
+        row,
+        boot=boot_of(comparison.cand_runs),
+        checks=checks_of(comparison),
+        splats=splats_of(comparison.cand_runs),
+        perf=perf_of(comparison),
+        watch=watch_of(comparison, req.watch),
+        verdict=verdict,
+        summary=summary,
+        ab_dir=str(ab_req.out_dir),
+        runs=runs,
+        run_sides=sides,
+    )
 
 
 def _conflict_summary(row: BaseResult) -> str:
@@ -204,14 +226,25 @@ def _conflict_summary(row: BaseResult) -> str:
 
 
 def run_base(
-    req: BackportRequest, index: int, base: str, *, runner: RunnerFactory = default_runner,
+    req: BackportRequest,
+    index: int,
+    base: str,
+    *,
+    runner: RunnerFactory = default_runner,
     resolve: Callable[[str], Resolution] = resolve_kernel,
-) -> BaseResult:  # fmt: skip
+) -> BaseResult:
     """Every stage for one base, stopping at the first that fails (or at --stop-after)."""
     ref, backport = req.series_of(base)
     series = load_series(ref)
-    row = BaseResult(base, series.source, backport, None, lint_series(series.patches),
-                     watch=Watch(req.watch), durations={})  # fmt: skip
+    row = BaseResult(
+        base,
+        series.source,
+        backport,
+        None,
+        lint_series(series.patches),
+        watch=Watch(req.watch),
+        durations={},
+    )
     try:
         report = _timed(row.durations, "apply_s", lambda: check_apply(base, series))
     except InfraError as exc:
@@ -237,10 +270,12 @@ def run_base(
 
 
 def run_backport(
-    req: BackportRequest, *, runner: RunnerFactory = default_runner,
+    req: BackportRequest,
+    *,
+    runner: RunnerFactory = default_runner,
     resolve: Callable[[str], Resolution] = resolve_kernel,
     on_base: Callable[[BaseResult], None] | None = None,
-) -> tuple[BaseResult, ...]:  # fmt: skip
+) -> tuple[BaseResult, ...]:
     """Every base in order; on_base sees each finished row (the CLI prints progress)."""
     for ref in {req.series, *(s for _, s in req.series_for)}:
         load_series(ref)  # a bad series is the user's to fix before hours of builds

@@ -63,8 +63,11 @@ class BootFigures:
 
 
 def _medians(per_rep: tuple[dict[str, float], ...], names: tuple[str, ...]) -> dict[str, float]:
-    return {n: statistics.median(s[n] for s in per_rep) for n in names
-            if per_rep and all(n in s for s in per_rep)}  # fmt: skip
+    return {
+        n: statistics.median(s[n] for s in per_rep)
+        for n in names
+        if per_rep and all(n in s for s in per_rep)
+    }
 
 
 def event_uptimes(console_text: str) -> dict[str, float]:
@@ -122,8 +125,9 @@ def floor_boot(kernel: Kernel, accel: str, log_path: Path) -> tuple[float, dict[
     log_path.write_text(out.stdout)
     if READY_MARKER not in out.stdout:
         tail = " | ".join(out.stdout.strip().splitlines()[-3:])
-        raise InfraError(f"the bare-QEMU floor boot never reached busybox init: {tail} "
-                         f"({log_path})")  # fmt: skip
+        raise InfraError(
+            f"the bare-QEMU floor boot never reached busybox init: {tail} ({log_path})"
+        )
     up = ready_uptime(out.stdout)
     split = {} if up is None else {"qemu+firmware": elapsed - up, "kernel": up}
     return elapsed, split
@@ -165,8 +169,13 @@ def measure(
         rebooted += [why] if why else []
         floors.append(floor_s)
         floor_split.append(floor_parts)
-        req = RunRequest(kernel=spec, out_dir=out / f"r{rep}", plan=str(plan), accel=chosen.name,
-                         guest_root=guest_root)  # fmt: skip
+        req = RunRequest(
+            kernel=spec,
+            out_dir=out / f"r{rep}",
+            plan=str(plan),
+            accel=chosen.name,
+            guest_root=guest_root,
+        )
         result, why = harness_boot(req, kernel)
         rebooted += [why] if why else []
         boot = result.steps[0]
@@ -176,8 +185,9 @@ def measure(
         if "begin" not in events or "start" not in events:
             raise InfraError(f"no first step with its uptime in {result.console_log}")
         harness_s.append(boot.duration_s + events["begin"] - events["start"])
-    figures = BootFigures(floors, harness_s, marks, tuple(split), tuple(floor_split),
-                          tuple(rebooted))  # fmt: skip
+    figures = BootFigures(
+        floors, harness_s, marks, tuple(split), tuple(floor_split), tuple(rebooted)
+    )
     return figures, chosen.name
 
 
@@ -218,6 +228,8 @@ def harness_boot(req: RunRequest, kernel: Kernel) -> tuple[RunResult, str]:
     log.warning("harness boot failed: %s; booting again", why)
     result = executor_for(kernel).run(req, kernel)
     if result.steps[0].status != StepStatus.PASS:
-        raise InfraError(f"harness boot failed twice: {result.steps[0].message} "
-                         f"({result.console_log}; first: {kept})")  # fmt: skip
+        raise InfraError(
+            f"harness boot failed twice: {result.steps[0].message} "
+            f"({result.console_log}; first: {kept})"
+        )
     return result, why

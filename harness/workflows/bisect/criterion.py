@@ -33,8 +33,10 @@ from harness.results.stats import pct_change, welch_p
 from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, KERNEL_FAILURE, Verdict, classify
 from harness.workflows.bisect.outcome import BAD, GOOD, INFRA, OTHER, SKIP
 
-TEST_FORMS = "check:NAME[@TARGET] | check:any | splat:KIND | splat:any | " \
-    "metric:STEP:METRIC:-10% | script:PATH"  # fmt: skip
+TEST_FORMS = (
+    "check:NAME[@TARGET] | check:any | splat:KIND | splat:any | "
+    "metric:STEP:METRIC:-10% | script:PATH"
+)
 DEFAULT_ALPHA = 0.05
 _PCT = re.compile(r"^([+-])(\d+(?:\.\d+)?)%$")
 
@@ -166,8 +168,9 @@ def _judge_steps(test: BisectTest, run: RunResult, infra: bool, summary: str) ->
         raise UserError(f"--test {test.text}: no step of plan {run.plan} matches (steps: {ids})")
     settled = ("pass", "xfail", "skip") if test.name == "any" else ("pass", "xfail")
     if all(s.status in settled for s in matched):
-        return RunJudgement(GOOD, "every step passed" if test.name == "any" else
-                            f"{matched[0].id} passed")  # fmt: skip
+        return RunJudgement(
+            GOOD, "every step passed" if test.name == "any" else f"{matched[0].id} passed"
+        )
     unclear = next(s for s in matched if s.status not in settled)
     outcome = (
         SKIP if unclear.id.startswith("script/") and unclear.status == StepStatus.SKIP else INFRA
@@ -182,8 +185,10 @@ def _metric_value(test: BisectTest, run: RunResult) -> RunJudgement:
         raise UserError(f"--test {test.text}: plan {run.plan} has no step {test.step} ({ids})")
     if test.metric not in step.metrics:
         if step.status in (StepStatus.PASS, StepStatus.FAIL, StepStatus.XFAIL):
-            raise UserError(f"--test {test.text}: step {test.step} reports no {test.metric} "
-                            f"(it has {', '.join(sorted(step.metrics)) or 'none'})")  # fmt: skip
+            raise UserError(
+                f"--test {test.text}: step {test.step} reports no {test.metric} "
+                f"(it has {', '.join(sorted(step.metrics)) or 'none'})"
+            )
         return RunJudgement(INFRA, f"{test.step} ended {step.status}: {step.message}")
     value = float(step.metrics[test.metric])
     return RunJudgement(GOOD, f"{test.metric}={value:g}", value)
@@ -198,9 +203,11 @@ class MetricJudgement:
 
 
 def judge_metric(
-    test: BisectTest, baseline: Sequence[float], values: Sequence[float],
+    test: BisectTest,
+    baseline: Sequence[float],
+    values: Sequence[float],
     alpha: float = DEFAULT_ALPHA,
-) -> MetricJudgement:  # fmt: skip
+) -> MetricJudgement:
     """Bad when the mean moved past the threshold (in its direction) against the good
     endpoint's runs and Welch's test (log scale when positive) calls it significant; with a
     single run per side significance cannot be computed and the threshold alone decides."""

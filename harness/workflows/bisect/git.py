@@ -50,8 +50,11 @@ def endpoint(text: str) -> Endpoint:
     if spec.kind == "git":
         repo = tree.check_repo(Path(spec.location))
         return Endpoint(repo, tree.resolve_commit(repo, spec.ref), options_of(text))
-    snap = debian_source(spec.location) if spec.kind == "debian" else \
-        directory_source(Path(spec.location))  # fmt: skip
+    snap = (
+        debian_source(spec.location)
+        if spec.kind == "debian"
+        else directory_source(Path(spec.location))
+    )
     return Endpoint(snap.repo.resolve(), snap.commit, options_of(text))
 
 
@@ -61,8 +64,10 @@ def endpoints(good: str, bad: str) -> tuple[Endpoint, Endpoint]:
     if g.repo != b.repo:
         raise UserError(f"--good is in {g.repo}, --bad in {b.repo}: bisect within one repository")
     if g.options != b.options:
-        raise UserError(f"--good has options {g.options!r}, --bad {b.options!r}: give both the "
-                        "same +series=/+revert=/+config= (they apply at every step)")  # fmt: skip
+        raise UserError(
+            f"--good has options {g.options!r}, --bad {b.options!r}: give both the "
+            "same +series=/+revert=/+config= (they apply at every step)"
+        )
     if g.commit == b.commit:
         raise UserError(f"--good and --bad are the same commit {g.commit[:12]}")
     return g, b

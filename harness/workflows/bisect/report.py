@@ -20,8 +20,11 @@ from harness.results.stats import summarize
 
 
 def _values(step: dict[str, Any]) -> list[float]:
-    return [r["value"] for r in step.get("runs", ())
-            if r.get("value") is not None and r.get("outcome") in ("good", "bad")]  # fmt: skip
+    return [
+        r["value"]
+        for r in step.get("runs", ())
+        if r.get("value") is not None and r.get("outcome") in ("good", "bad")
+    ]
 
 
 def _times(step: dict[str, Any]) -> tuple[float, float, float]:
@@ -33,13 +36,21 @@ def _times(step: dict[str, Any]) -> tuple[float, float, float]:
 
 def step_case(index: int, step: dict[str, Any], mode: str) -> TestCase:
     build, boot, test = _times(step)
-    out = json.dumps({k: step.get(k) for k in ("kernel", "resolution", "build_log", "confidence",
-                                               "runs")}, indent=1, default=str)  # fmt: skip
-    case = TestCase(f"{index:02d} {step['role']} {step['label']}", classname=f"bisect.{mode}",
-                    elapsed_sec=build + boot + test, stdout=out)  # fmt: skip
+    out = json.dumps(
+        {k: step.get(k) for k in ("kernel", "resolution", "build_log", "confidence", "runs")},
+        indent=1,
+        default=str,
+    )
+    case = TestCase(
+        f"{index:02d} {step['role']} {step['label']}",
+        classname=f"bisect.{mode}",
+        elapsed_sec=build + boot + test,
+        stdout=out,
+    )
     if step["outcome"] == "bad":
-        case.add_failure_info(message=f"bad: {step['reason']}", output=step.get("confidence", ""),
-                              failure_type="bad")  # fmt: skip
+        case.add_failure_info(
+            message=f"bad: {step['reason']}", output=step.get("confidence", ""), failure_type="bad"
+        )
     elif step["outcome"] == "skip":
         case.add_skipped_info(message=f"skip: {step['reason']}")
     return case
@@ -62,10 +73,12 @@ def metric_table(doc: dict[str, Any]) -> list[str]:
     """good / last good / first bad / bad: mean [95% CI] of the metric."""
     steps = doc["steps"]
     by_item = {s["item"]: s for s in steps}
-    rows = [("good", next((s for s in steps if s["role"] == "good-endpoint"), None)),
-            ("last good", by_item.get(doc.get("last_good") or "")),
-            ("first bad", by_item.get(doc.get("first_bad") or "")),
-            ("bad", next((s for s in steps if s["role"] == "bad-endpoint"), None))]  # fmt: skip
+    rows = [
+        ("good", next((s for s in steps if s["role"] == "good-endpoint"), None)),
+        ("last good", by_item.get(doc.get("last_good") or "")),
+        ("first bad", by_item.get(doc.get("first_bad") or "")),
+        ("bad", next((s for s in steps if s["role"] == "bad-endpoint"), None)),
+    ]
     lines = ["| | commit / kernel | mean [95% CI] |", "|---|---|---|"]
     for name, step in rows:
         if step is not None:
@@ -80,33 +93,49 @@ def crash_rule(req: dict[str, Any]) -> str:
         kind = "a splat of the named kind" if test.startswith("splat:") else "none"
         return f"kernel failures: the symptom is {kind}; any other kernel failure is skipped"
     if req.get("crash_is_skip"):
-        return ("kernel failures: one inside the tested step is skipped (--crash-is-skip), "
-                "as is one in any other step")  # fmt: skip
-    return ("kernel failures: one inside the tested step is bad (the symptom); one in another "
-            "step or at boot is not the symptom and skips that kernel")  # fmt: skip
+        return (
+            "kernel failures: one inside the tested step is skipped (--crash-is-skip), "
+            "as is one in any other step"
+        )
+    return (
+        "kernel failures: one inside the tested step is bad (the symptom); one in another "
+        "step or at boot is not the symptom and skips that kernel"
+    )
 
 
 def markdown(doc: dict[str, Any]) -> str:
     req = doc["request"]
     span = f"{req['good']} .. {req['bad']}" if req["mode"] == "git" else " , ".join(req["kernels"])
-    lines = [f"# Bisect: {req['test']}", "", f"- space ({req['mode']}): {span}",
-             f"- plan {req['plan']}, topology {req['topology']}, {req['runs']} run(s) per step,"
-             f" bad if the symptom shows in >= {req['bad_if']}",
-             f"- {crash_rule(req)}", "",
-             f"**{doc.get('status')}**: {doc.get('message')}", ""]  # fmt: skip
+    lines = [
+        f"# Bisect: {req['test']}",
+        "",
+        f"- space ({req['mode']}): {span}",
+        f"- plan {req['plan']}, topology {req['topology']}, {req['runs']} run(s) per step,"
+        f" bad if the symptom shows in >= {req['bad_if']}",
+        f"- {crash_rule(req)}",
+        "",
+        f"**{doc.get('status')}**: {doc.get('message')}",
+        "",
+    ]
     if doc.get("first_bad"):
         lines += [f"first bad: `{doc['first_bad']}` {doc.get('first_bad_label') or ''}", ""]
-    lines += ["| # | role | commit / kernel | outcome | runs | build s | boot s | test s | why |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "| # | role | commit / kernel | outcome | runs | build s | boot s | test s | why |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, step in enumerate(doc["steps"]):
         build, boot, test = _times(step)
         reason = str(step["reason"]).replace("|", "/").replace("\n", " ")[:160]
-        lines.append(f"| {i} | {step['role']} | {step['label']} | {step['outcome']} | "
-                     f"{len(step.get('runs', ()))} | {build:.0f} | {boot:.0f} | {test:.0f} | "
-                     f"{reason} |")  # fmt: skip
+        lines.append(
+            f"| {i} | {step['role']} | {step['label']} | {step['outcome']} | "
+            f"{len(step.get('runs', ()))} | {build:.0f} | {boot:.0f} | {test:.0f} | "
+            f"{reason} |"
+        )
     lines += ["", "## Confidence", ""]
-    lines += [f"- {s['label']}: {s['outcome']}, {s.get('confidence') or s['reason']}"
-              for s in doc["steps"]]  # fmt: skip
+    lines += [
+        f"- {s['label']}: {s['outcome']}, {s.get('confidence') or s['reason']}"
+        for s in doc["steps"]
+    ]
     if req["test"].startswith("metric:"):
         lines += ["", "## Metric", "", *metric_table(doc)]
     return "\n".join(lines) + "\n"

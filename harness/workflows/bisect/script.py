@@ -30,10 +30,16 @@ DEFAULT_SCRIPT_TIMEOUT_S = 300
 
 def script_plan(step_id: str, disks: list[dict], timeout_s: int) -> Plan:
     """A plan of one step: the script, run by guest/bisect_probe.py instead of the agent."""
-    step = Step(id=step_id, kind="check", timeout_s=timeout_s,
-                target={"name": "guest", "kind": "raw"}, check="script")  # fmt: skip
-    return Plan(name="bisect-script", mode="vm", workdir=GUEST_WORKDIR, disks=tuple(disks),
-                steps=(step,))  # fmt: skip
+    step = Step(
+        id=step_id,
+        kind="check",
+        timeout_s=timeout_s,
+        target={"name": "guest", "kind": "raw"},
+        check="script",
+    )
+    return Plan(
+        name="bisect-script", mode="vm", workdir=GUEST_WORKDIR, disks=tuple(disks), steps=(step,)
+    )
 
 
 def runner_argv(
@@ -41,8 +47,18 @@ def runner_argv(
 ) -> tuple[str, ...]:
     """guest/bisect_probe.py's command line, in the guest's paths (the package and the
     shared directory live elsewhere in a minimal guest root)."""
-    return (python, f"{package}/{GUEST_RUNNER.name}", "--script", f"{shared}/{SCRIPT_NAME}",
-            "--results", shared, "--id", step_id, "--timeout", str(timeout_s))  # fmt: skip
+    return (
+        python,
+        f"{package}/{GUEST_RUNNER.name}",
+        "--script",
+        f"{shared}/{SCRIPT_NAME}",
+        "--results",
+        shared,
+        "--id",
+        step_id,
+        "--timeout",
+        str(timeout_s),
+    )
 
 
 class ScriptExecutor(VmExecutor):

@@ -55,9 +55,14 @@ class BisectRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BisectRequest:
-        return cls(**{**data, "out_dir": Path(data["out_dir"]),
-                      "kernels": tuple(data.get("kernels", ())),
-                      "append": tuple(data.get("append", ()))})  # fmt: skip
+        return cls(
+            **{
+                **data,
+                "out_dir": Path(data["out_dir"]),
+                "kernels": tuple(data.get("kernels", ())),
+                "append": tuple(data.get("append", ())),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -124,16 +129,22 @@ class BisectState:
         return dataclasses.replace(self, steps=(*self.steps, step))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "request": self.request.to_dict(),
-                "steps": [s.to_dict() for s in self.steps], "result": self.result}  # fmt: skip
+        return {
+            "version": STATE_VERSION,
+            "request": self.request.to_dict(),
+            "steps": [s.to_dict() for s in self.steps],
+            "result": self.result,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BisectState:
         if data.get("version") != STATE_VERSION:
             raise UserError(f"bisect state version {data.get('version')}: start a new bisection")
-        return cls(BisectRequest.from_dict(data["request"]),
-                   tuple(StepRecord.from_dict(s) for s in data.get("steps", ())),
-                   dict(data.get("result") or {}))  # fmt: skip
+        return cls(
+            BisectRequest.from_dict(data["request"]),
+            tuple(StepRecord.from_dict(s) for s in data.get("steps", ())),
+            dict(data.get("result") or {}),
+        )
 
 
 def save_state(state: BisectState) -> Path:

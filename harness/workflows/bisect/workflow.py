@@ -43,7 +43,7 @@ from harness.workflows.bisect.criterion import (
     judge_run,
     parse_test,
     script_step_id,
-)  # fmt: skip
+)
 from harness.workflows.bisect.state import (
     BAD_ENDPOINT,
     GIT,
@@ -54,13 +54,17 @@ from harness.workflows.bisect.state import (
     RunRecord,
     StepRecord,
     save_state,
-)  # fmt: skip
+)
 
 log = logging.getLogger(__name__)
 
 FOUND, ENDPOINTS_WRONG, INCONCLUSIVE, INFRASTRUCTURE, INTERRUPTED = (
-    "found", "endpoints-wrong", "inconclusive", "infrastructure", "interrupted",
-)  # fmt: skip
+    "found",
+    "endpoints-wrong",
+    "inconclusive",
+    "infrastructure",
+    "interrupted",
+)
 
 
 class Runner(Protocol):
@@ -124,10 +128,17 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
     records: list[RunRecord] = []
     for attempt in (0, 1):
         out = step_dir / f"run{rep}" if attempt == 0 else step_dir / f"run{rep}-retry"
-        req = RunRequest(kernel=kernel.spec, out_dir=out, topology=ctx.req.topology,
-                         plan=ctx.req.plan, accel=ctx.req.accel, repetition=rep,
-                         append=ctx.req.append, runtime_s=ctx.req.runtime_s,
-                         guest_root=ctx.req.guest_root)  # fmt: skip
+        req = RunRequest(
+            kernel=kernel.spec,
+            out_dir=out,
+            topology=ctx.req.topology,
+            plan=ctx.req.plan,
+            accel=ctx.req.accel,
+            repetition=rep,
+            append=ctx.req.append,
+            runtime_s=ctx.req.runtime_s,
+            guest_root=ctx.req.guest_root,
+        )
         try:
             run = ctx.runner.run(req, kernel)
         except InfraError as exc:
@@ -135,9 +146,18 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
         else:
             store.save_runs(out / "results.json", [run])
             judged = judge_run(ctx.test, run, ctx.req.crash_is_skip)
-            records.append(RunRecord(str(out), attempt, judged.outcome, judged.reason,
-                                     classify(run).cls, judged.value, round(run.duration_s, 1),
-                                     round(_boot_s(run), 1)))  # fmt: skip
+            records.append(
+                RunRecord(
+                    str(out),
+                    attempt,
+                    judged.outcome,
+                    judged.reason,
+                    classify(run).cls,
+                    judged.value,
+                    round(run.duration_s, 1),
+                    round(_boot_s(run), 1),
+                )
+            )
         if records[-1].outcome != INFRA:
             break
         ctx.progress(f"  run {rep}: {records[-1].reason}; retrying once")
@@ -153,8 +173,11 @@ def _judge_runs(ctx: Context, kernel: Kernel, step_dir: Path, role: str) -> dict
         runs += _attempt(ctx, kernel, step_dir, rep)
         last = runs[-1]
         if last.outcome in (INFRA, OTHER, SKIP):
-            why = {INFRA: "infrastructure failed twice", OTHER: "an unrelated kernel failure",
-                   SKIP: "the test script said skip (125)"}[last.outcome]  # fmt: skip
+            why = {
+                INFRA: "infrastructure failed twice",
+                OTHER: "an unrelated kernel failure",
+                SKIP: "the test script said skip (125)",
+            }[last.outcome]
             return {"outcome": SKIP, "reason": f"{why}: {last.reason}", "runs": tuple(runs)}
         bad += last.outcome == BAD
         judged = rep + 1
@@ -166,15 +189,22 @@ def _judge_runs(ctx: Context, kernel: Kernel, step_dir: Path, role: str) -> dict
     outcome = BAD if bad >= k else GOOD
     reason = next((r.reason for r in runs if r.outcome == outcome), runs[-1].reason)
     rate = ctx.endpoint_rate if outcome == GOOD else None
-    return {**fields, "outcome": outcome, "reason": reason,
-            "confidence": confidence(bad, judged, rate) + f" (bad if >= {k} of {n})"}  # fmt: skip
+    return {
+        **fields,
+        "outcome": outcome,
+        "reason": reason,
+        "confidence": confidence(bad, judged, rate) + f" (bad if >= {k} of {n})",
+    }
 
 
 def _metric_fields(ctx: Context, runs: list[RunRecord], role: str) -> dict[str, object]:
     values = [r.value for r in runs if r.value is not None]
     if role == GOOD_ENDPOINT:
-        return {"outcome": GOOD, "reason": f"baseline of {len(values)} run(s)",
-                "confidence": f"{len(values)} run(s) as the baseline"}  # fmt: skip
+        return {
+            "outcome": GOOD,
+            "reason": f"baseline of {len(values)} run(s)",
+            "confidence": f"{len(values)} run(s) as the baseline",
+        }
     verdict = judge_metric(ctx.test, ctx.baseline, values)
     backing = f"{len(values)} run(s) vs {len(ctx.baseline)} good-endpoint run(s)"
     return {"outcome": verdict.outcome, "reason": verdict.reason, "confidence": backing}
@@ -184,15 +214,22 @@ def test_item(ctx: Context, role: str, item: str, label: str, spec: str, index: 
     """Resolve, run and judge one commit or kernel."""
     ctx.progress(f"[{index}] {role} {label}: resolving {spec}")
     resolution = ctx.runner.resolve_kernel(spec)
-    base = {"role": role, "item": item, "label": label, "kernel": spec,
-            "resolution": resolution.status, "build_s": round(resolution.duration_s, 1),
-            "build_log": resolution.log_path}  # fmt: skip
+    base = {
+        "role": role,
+        "item": item,
+        "label": label,
+        "kernel": spec,
+        "resolution": resolution.status,
+        "build_s": round(resolution.duration_s, 1),
+        "build_log": resolution.log_path,
+    }
     if resolution.kernel is None:
         ctx.progress(f"[{index}] {label}: SKIP ({resolution.status}, log: {resolution.log_path})")
         return StepRecord(**base, outcome=SKIP, reason=f"{resolution.status}: {resolution.message}")
     if resolution.log_path is None and resolution.kernel.provenance.get("cache_key"):
-        base["build_log"] = str(artifacts_root() / resolution.kernel.provenance["cache_key"]
-                                / "build.log")  # fmt: skip
+        base["build_log"] = str(
+            artifacts_root() / resolution.kernel.provenance["cache_key"] / "build.log"
+        )
     step_dir = ctx.req.out_dir / "steps" / f"{index:02d}-{_slug(label)}"
     record = StepRecord(**base, **_judge_runs(ctx, resolution.kernel, step_dir, role))  # type: ignore[arg-type]
     ctx.progress(f"[{index}] {label}: {record.outcome.upper()} ({record.reason})")
@@ -211,8 +248,12 @@ def plan_space(req: BisectRequest) -> tuple[Space, str, str, Callable[[str], str
     if req.mode == GIT:
         good, bad = bisect_git.endpoints(req.good, req.bad)
         space = bisect_git.GitSpace(good.repo, good.commit, bad.commit, req.out_dir / "git-bisect")
-        return (space, good.commit, bad.commit,
-                lambda c: bisect_git.step_spec(good.repo, c, good.options))  # fmt: skip
+        return (
+            space,
+            good.commit,
+            bad.commit,
+            lambda c: bisect_git.step_spec(good.repo, c, good.options),
+        )
     return bisect_list.ListSpace(req.kernels), req.kernels[0], req.kernels[-1], lambda s: s
 
 
@@ -222,14 +263,20 @@ def endpoint_problem(rec: StepRecord, expected: str) -> BisectResult | None:
         return None
     which = "good" if expected == GOOD else "bad"
     if rec.resolution != "ok":
-        return BisectResult(ENDPOINTS_WRONG, f"the {which} endpoint {rec.label} could not be "
-                            f"tested: {rec.reason} (log: {rec.build_log})")  # fmt: skip
+        return BisectResult(
+            ENDPOINTS_WRONG,
+            f"the {which} endpoint {rec.label} could not be "
+            f"tested: {rec.reason} (log: {rec.build_log})",
+        )
     if rec.outcome == SKIP and rec.runs and rec.runs[-1].outcome == INFRA:
         return BisectResult(INFRASTRUCTURE, f"the {which} endpoint {rec.label}: {rec.reason}")
     if rec.outcome == SKIP:
         return BisectResult(ENDPOINTS_WRONG, f"the {which} endpoint {rec.label}: {rec.reason}")
-    return BisectResult(ENDPOINTS_WRONG, f"the {which} endpoint {rec.label} is {rec.outcome}, "
-                        f"not {which}: {rec.reason} ({rec.confidence})")  # fmt: skip
+    return BisectResult(
+        ENDPOINTS_WRONG,
+        f"the {which} endpoint {rec.label} is {rec.outcome}, "
+        f"not {which}: {rec.reason} ({rec.confidence})",
+    )
 
 
 def _result(space: Space, state: BisectState) -> BisectResult:
@@ -237,11 +284,23 @@ def _result(space: Space, state: BisectState) -> BisectResult:
     if found.first_bad is not None:
         label = space.label(found.first_bad)
         tested = len(state.tested())
-        return BisectResult(FOUND, f"first bad: {label} (after {tested} step(s))",
-                            found.first_bad, label, found.candidates, found.last_good)  # fmt: skip
+        return BisectResult(
+            FOUND,
+            f"first bad: {label} (after {tested} step(s))",
+            found.first_bad,
+            label,
+            found.candidates,
+            found.last_good,
+        )
     labels = ", ".join(space.label(c) for c in found.candidates)
-    return BisectResult(INCONCLUSIVE, f"only skipped steps left: the first bad is one of {labels}",
-                        None, "", found.candidates, found.last_good)  # fmt: skip
+    return BisectResult(
+        INCONCLUSIVE,
+        f"only skipped steps left: the first bad is one of {labels}",
+        None,
+        "",
+        found.candidates,
+        found.last_good,
+    )
 
 
 class _Bisection:
@@ -264,8 +323,10 @@ class _Bisection:
         return rec
 
     def check_endpoints(self) -> BisectResult | None:
-        for role, item, expected in ((GOOD_ENDPOINT, self.good, GOOD),
-                                     (BAD_ENDPOINT, self.bad, BAD)):  # fmt: skip
+        for role, item, expected in (
+            (GOOD_ENDPOINT, self.good, GOOD),
+            (BAD_ENDPOINT, self.bad, BAD),
+        ):
             rec = self.state.endpoint(role) or self.test(role, item)
             if rec is None:
                 return BisectResult(INTERRUPTED, "step budget used up")
@@ -327,8 +388,13 @@ def finish(state: BisectState, result: BisectResult) -> tuple[BisectState, Bisec
 def document(state: BisectState) -> dict[str, object]:
     """bisect.json: the request, the result (first_bad at the top) and every step."""
     result = state.result
-    return {"first_bad": result.get("first_bad"), "status": result.get("status"),
-            "message": result.get("message"), "first_bad_label": result.get("first_bad_label"),
-            "candidates": result.get("candidates", []), "last_good": result.get("last_good"),
-            "request": state.request.to_dict(),
-            "steps": [s.to_dict() for s in state.steps]}  # fmt: skip
+    return {
+        "first_bad": result.get("first_bad"),
+        "status": result.get("status"),
+        "message": result.get("message"),
+        "first_bad_label": result.get("first_bad_label"),
+        "candidates": result.get("candidates", []),
+        "last_good": result.get("last_good"),
+        "request": state.request.to_dict(),
+        "steps": [s.to_dict() for s in state.steps],
+    }
