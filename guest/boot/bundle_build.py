@@ -2,14 +2,12 @@
 module it imports, compiled by the guest's own interpreter into one marshal file, and the
 launcher that imports from it.
 
-A virtme-ng guest reads the host's root over 9p, where every stat and open is a round trip
-to QEMU, and it cannot write bytecode there (the root is read-only). Started as
-`python3 guest/agent.py`, the agent spent ~1500 system calls before its first line (600
-stats along sys.path, site's .pth scan, 115 opens) and compiled the guest package from
-source on every boot: 1.5-2.4 s under TCG. From the bundle (`python3 -S -E LAUNCHER`):
-~540 system calls, 39 opens, no compiling: 0.8 s, most of it the modules' own code.
-A zip would be the obvious container, but zipimport opens the archive again for every
-module (184 opens, 314 seeks): 6.7 s in the same guest.
+A virtme-ng guest reads its root over 9p, where every stat and open is a round trip to
+QEMU, and it cannot write bytecode there (the root is read-only): started from source, the
+agent would search sys.path file by file and compile the guest package on every boot. The
+bundle is one file read once, already compiled, started with `python3 -S -E LAUNCHER` (no
+site scan). A zip is not used because zipimport opens the archive again for every module.
+(The figures behind this: docs/performance.md.)
 
 Modules the bundle lacks (C extensions, a lazy import) are still found on the normal path:
 the bundle changes how fast, never what runs. Run under the guest's interpreter (the same
