@@ -5,13 +5,7 @@ I/O on and off. One `harness run` boots both kernels (one boot each)."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from harness.cli.main import main
 from harness.suite.checks import CHECKS
-from tests.conftest import LEAN_BASE, lean_variant_spec
 
 TARGETS = ("loop-dio-on-xfs", "loop-dio-off-xfs")
 
@@ -31,28 +25,3 @@ def test_mixed_pattern_covers_sizes_alignments_and_modes() -> None:
         if w.mode != "buffered"
     )
     assert set(TARGETS) <= set(CHECKS["integrity"].targets)
-
-
-@pytest.fixture(scope="module")
-def runs(lean_variant, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
-    lean_variant("lose-writes")
-    tmp = tmp_path_factory.mktemp("integrity")
-    plan = tmp / "plan.json"
-    check = {"check": "integrity", "targets": list(TARGETS), "params": {"fio": False}}
-    plan.write_text(json.dumps({"name": "integrity", "size_mb": 64, "checks": [check]}))
-    variant = lean_variant_spec("lose-writes")
-    rc = main(
-        [
-            "run",
-            "--kernel",
-            LEAN_BASE,
-            "--kernel",
-            variant,
-            "--plan",
-            str(plan),
-            "--out",
-            str(tmp / "out"),
-        ]
-    )
-    doc = json.loads((tmp / "out" / "results.json").read_text())
-    return rc, {r["kernel"]["spec"]: {s["id"]: s for s in r["steps"]} for r in doc["runs"]}

@@ -132,19 +132,6 @@ HOST_PLAN = {
 }
 
 
-@pytest.fixture(scope="module")
-def host_runs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("shard-host")
-    plan = base / "plan.json"
-    plan.write_text(json.dumps(HOST_PLAN))
-    common = ["run", "--kernel", "host", "--scratch", str(base / "scratch"), "--plan", str(plan)]
-    codes = {"full": main([*common, "--out", str(base / "full")])}
-    for i in (1, 2):
-        codes[f"s{i}"] = main([*common, "--shard", f"{i}/2", "--out", str(base / f"s{i}")])
-    codes["merge"] = main(["merge", str(base / "s2"), str(base / "s1"), "--out", str(base / "m")])
-    return base, codes
-
-
 def _cases(path: Path) -> list[tuple[str, str]]:
     out = []
     for suite in JUnitXml.fromfile(str(path)):

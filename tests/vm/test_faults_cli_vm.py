@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from tests.vm.test_signals_vm import (
-    PLAN,
     assert_host_clean,
     host_state,
     one_line,
@@ -159,13 +158,6 @@ def harness_in_ns(script: str, *argv: str, env: dict[str, str] | None = None) ->
 
 
 # --- faults during a real run --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def plan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("plan") / "faults.json"
-    path.write_text(json.dumps(PLAN))
-    return path
 
 
 def qemu_children(pid: int) -> list[int]:

@@ -10,9 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.vm.test_faults_cli_vm import assert_one_line_error, harness, qemu_children
 from tests.vm.test_signals_vm import (
     KERNEL,
+    PLAN,
     RUNNING,
     assert_host_clean,
     cases,
@@ -22,6 +25,13 @@ from tests.vm.test_signals_vm import (
     step_began,
     wait_for,
 )
+
+
+@pytest.fixture(scope="module")
+def plan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plan") / "faults.json"
+    path.write_text(json.dumps(PLAN))
+    return path
 
 
 def test_second_run_into_one_directory_is_refused_and_qemu_sigkill_ends_cleanly(

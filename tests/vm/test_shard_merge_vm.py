@@ -5,8 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli.main import main
-from tests.unit.test_shard_merge import _cases
+from tests.unit.test_shard_merge import HOST_PLAN, _cases
+
+
+@pytest.fixture(scope="module")
+def host_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("shard-host")
+    plan = base / "plan.json"
+    plan.write_text(json.dumps(HOST_PLAN))
+    common = ["run", "--kernel", "host", "--scratch", str(base / "scratch"), "--plan", str(plan)]
+    codes = {"full": main([*common, "--out", str(base / "full")])}
+    for i in (1, 2):
+        codes[f"s{i}"] = main([*common, "--shard", f"{i}/2", "--out", str(base / f"s{i}")])
+    codes["merge"] = main(["merge", str(base / "s2"), str(base / "s1"), "--out", str(base / "m")])
+    return base, codes
 
 
 def test_all_shards_merged_equal_one_unsharded_run(host_runs, host_left_clean) -> None:
