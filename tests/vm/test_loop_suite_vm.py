@@ -46,10 +46,11 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_check_and_target_reported(run) -> None:
     ids = {s.id for s in run.steps}
-    for check in CHECKS.values():
+    for check in (c for c in CHECKS.values() if "upstream" not in c.tags):
         for target in check.targets:
             assert f"check/{check.name}/{target}" in ids
-    for target in TARGETS:
+    for target in (name for name, t in TARGETS.items() if "upstream" not in t.tags):
+        # the upstream-failures plan's stacked targets are that plan's, not this one's
         assert any(i.startswith(f"fio/{target}/") for i in ids), target
     unexplained = [s for s in run.steps if s.status == "skip" and not s.message]
     assert not unexplained
