@@ -29,7 +29,9 @@ def cache_dir() -> Path:
     else:
         root = Path.home() / ".cache" / "kernel-harness"
     root.mkdir(parents=True, exist_ok=True)
-    return root
+    # Resolved: guests on the host's root read cached files at these paths, and a symlink
+    # into a directory the guest does not share would point nowhere there
+    return root.resolve()
 
 
 def cache_subdir(name: str) -> Path:

@@ -13,7 +13,7 @@ from harness.results.model import RunResult
 from harness.run.executor import Executor
 from harness.run.host import HostExecutor
 from harness.run.request import RunRequest
-from harness.run.vm import VmExecutor
+from harness.run.vm import VmExecutor, check_out_dir
 
 
 def executor_for(kernel: Kernel, remote: Executor | None = None) -> Executor:
@@ -39,5 +39,7 @@ def require(resolution: Resolution) -> Kernel:
 
 def run_one(req: RunRequest, kernel: Kernel | None = None) -> RunResult:
     """Run req.plan once on `kernel` (resolving req.kernel first when not given)."""
+    if kernel is None and req.kernel != "host":
+        check_out_dir(req)  # a VM run: refuse paths the guest cannot use before building
     kernel = kernel or require(resolve_kernel(req.kernel))
     return executor_for(kernel).run(req, kernel)

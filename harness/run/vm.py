@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.kernel.apt_sources import archive_uri, system_sources
 from harness.kernel.model import Kernel
-from harness.paths import GUEST_DIR
+from harness.paths import GUEST_DIR, cache_dir
 from harness.results.model import Environment, Splat, StepResult
 from harness.results.untrusted import write_untrusted
 from harness.run import peer
@@ -39,7 +39,7 @@ from harness.vm.launch import (
     vng_argv,
     vng_env,
 )
-from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
+from harness.vm.pathsafe import RWDIR_CHARS, check_guest_visible, check_vng_path
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def guest_side(req: RunRequest, kernel: Kernel, shared: Path) -> GuestSide:
     """The host's root (every host path as it is), or the minimal root with the agent
     staged into it and the shared directory and the kernel's modules mounted into it."""
     if req.guest_root == guestroot.GuestRoot.HOST:
+        check_host_root_paths(shared)
         python = guest_python()
         launcher = agent_bundle.ensure(python, GUEST_DIR)
         agent = (python, *PYTHON_FLAGS, str(launcher))
@@ -85,6 +86,15 @@ def guest_side(req: RunRequest, kernel: Kernel, shared: Path) -> GuestSide:
         staged.package,
         staged.fio_version,
     )
+
+
+def check_host_root_paths(shared: Path) -> None:
+    """A guest on the host's root reads the agent, the kernel's modules and the stand-ins
+    from the cache and the guest package at their host paths, and shares --out there."""
+    fix = "set HARNESS_CACHE_DIR to a directory elsewhere (e.g. /var/lib/kernel-harness)"
+    check_guest_visible(cache_dir(), "the cache directory", fix)
+    check_guest_visible(GUEST_DIR, "the harness's guest package", "install the harness elsewhere")
+    check_guest_visible(shared, "the --out directory", "give an --out elsewhere")
 
 
 def boot_spec(
@@ -123,9 +133,12 @@ def boot_spec(
 
 
 def check_out_dir(req: RunRequest) -> None:
-    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely
-    before any disk is made (vng_argv checks every path again)."""
+    """The guest shares a directory under --out: refuse a name virtme-ng cannot pass safely,
+    or paths a guest on the host's root would not see, before any kernel is built or disk
+    made (vng_argv checks every path again)."""
     check_vng_path(req.out_dir.absolute(), "--out directory", RWDIR_CHARS)
+    if req.guest_root == guestroot.GuestRoot.HOST:
+        check_host_root_paths(req.out_dir)
 
 
 def vm_steps(plan: Plan, shared: Path, outcome: ConsoleOutcome) -> list[StepResult]:
@@ -259,5 +272,6 @@ class VmExecutor(LocalExecutor):
                 "blocked-task dump request"
             )
         if outcome.reason == "eof" and outcome.first_marker_s is None:
-            return "the VM exited before the agent started (see console.log)"
+            said = f": {outcome.last_words}" if outcome.last_words else ""
+            return f"the VM exited before the agent started{said} (see console.log)"
         return super().stopped_message(outcome)

@@ -6,6 +6,7 @@ is killed on every way out.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,18 @@ class ConsoleOutcome:
     # (harness.vm.faults FaultWatch.is_stall): kept out of `splats`
     stalls: tuple[Splat, ...] = ()
     stall_steps: tuple[str | None, ...] = ()
+    # The last line user space printed before the agent's first marker (a shell's or
+    # Python's complaint when the agent could not start); "" once the agent spoke
+    last_words: str = ""
+
+
+LAST_WORDS_CHARS = 200
+_KERNEL_LINE = re.compile(r"^\s*(<\d+>)?\[\s*\d+\.\d+\]")
+
+
+def _is_user_space(text: str) -> bool:
+    """A console line printed by a program, not by the kernel's printk, and not blank."""
+    return bool(text.strip()) and not _KERNEL_LINE.match(text)
 
 
 def _deadline_reason(t: _Tracker, now: float, last_output: float, tm: Timeouts) -> str | None:
@@ -147,12 +160,15 @@ class _Session:
     watch: FaultWatch = field(default_factory=lambda: FaultWatch(FaultLimits()))
     fatal_step: str | None = None
     stages: RunStages | None = None
+    last_words: str = ""
 
     def line(self, text: str, now: float) -> None:
         self.line_no += 1
         self.last_output = now
         self.log_fh.write(text + "\n")
         self.log_fh.flush()
+        if self.tracker.first_marker_s is None and _is_user_space(text):
+            self.last_words = "".join(c for c in text.strip() if c.isprintable())[:LAST_WORDS_CHARS]
         self.scanner.feed(text)
         if self.stages:
             self.stages.line(text)
@@ -226,6 +242,7 @@ class _Session:
             dump_answered=w.dump_answered,
             stalls=tuple(s for s, _ in stalls),
             stall_steps=tuple(sid for _, sid in stalls),
+            last_words="" if t.first_marker_s is not None else self.last_words,
         )
 
 

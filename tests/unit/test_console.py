@@ -92,6 +92,21 @@ def test_eof_before_the_agent(tmp_path: Path) -> None:
     argv = script(tmp_path, "print('qemu: could not open disk image', flush=True)\n")
     out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20))
     assert out.reason == "eof" and out.first_marker_s is None
+    assert out.last_words == "qemu: could not open disk image"
+
+
+def test_a_guest_that_cannot_start_the_agent_says_why(tmp_path: Path) -> None:
+    # Recorded: HARNESS_CACHE_DIR under /var/cache, which virtme-ng hides under a tmpfs
+    argv = script(tmp_path, _cat(DATA / "agent-unreachable.log"))
+    out = supervise(argv, tmp_path / "console.log", Timeouts(boot_s=20))
+    assert out.reason == "eof" and out.first_marker_s is None
+    assert out.last_words.startswith("/usr/bin/python3: can't open file '/var/cache/"), out
+
+
+def test_last_words_are_forgotten_once_the_agent_speaks(tmp_path: Path) -> None:
+    body = "print('warming up', flush=True)\nm(event='start')\nprint('x')\nm(event='done', rc=0)\n"
+    out = supervise(script(tmp_path, body), tmp_path / "console.log", Timeouts(boot_s=20))
+    assert out.reason == "done" and out.last_words == ""
 
 
 # --- kernel faults end the run fast (harness.vm.faults) -------------------------------

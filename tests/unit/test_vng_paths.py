@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ import pytest
 from harness.cli.main import main
 from harness.errors import UserError
 from harness.paths import cache_dir
+from harness.run.request import RunRequest
+from harness.run.vm import check_out_dir
 from harness.vm import topology as topo
 from harness.vm.launch import BootSpec, vng_argv, vng_env
-from harness.vm.pathsafe import SHELL_SAFE_CHARS, check_vng_path, qemu_path
+from harness.vm.pathsafe import SHELL_SAFE_CHARS, check_vng_path, hidden_from_guest, qemu_path
 
 HOSTILE = (
     "/o;touch${IFS}/tmp/x;#/k",
@@ -148,3 +151,37 @@ def test_harness_run_refuses_such_an_out_before_anything_runs(tmp_path: Path, su
     argv = ["run", "--kernel", f"image:{images[-1]}", "--plan", "quick", "--out", str(out)]
     assert main(argv) == 2
     assert not mark.exists() and not list(out.rglob("*.raw"))
+
+
+# --- paths a guest on the host's root cannot see (virtme-ng mounts tmpfs over /var/cache ...)
+
+
+def test_a_symlinked_cache_resolves_to_where_the_guest_finds_it(tmp_path, monkeypatch) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "link"))
+    assert cache_dir() == tmp_path / "real"
+    assert hidden_from_guest(tmp_path / "link") is None
+
+
+def test_paths_under_what_virtme_ng_hides_are_named(tmp_path: Path) -> None:
+    assert hidden_from_guest(Path("/var/cache/no-such-harness-dir")) == "/var/cache"
+    assert hidden_from_guest(Path("/var/cache")) == "/var/cache"
+    assert hidden_from_guest(Path("/var/cached")) is None
+    assert hidden_from_guest(Path("/var/lib/kernel-harness")) is None
+    (tmp_path / "into-run").symlink_to("/run")
+    assert hidden_from_guest(tmp_path / "into-run" / "x") == "/run"
+
+
+def test_a_cache_under_var_tmp_is_refused_before_any_kernel_is_resolved(tmp_path, monkeypatch):
+    hidden = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="harness-test-"))
+    try:
+        monkeypatch.setenv("HARNESS_CACHE_DIR", str(hidden))
+        with pytest.raises(UserError, match="under /var/tmp.*HARNESS_CACHE_DIR"):
+            check_out_dir(RunRequest(kernel="debian:6.12", out_dir=tmp_path / "o"))
+        # a kernel that would fail differently (exit 2 too, but later) if it were looked at
+        argv = ["run", "--kernel", "image:/nonexistent/vmlinuz", "--out", str(tmp_path / "o")]
+        assert main(argv) == 2
+        assert not list(hidden.iterdir())  # nothing was fetched, built or cached
+    finally:
+        shutil.rmtree(hidden, ignore_errors=True)
