@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from pathlib import Path
 
 from harness.errors import UserError
@@ -22,6 +23,22 @@ def image_release(image: Path) -> str:
     if found:
         return found.group(1).decode(errors="replace")
     raise UserError(f"{image} does not look like a Linux kernel image: give a bzImage/vmlinuz")
+
+
+def gzip_payload(image: Path) -> bytes | None:
+    """The uncompressed kernel a gzip-compressed x86 bzImage carries (the setup header's
+    payload_offset/payload_length), or None for another format or compression."""
+    data = image.read_bytes()
+    if len(data) < 0x250 or data[0x202:0x206] != b"HdrS":
+        return None
+    setup_sects = data[0x1F1] or 4
+    offset = int.from_bytes(data[0x248:0x24C], "little")
+    length = int.from_bytes(data[0x24C:0x250], "little")
+    start = (setup_sects + 1) * 512 + offset
+    blob = data[start : start + length]
+    if not blob.startswith(b"\x1f\x8b"):
+        return None
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(blob)
 
 
 def parse_image_spec(text: str) -> tuple[Path, Path | None]:

@@ -12,6 +12,11 @@ from harness.kernel.buildspec import BuildSpec
 from harness.kernel.kconfig import Fragment, config_hash
 from harness.kernel.series import Series
 
+# How builds are made, bumped when a change makes earlier artifacts untrustworthy.
+# 2: ccache out of depend mode (harness.kernel.make.make_env): recipe-1 images could carry
+# an earlier variant's kernel.
+BUILD_RECIPE = 2
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -47,5 +52,6 @@ class Inputs:
             "config": self.config_hash,
             "compiler": self.compiler,
             "arch": self.arch,
+            "recipe": BUILD_RECIPE,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
