@@ -131,11 +131,6 @@ def test_oops_is_a_kernel_failure_of_its_step(oops, host_left_clean):
     assert oops["to_exit"] is not None and oops["to_exit"] < 90
 
 
-@pytest.mark.skip(
-    reason="the fault-hang variant no longer hangs on the 6.12.118 base (its 50th dio write "
-    "passes: host and minimal root, short paths alike); open, see the session note of "
-    "2026-12-05 (the hang verdict itself stays covered by tests/unit/test_hang_or_stall.py)"
-)
 def test_hang_is_diagnosed_as_a_kernel_failure_of_its_step(hang, host_left_clean):
     assert hang["rc"] == 1
     verdict = hang["run"]["verdict"]
