@@ -6,13 +6,14 @@ with spaces), so every QEMU word is passed through shlex.quote to survive that s
 
 from __future__ import annotations
 
+import base64
 import shlex
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import MissingToolError
+from harness.errors import MissingToolError, UserError
 from harness.vm.pathsafe import RWDIR_CHARS, check_vng_path
 
 
@@ -166,10 +167,10 @@ def vng_argv(spec: BootSpec) -> list[str]:
         argv.append(f"--{'rwdir' if share.writable else 'rodir'}={share.guest}={share.host}")
     # virtme-ng takes --cwd as a host path inside the root
     argv += ["--cwd", str(spec.root / str(spec.cwd).lstrip("/") if spec.root else spec.cwd)]
-    words = (*BASE_APPEND, ROOT_9P_FLAGS, *(TCG_APPEND if spec.accel == "tcg" else ()))
-    for word in (*words, *spec.append):
+    for word in appended_words(spec):
         argv += ["--append", word]
     argv += ["--exec", shlex.join(spec.exec_argv)]
+    check_cmdline_length(spec)
     if spec.measure == "cost":
         accel_args: tuple[str, ...] = COST_QEMU_ARGS
     else:
@@ -180,6 +181,45 @@ def vng_argv(spec: BootSpec) -> list[str]:
     if qemu_args:
         argv.append("--qemu-opts=" + " ".join(shlex.quote(a) for a in qemu_args))
     return argv
+
+
+def appended_words(spec: BootSpec) -> tuple[str, ...]:
+    """The kernel command-line words the harness adds to virtme-ng's own."""
+    words = (*BASE_APPEND, ROOT_9P_FLAGS, *(TCG_APPEND if spec.accel == "tcg" else ()))
+    return (*words, *spec.append)
+
+
+# x86's COMMAND_LINE_SIZE (with its NUL): the kernel cuts a longer line, and what is cut
+# is virtme-ng's init= at the end, so the guest cannot start the agent.
+COMMAND_LINE_MAX = 2047
+# virtme-ng's own words around ours (hostname, overlays, console, root flags ...): 456
+# bytes measured (virtme-ng 1.x dry run); init=, shared directories and the module link
+# are counted from their paths.
+VNG_OWN_BYTES = 470
+
+
+def cmdline_estimate(spec: BootSpec) -> int:
+    """About how long (never shorter than) the kernel command line virtme-ng will build."""
+    size = VNG_OWN_BYTES + len(" ".join(appended_words(spec)))
+    size += len(base64.b64encode(shlex.join(spec.exec_argv).encode())) + 14  # virtme.exec=`..`
+    size += len(spec.vng) + 60  # init=VENV/lib/pythonX.Y/site-packages/virtme/guest/bin/...
+    # virtme_initmountN=PATH virtme_initmountN_fstype=9p virtme_initmountN_access=rw
+    size += sum(len(str(d)) + 75 for d in spec.rw_dirs)
+    size += sum(len(sh.guest) + 75 for sh in spec.shares)
+    kernel_tree = spec.image.parent.parent
+    if (kernel_tree / "lib" / "modules").is_dir():  # a Debian kernel: virtme_link_mods=...
+        size += len(str(kernel_tree)) + 80
+    return size
+
+
+def check_cmdline_length(spec: BootSpec) -> None:
+    """UserError when the guest's command line would be cut (the guest would not start)."""
+    size = cmdline_estimate(spec)
+    if size > COMMAND_LINE_MAX:
+        raise UserError(
+            f"the guest kernel's command line would be about {size} bytes, over Linux's "
+            f"{COMMAND_LINE_MAX + 1}: give a shorter --out path (or fewer --append words)"
+        )
 
 
 def vng_env(vng: str, base: dict[str, str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from harness.paths import cache_dir
 from harness.run.request import RunRequest
 from harness.run.vm import check_out_dir
 from harness.vm import topology as topo
-from harness.vm.launch import BootSpec, vng_argv, vng_env
+from harness.vm.launch import BootSpec, cmdline_estimate, vng_argv, vng_env
 from harness.vm.pathsafe import SHELL_SAFE_CHARS, check_vng_path, hidden_from_guest, qemu_path
 
 HOSTILE = (
@@ -185,3 +185,36 @@ def test_a_cache_under_var_tmp_is_refused_before_any_kernel_is_resolved(tmp_path
         assert not list(hidden.iterdir())  # nothing was fetched, built or cached
     finally:
         shutil.rmtree(hidden, ignore_errors=True)
+
+
+# --- the kernel command line: Linux cuts it at 2048 bytes, and with it virtme-ng's init=
+
+
+@pytest.mark.parametrize("with_modules", [True, False])
+def test_the_command_line_estimate_bounds_what_real_vng_builds(tmp_path, with_modules) -> None:
+    images = sorted((cache_dir() / "debian" / "kernels").glob("*/boot/vmlinuz-*"))
+    vng = shutil.which("vng") or str(Path(sys.executable).parent / "vng")
+    if not images or not Path(vng).exists():
+        pytest.skip("needs a cached Debian kernel (harness run --kernel debian:6.12) and vng")
+    image = images[-1]
+    if not with_modules:
+        image = tmp_path / "bzImage"
+        shutil.copy(images[-1], image)
+    shared = tmp_path / ("o" * 10) / "0-src_debian_linux-source-6.12+series_x.mbox" / "shared"
+    shared.mkdir(parents=True)
+    agent = ("/usr/bin/python3", "-S", "-E", f"{cache_dir()}/agent-bundle/agent-0123456789.py")
+    exec_argv = (*agent, "--plan", f"{shared}/plan.json", "--results", str(shared))
+    spec = _spec(image=image, rw_dirs=(shared,), initrd=None, vng=vng, exec_argv=exec_argv)
+    spec = dataclasses.replace(
+        spec, append=("loop.harness_hang_after=50", "harness.warm=" + ",".join(agent))
+    )
+    qemu = _virtme_run_command(vng_argv(spec), tmp_path)
+    actual = len(qemu[qemu.index("-append") + 1])
+    assert actual <= cmdline_estimate(spec) <= actual + 150, (actual, cmdline_estimate(spec))
+
+
+def test_an_out_path_that_would_cut_the_command_line_is_refused() -> None:
+    shared = Path("/o" + "/deep" * 120) / "shared"
+    spec = _spec(rw_dirs=(shared,), exec_argv=("/usr/bin/python3", "--plan", f"{shared}/p.json"))
+    with pytest.raises(UserError, match=r"command line would be about \d+ bytes.*shorter --out"):
+        vng_argv(spec)
