@@ -107,19 +107,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def qemu_pids() -> set[int]:
+def _ancestors(pid: int) -> set[int]:
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return seen
+
+
+def qemu_pids(base: str = "") -> set[int]:
+    """QEMU processes started below this process, or (when given) naming `base`."""
     out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True)
-    return {int(p) for p in out.stdout.split()}
+    mine = set()
+    for pid in (int(p) for p in out.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if os.getpid() in _ancestors(pid) or (base and base in cmdline):
+            mine.add(pid)
+    return mine
 
 
-def loop_devices() -> str:
-    return subprocess.run(["losetup", "-l", "-n"], capture_output=True, text=True).stdout
+def loop_devices(base: str = "") -> str:
+    """`losetup -l` lines, only those whose backing file is under `base` when given."""
+    out = subprocess.run(["losetup", "-l", "-n"], capture_output=True, text=True).stdout
+    return "".join(line + "\n" for line in out.splitlines() if not base or base in line)
 
 
 @pytest.fixture
-def host_left_clean() -> Iterator[None]:
-    """Fails the test if it left a QEMU process or a loop device behind."""
-    qemu, loops = qemu_pids(), loop_devices()
+def host_left_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails the test if it left a QEMU process or a loop device of its own behind: QEMU
+    started below this pytest or naming its temporary directory, loop devices backed by a
+    file in it (what other programs on the machine run is not this test's)."""
+    base = str(tmp_path_factory.getbasetemp())
+    qemu, loops = qemu_pids(base), loop_devices(base)
     yield
-    assert qemu_pids() <= qemu, "the harness left a QEMU process running"
-    assert loop_devices() == loops, "the harness left a loop device behind"
+    assert qemu_pids(base) <= qemu, "the harness left a QEMU process running"
+    assert loop_devices(base) == loops, "the harness left a loop device behind"

@@ -7,7 +7,6 @@ assertions; the negative cases each boot at most once and check nothing is left 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import junitparser
@@ -15,14 +14,9 @@ import pytest
 import xmlschema
 
 from harness.cli.main import main
-from tests.conftest import junit_xsd
+from tests.conftest import junit_xsd, qemu_pids
 
 KERNEL = "debian:6.12"
-
-
-def qemu_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True)
-    return {int(p) for p in out.stdout.split()}
 
 
 @pytest.fixture
