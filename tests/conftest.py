@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +150,24 @@ def host_left_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     assert qemu_pids(base) <= qemu, "the harness left a QEMU process running"
     assert loop_devices(base) == loops, "the harness left a loop device behind"
+
+
+def within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """fn() in a thread; fails the test (instead of hanging the run) when it blocks longer
+    than `seconds`; re-raises what fn raised."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"blocked for more than {seconds} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

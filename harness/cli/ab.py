@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
-from harness.cli.options import guest_root_option
+from harness.cli.options import ab_options, guest_root_option
 from harness.cli.progress import RichProgress, shared_console
 from harness.cli.run import measure_option, preflight
 from harness.errors import UserError
@@ -212,19 +212,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="WORD",
         help="extra kernel command-line word for the base (repeatable)",
     )
-    p.add_argument(
-        "--reps",
-        type=int,
-        default=ab.DEFAULT_REPS,
-        help=f"repetitions per side (default {ab.DEFAULT_REPS})",
-    )
-    p.add_argument(
-        "--accel",
-        choices=("auto", "kvm", "tcg"),
-        default="auto",
-        help="auto (default): KVM when a short probe boot works, else TCG",
-    )
-    p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
+    ab_options(p, ab.DEFAULT_REPS)
     p.add_argument("--alpha", type=float, default=0.05, help="FDR level (default 0.05)")
     measure_option(p)
     guest_root_option(p)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
-from harness.cli.options import guest_root_option
+from harness.cli.options import ab_options, guest_root_option
 from harness.errors import UserError
 from harness.paths import default_out_root
 from harness.results import outlock
@@ -134,19 +134,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or file")
-    p.add_argument(
-        "--reps",
-        type=int,
-        default=ab.DEFAULT_REPS,
-        help=f"A/B repetitions per side (default {ab.DEFAULT_REPS})",
-    )
-    p.add_argument(
-        "--accel",
-        choices=("auto", "kvm", "tcg"),
-        default="auto",
-        help="auto (default): KVM when a short probe boot works, else TCG",
-    )
-    p.add_argument("--runtime", type=int, help="override every fio job's runtime (seconds)")
+    ab_options(p, ab.DEFAULT_REPS, "A/B ")
     p.add_argument(
         "--watch",
         default=DEFAULT_WATCH,

@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-from harness.cli.options import guest_root_option
+from harness.cli.options import accel_option, guest_root_option
 from harness.errors import UserError
 from harness.kernel.spec import DEFAULT_KERNEL
 from harness.paths import default_out_root
@@ -26,12 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"kernel to boot, repeatable (default {DEFAULT_KERNEL})",
     )
     p.add_argument("--reps", type=int, default=3, help="boots of each kind per kernel (default 3)")
-    p.add_argument(
-        "--accel",
-        default="auto",
-        choices=("auto", "kvm", "tcg"),
-        help="auto (default): KVM when a short probe boot works, else TCG",
-    )
+    accel_option(p)
     p.add_argument("--out", type=Path, help="where the boots' logs go (default out/bench-TIME)")
     guest_root_option(p)
     p.set_defaults(func=handle)

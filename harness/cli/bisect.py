@@ -25,7 +25,7 @@ from harness.cli.exits import (
     GIT_BISECT_SKIP,
 )
 from harness.cli.hosts import host_options, remote_pool
-from harness.cli.options import guest_root_option
+from harness.cli.options import accel_option, guest_root_option
 from harness.errors import InfraError, SeriesConflict, UserError
 from harness.paths import default_out_root
 from harness.results import outlock
@@ -145,12 +145,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", help="what bad means: " + TEST_FORMS.replace("%", "%%"))
     p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or JSON file")
-    p.add_argument(
-        "--accel",
-        default="auto",
-        choices=("auto", "kvm", "tcg"),
-        help="auto (default): KVM when a short probe boot works, else TCG",
-    )
+    accel_option(p)
     p.add_argument("--append", action="append", metavar="WORD", help="kernel command-line word")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     p.add_argument("--runs", type=int, metavar="N", help="runs per step (1; metric tests: 3)")

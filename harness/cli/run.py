@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.cli.exits import EXIT_FAIL, EXIT_INFRA, EXIT_PASS
 from harness.cli.hosts import host_options, remote_pool
-from harness.cli.options import guest_root_option
+from harness.cli.options import accel_option, guest_root_option
 from harness.errors import InfraError, UserError
 from harness.kernel.resolve import resolve_kernel
 from harness.kernel.spec import DEFAULT_KERNEL, FORMS
@@ -58,12 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")
-    p.add_argument(
-        "--accel",
-        default="auto",
-        choices=("auto", "kvm", "tcg"),
-        help="auto (default): KVM when a short probe boot works, else TCG",
-    )
+    accel_option(p)
     p.add_argument("--scratch", type=Path, help="host mode: the directory the agent may use")
     p.add_argument("--runtime", type=int, metavar="S", help="override every fio runtime")
     measure_option(p)

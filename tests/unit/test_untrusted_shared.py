@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,28 +14,9 @@ from harness.results import untrusted
 from harness.run.assemble import read_records
 from harness.run.executor import agent_info
 from harness.run.vm import dump_requester
+from tests.conftest import within
 
 RECORD = {"id": "s0", "kind": "fio", "status": "pass"}
-
-
-def within(seconds: float, fn: Callable[[], Any]) -> Any:
-    """fn() in a thread; fails (instead of hanging the test run) when it blocks."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"blocked for more than {seconds} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _unblock(fifo: Path) -> None:

@@ -30,6 +30,7 @@ from harness.run.remote import HostDropped, Job, RemoteHost
 from harness.run.remote_pool import run_pool
 from harness.run.remote_ship import Host, RemoteOptions
 from harness.run.request import RunRequest
+from tests.conftest import within
 from tests.vm.test_remote_sshd_vm import keygen, start_sshd
 from tests.vm.test_remote_vm import PLAN
 
@@ -112,23 +113,6 @@ def _gone_within(seconds: float, pids: list[int]) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-def _in_thread(seconds: float, fn: Callable[[], Any]) -> dict[str, Any]:
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still running after {seconds} s")
-    return box
-
-
 @pytest.mark.parametrize(
     "script",
     ["#!/bin/sh\necho boom >&2\nexit 3\n", "#!/bin/sh\nexit 2\n"],
@@ -171,8 +155,8 @@ def test_a_remote_run_past_its_deadline_is_stopped_and_removed(
 ) -> None:
     host = remote(SLEEPER)
     monkeypatch.setattr(remote_mod, "run_timeout_s", lambda timeouts: 3.0, raising=False)
-    box = _in_thread(60, lambda: host.run_job(_job(tmp_path)))
-    assert isinstance(box.get("error"), HostDropped) and "no end after 3 s" in str(box["error"])
+    with pytest.raises(HostDropped, match="no end after 3 s"):
+        within(60, lambda: host.run_job(_job(tmp_path)))
     assert _gone_within(10, _pids(tmp_path)) == []
     assert _runs(tmp_path) == []
 
