@@ -24,6 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--shards", type=int, required=True, metavar="N", help="shards per kernel")
     p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite as in harness run --suite, repeatable: its tests are cut one by one",
+    )
+    p.add_argument(
         "--format",
         default="json",
         choices=shard.FORMATS,
@@ -34,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(ns: argparse.Namespace) -> int:
-    jobs = shard.matrix(ns.plan, ns.kernel or [DEFAULT_KERNEL], ns.shards, ns.topology)
+    jobs = shard.matrix(
+        ns.plan, ns.kernel or [DEFAULT_KERNEL], ns.shards, ns.topology, tuple(ns.suite)
+    )
     print(shard.render(jobs, ns.format))
     return EXIT_PASS

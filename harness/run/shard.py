@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,10 @@ from typing import Any
 from harness.errors import UserError
 from harness.kernel.model import Kernel
 from harness.results.files import atomic_write_text
+from harness.run import peer as peer_run
 from harness.run.request import RunRequest
 from harness.suite import plans
+from harness.suite.peer import SuiteSpec, parse_suite
 from harness.suite.plan import Plan
 from harness.vm import topology as topo_mod
 
@@ -42,6 +44,7 @@ class ShardJob:
     topology: str
     steps: tuple[str, ...]
     cost_s: int  # sum of the shard's step timeouts: the balance the cut aims for
+    suites: tuple[str, ...] = ()  # --suite texts: their tests are cut one by one
 
     @property
     def shard(self) -> str:
@@ -68,6 +71,7 @@ class ShardJob:
             self.plan,
             "--topology",
             self.topology,
+            *(word for text in self.suites for word in ("--suite", text)),
             "--shard",
             self.shard,
             "--out",
@@ -85,47 +89,59 @@ class ShardJob:
             "plan": self.plan,
             "topology": self.topology,
             "slug": self.slug,
+            "suites": list(self.suites),
             "steps": len(self.steps),
             "cost_s": self.cost_s,
             "command": shlex.join(self.run_argv()),
         }
 
 
-def plan_for(plan: str, topology: str, host_mode: bool) -> Plan:
+def plan_for(
+    plan: str,
+    topology: str,
+    host_mode: bool,
+    suites: Sequence[str] = (),
+    build_suite: Callable[[SuiteSpec], Path] = peer_run.build,
+) -> Plan:
     """The plan as `harness run` builds it (host mode has no disks; step ids and order do
-    not depend on the workdir or runtime)."""
+    not depend on the workdir or runtime), with the suites' tests (built on this host to
+    list them) after the plan's steps."""
     if host_mode:
         return plans.build_plan(plan, disks=[], mode="host", workdir="/scratch/harness-work")
     topo = topo_mod.load(topology)
-    return plans.build_plan(plan, disks=topo.plan_disks(), mode="vm", workdir="/tmp/w")
+    full = plans.build_plan(plan, disks=topo.plan_disks(), mode="vm", workdir="/tmp/w")
+    if not suites:
+        return full
+    specs = tuple(parse_suite(text) for text in suites)
+    return peer_run.with_suites(full, specs, "", build_suite)
 
 
-def matrix(plan: str, kernels: Sequence[str], count: int, topology: str) -> list[ShardJob]:
+def matrix(
+    plan: str,
+    kernels: Sequence[str],
+    count: int,
+    topology: str,
+    suites: Sequence[str] = (),
+    build_suite: Callable[[SuiteSpec], Path] = peer_run.build,
+) -> list[ShardJob]:
     """One job per kernel x shard, in kernel then shard order. A shard that would be empty
-    (more shards than the plan has targets) is a usage error, not an idle CI job."""
+    (more shards than the plan has units: targets, and each suite test) is a usage error,
+    not an idle CI job."""
     if count < 1:
         raise UserError(f"--shards {count}: use a positive number of shards")
     jobs = []
     for kernel in kernels:
-        full = plan_for(plan, topology, kernel == "host")
+        full = plan_for(plan, topology, kernel == "host", suites, build_suite)
         if count > len(full.groups()):
             raise UserError(
-                f"plan {full.name} has {len(full.groups())} target(s), and a shard keeps a "
-                f"target whole: use --shards {len(full.groups())} or fewer"
+                f"plan {full.name} has {len(full.groups())} unit(s) (targets and suite tests), "
+                f"and a shard keeps a target whole: use --shards {len(full.groups())} or fewer"
             )
         for index in range(1, count + 1):
             part = full.shard_of(index, count)
-            jobs.append(
-                ShardJob(
-                    kernel,
-                    index,
-                    count,
-                    plan,
-                    topology,
-                    tuple(s.id for s in part.steps),
-                    sum(s.timeout_s for s in part.steps),
-                )
-            )
+            steps = tuple(s.id for s in part.steps)
+            cost = sum(s.timeout_s for s in part.steps)
+            jobs.append(ShardJob(kernel, index, count, plan, topology, steps, cost, tuple(suites)))
     return jobs
 
 
@@ -141,9 +157,10 @@ def gitlab_pipeline(jobs: Sequence[ShardJob]) -> str:
     for j in jobs:
         cells.setdefault(j.kernel, []).append(j.shard)
     first = jobs[0]
+    suites = "".join(f"--suite {shlex.quote(text)} " for text in first.suites)
     run = (
         '.venv/bin/harness run --kernel "$KERNEL" --shard "$SHARD" '
-        f"--plan {shlex.quote(first.plan)} --topology {shlex.quote(first.topology)} "
+        f"--plan {shlex.quote(first.plan)} --topology {shlex.quote(first.topology)} {suites}"
         '--out "out/$CI_JOB_ID" || test $? -eq 1'
     )  # exit 1: a verdict; merge decides
     doc = {

@@ -465,3 +465,18 @@ def test_a_test_cut_by_the_budget_is_not_run_one_past_its_timeout_fails(
     }
     outcome = gpeer.run_test(step, Context(str(tmp_path), "vm", {}, results=str(tmp_path)))
     assert outcome.status == status and words in outcome.message
+
+
+def test_shard_cuts_a_suite_test_by_test_and_each_job_runs_its_suite(tmp_path):
+    from harness.run import shard
+
+    blk = fake_blktests(tmp_path / "b")
+    text = f"blktests:{blk}@loop"
+    jobs = shard.matrix("none", ["debian:6.12"], 2, "default", (text,), lambda spec: blk)
+    assert sorted(s for j in jobs for s in j.steps) == ["blktests/loop/001", "blktests/loop/002"]
+    assert all(len(j.steps) == 1 for j in jobs)  # one test each: the suite is not kept whole
+    argv = jobs[0].run_argv()
+    assert argv[argv.index("--suite") + 1] == text and "--shard" in argv
+    assert f"--suite {text}" in shard.gitlab_pipeline(jobs)
+    with pytest.raises(UserError, match="2 unit"):
+        shard.matrix("none", ["debian:6.12"], 3, "default", (text,), lambda spec: blk)
