@@ -68,6 +68,7 @@ def request_from_args(ns: argparse.Namespace) -> BackportRequest:
         runtime_s=ns.runtime,
         watch=ns.watch,
         guest_root=parse(ns.guest_root, tuple(ns.base), "backport"),
+        suites=tuple(ns.suite),
     )
 
 
@@ -134,6 +135,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--plan", default="quick", help="plan name or file (default: quick)")
     p.add_argument("--topology", default="default", help="topology name or file")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a peer suite in every base's A/B (as in harness run --suite); the table's suite "
+        "column lists its new failures per base",
+    )
     ab_options(p, ab.DEFAULT_REPS, "A/B ")
     p.add_argument(
         "--watch",

@@ -4,6 +4,8 @@ step per suite test, known-failure lists, and the guest's reading of what the su
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -480,3 +482,24 @@ def test_shard_cuts_a_suite_test_by_test_and_each_job_runs_its_suite(tmp_path):
     assert f"--suite {text}" in shard.gitlab_pipeline(jobs)
     with pytest.raises(UserError, match="2 unit"):
         shard.matrix("none", ["debian:6.12"], 3, "default", (text,), lambda spec: blk)
+
+
+def test_backport_rows_carry_a_suite_column_with_new_failures(tmp_path):
+    from harness.workflows.backport import report as backport_report
+    from harness.workflows.backport.model import BaseResult, suite_of, verdict_of
+
+    comparison = compare([_run("pass", "base")], [_run("fail", "cand")])
+    suite = suite_of(comparison)
+    assert (suite.ran, suite.new_failures, suite.new_passes) == (2, ("blktests/loop/004",), ())
+    verdict, summary = verdict_of(comparison)
+    assert verdict == "test-failure" and "blktests/loop/004" in summary
+    row = BaseResult("src:debian:linux-source-6.12", "s.mbox", False, None, suite=suite)
+    row = BaseResult(**{**row.__dict__, "verdict": verdict, "summary": summary})
+    backport_report.write_all(tmp_path, [row])
+    assert "| 2 tests, new failures: blktests/loop/004 |" in (tmp_path / "backport.md").read_text()
+    doc = json.loads((tmp_path / "backport.json").read_text())
+    assert doc["bases"][0]["suite"]["new_failures"] == ["blktests/loop/004"]
+    case = [
+        c for c in ET.parse(tmp_path / "junit.xml").iter("testcase") if c.get("name") == "suite"
+    ]
+    assert case and case[0].find("failure") is not None

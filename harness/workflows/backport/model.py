@@ -43,6 +43,16 @@ class Checks:
 
 
 @dataclass(frozen=True)
+class SuiteTests:
+    """Peer suite tests (--suite) of the A/B: how many ran on the patched kernel, those that
+    fail patched and pass unpatched (new failures), and the reverse (new passes)."""
+
+    ran: int = 0
+    new_failures: tuple[str, ...] = ()
+    new_passes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Perf:
     """The metric verdicts of the A/B: ok, regression, inconclusive (a primary metric's
     interval reaches past its minimum change), improvement, insufficient, skipped."""
@@ -77,6 +87,7 @@ class BaseResult:
     build_message: str = ""
     boot: str = SKIPPED
     checks: Checks = field(default_factory=Checks)
+    suite: SuiteTests = field(default_factory=SuiteTests)
     splats: tuple[str, ...] = ()
     perf: Perf = field(default_factory=Perf)
     watch: Watch = field(default_factory=lambda: Watch("nr_blocking_writes"))
@@ -133,6 +144,11 @@ class BaseResult:
                 "passed": self.checks.passed,
                 "failed": self.checks.failed,
             },
+            "suite": {
+                "ran": self.suite.ran,
+                "new_failures": list(self.suite.new_failures),
+                "new_passes": list(self.suite.new_passes),
+            },
             "verdict": self.verdict,
             "summary": self.summary,
             "backport": self.backport,
@@ -162,6 +178,17 @@ def checks_of(comparison: Comparison) -> Checks:
                 failed += step.failed
     new = tuple(s.step_id for s in comparison.statuses if s.verdict in ("regression", "missing"))
     return Checks(passed, failed, new)
+
+
+def suite_of(comparison: Comparison) -> SuiteTests:
+    """The suite tests the patched side ran, and how they changed against unpatched."""
+    ran = {s.id for r in comparison.cand_runs for s in r.steps if s.kind == "suite"}
+    suite = [s for s in comparison.statuses if s.kind == "suite"]
+    return SuiteTests(
+        len(ran),
+        tuple(s.step_id for s in suite if s.verdict == "regression"),
+        tuple(s.step_id for s in suite if s.verdict == "fixed"),
+    )
 
 
 def perf_of(comparison: Comparison) -> Perf:

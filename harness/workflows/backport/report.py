@@ -20,7 +20,7 @@ from harness.workflows.backport.model import SKIPPED, BaseResult
 
 VERSION = 1
 OUTPUTS = ("backport.json", "backport.md", "backport.html", "junit.xml", "results.json")
-COLUMNS = ("base", "series", "apply", "build", "boot", "checks", "splats", "perf")
+COLUMNS = ("base", "series", "apply", "build", "boot", "checks", "suite", "splats", "perf")
 
 
 def apply_cell(row: BaseResult) -> str:
@@ -38,6 +38,19 @@ def apply_cell(row: BaseResult) -> str:
         return cell
     fuzzy = sorted({p.status for p in report.patches if p.status not in ("applied",)})
     return cell + (f" ({', '.join(fuzzy)})" if fuzzy else "")
+
+
+def suite_cell(row: BaseResult) -> str:
+    """'12 tests', '12 tests, new failures: blktests/loop/002', or '-' when none ran."""
+    suite = row.suite
+    if not suite.ran:
+        return "-"
+    cell = f"{suite.ran} tests"
+    if suite.new_failures:
+        cell += f", new failures: {', '.join(suite.new_failures)}"
+    if suite.new_passes:
+        cell += f", new passes: {', '.join(suite.new_passes)}"
+    return cell
 
 
 def _cells(row: BaseResult) -> list[str]:
@@ -64,6 +77,7 @@ def _cells(row: BaseResult) -> list[str]:
         build,
         row.boot,
         checks,
+        suite_cell(row),
         splats,
         perf if ran else "-",
         watch,
@@ -131,7 +145,7 @@ def _case(name: str, classname: str, status: str, message: str, output: str = ""
 
 
 def base_suite(row: BaseResult) -> TestSuite:
-    """One testsuite per base: apply, build, boot, checks, splats, perf."""
+    """One testsuite per base: apply, build, boot, checks, suite, splats, perf."""
     cls = row.base.replace(".", "_")
     apply = row.apply.status if row.apply else SKIPPED
     lint = "\n".join(f"lint: patch {w.patch} {w.subject}: {w.message}" for w in row.lint)
@@ -150,6 +164,13 @@ def base_suite(row: BaseResult) -> TestSuite:
             cls,
             "failed" if row.checks.new_failures else ran,
             "new failures: " + ", ".join(row.checks.new_failures),
+        ),
+        _case(
+            "suite",
+            cls,
+            "failed" if row.suite.new_failures else ("ok" if row.suite.ran else SKIPPED),
+            "new failures: " + ", ".join(row.suite.new_failures),
+            suite_cell(row),
         ),
         _case(
             "splats",

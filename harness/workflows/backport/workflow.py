@@ -44,6 +44,7 @@ from harness.workflows.backport.model import (
     checks_of,
     perf_of,
     splats_of,
+    suite_of,
     verdict_of,
     watch_of,
 )
@@ -70,6 +71,7 @@ class BackportRequest:
     runtime_s: int | None = None
     watch: str = DEFAULT_WATCH
     guest_root: str = "minimal"  # every base boots with a series from outside
+    suites: tuple[str, ...] = ()  # peer suites (--suite) in every base's A/B
 
     def __post_init__(self) -> None:
         if not self.bases:
@@ -190,6 +192,7 @@ def _ab(
         accel=req.accel,
         runtime_s=req.runtime_s,
         guest_root=req.guest_root,
+        suites=req.suites,
     )
     comparison = _timed(row.durations, "ab_s", lambda: ab.run_ab(ab_req, run_one))
     assert isinstance(comparison, Comparison)
@@ -200,6 +203,7 @@ def _ab(
         row,
         boot=boot_of(comparison.cand_runs),
         checks=checks_of(comparison),
+        suite=suite_of(comparison),
         splats=splats_of(comparison.cand_runs),
         perf=perf_of(comparison),
         watch=watch_of(comparison, req.watch),
