@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 from harness.cli.main import main
+from harness.results.compare import Comparison, MetricComparison
+from harness.workflows.ab.workflow import load_comparison
 from tests.conftest import LEAN_BASE, lean_variant_spec
 
 STACKED = (
@@ -82,25 +84,39 @@ PAD_PLAN = {
 }
 
 
-def _path_figures(kernel: str, out: Path, plan: Path) -> dict[str, float]:
-    assert main(["run", "--kernel", kernel, "--plan", str(plan), "--out", str(out)]) == 0
-    steps = _steps(out)
-    return {sid: s["metrics"]["stack_path_bytes"] for sid, s in steps.items() if sid != "boot"}
+def _ab(base: str, candidate: str, out: Path, plan: Path) -> tuple[int, Comparison]:
+    argv = ["ab", "--base", base, "--candidate", candidate, "--plan", str(plan), "--reps", "2"]
+    rc = main([*argv, "--out", str(out)])
+    return rc, load_comparison([out / "results.json"])[1]
 
 
-def test_a_1k_frame_in_lo_rw_aio_moves_the_path_figure(tmp_path: Path, lean_variant):
+def _stack_path(comparison: Comparison) -> dict[str, MetricComparison]:
+    return {m.step_id: m for m in comparison.metrics if m.metric == "stack_path_bytes"}
+
+
+def test_ab_flags_a_1k_frame_in_lo_rw_aio_on_every_stacked_target_and_aa_stays_clean(
+    tmp_path: Path, lean_variant, host_left_clean
+):
     """tests/data/series/loop-pad-1k.mbox pads lo_rw_aio by 1 KiB: on every stacked target
-    the deepest submission stack runs through it, so the path figure grows by about that."""
+    the deepest submission stack runs through it, so the path figure grows by about that,
+    and `harness ab` flags it; base against base flags nothing."""
     lean_variant("loop-pad-1k")  # built incrementally on the lean base
-    # A short --out: the run directory (named after the spec, series path included) is on
-    # the kernel command line twice, and past x86's 2048 bytes init= is cut off (found here).
+    # A short --out keeps the guest's kernel command line short (it names the run dirs)
     short = Path(tempfile.mkdtemp(prefix="pad", dir="/tmp"))
     plan = short / "plan.json"
     plan.write_text(json.dumps(PAD_PLAN))
     try:
-        base = _path_figures(LEAN_BASE, short / "b", plan)
-        padded = _path_figures(lean_variant_spec("loop-pad-1k"), short / "p", plan)
+        rc, padded = _ab(LEAN_BASE, lean_variant_spec("loop-pad-1k"), short / "ab", plan)
+        aa_rc, control = _ab(LEAN_BASE, LEAN_BASE, short / "aa", plan)
     finally:
         shutil.rmtree(short, ignore_errors=True)
-    for sid, figure in base.items():
-        assert 900 <= padded[sid] - figure <= 1400, (sid, figure, padded[sid])
+    figures = _stack_path(padded)
+    assert sorted(figures) == [f"check/stack/{t}" for t in sorted(PAD_PLAN["checks"][0]["targets"])]
+    for sid, m in figures.items():
+        moved = [c - b for b, c in zip(m.base_values, m.cand_values, strict=True)]
+        assert all(900 <= d <= 1400 for d in moved), (sid, m.base_values, m.cand_values)
+        assert m.verdict == "regression", (sid, m.verdict, m.base_values, m.cand_values)
+    assert rc == 1
+    assert not control.regressions, [getattr(r, "name", r) for r in control.regressions]
+    assert all(m.verdict != "regression" for m in _stack_path(control).values())
+    assert aa_rc in (0, 2)  # clean, or a primary metric inconclusive at 2 reps: never 1
