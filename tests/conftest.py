@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ DATA = Path(__file__).parent / "data"
 VM_TIER = Path(__file__).parent / "vm"
 SERIES = DATA / "series"
 LEAN_BASE = "src:debian:linux-source-6.12"
+# The peer suites' checkouts (blktests, fstests): $HARNESS_PEER_SUITES, else the shared folder
+# beside the checkout. Never written: the harness builds copies in its cache.
+PEER_SUITES = Path(
+    os.environ.get("HARNESS_PEER_SUITES") or ROOT.parent / "shared" / "peer-suites"
+).resolve()
 
 
 def synthetic_loop_c(*series: str) -> str:
@@ -140,16 +146,24 @@ def loop_devices(base: str = "") -> str:
     return "".join(line + "\n" for line in out.splitlines() if not base or base in line)
 
 
-@pytest.fixture
-def host_left_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Fails the test if it left a QEMU process or a loop device of its own behind: QEMU
+@contextmanager
+def left_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails if the block left a QEMU process or a loop device of its own behind: QEMU
     started below this pytest or naming its temporary directory, loop devices backed by a
-    file in it (what other programs on the machine run is not this test's)."""
+    file in it (what other programs on the machine run is not this test's). For fixtures
+    wider than one test; a test uses host_left_clean."""
     base = str(tmp_path_factory.getbasetemp())
     qemu, loops = qemu_pids(base), loop_devices(base)
     yield
     assert qemu_pids(base) <= qemu, "the harness left a QEMU process running"
     assert loop_devices(base) == loops, "the harness left a loop device behind"
+
+
+@pytest.fixture
+def host_left_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails the test if it left a QEMU process or a loop device of its own behind."""
+    with left_clean(tmp_path_factory):
+        yield
 
 
 def within(seconds: float, fn: Callable[[], Any]) -> Any:

@@ -81,14 +81,15 @@ def request_from_args(ns: argparse.Namespace) -> BisectRequest:
         if ns.out
         else default_out_root() / f"bisect-{datetime.now():%Y%m%d-%H%M%S}"
     )
+    text = {"script": f"script:{test.script}", "suite": f"suite:{test.suite}"}
     return BisectRequest(
         mode=LIST if ns.kernels else GIT,
-        test=test.text if test.kind != "script" else f"script:{test.script}",
+        test=text.get(test.kind, test.text),
         out_dir=out,
         good=ns.good or "",
         bad=ns.bad or "",
         kernels=kernels,
-        plan=_abs_if_file(ns.plan),
+        plan=_abs_if_file(ns.plan or ("none" if test.kind == "suite" else "quick")),
         topology=_abs_if_file(ns.topology),
         accel=ns.accel,
         append=tuple(ns.append or ()),
@@ -143,7 +144,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="ordered kernel specs, oldest (good) first, newest (bad) last",
     )
     p.add_argument("--test", help="what bad means: " + TEST_FORMS.replace("%", "%%"))
-    p.add_argument("--plan", default="quick", help="plan name or JSON file (default: quick)")
+    p.add_argument(
+        "--plan", help="plan name or JSON file (default: quick; none with a suite: test)"
+    )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     accel_option(p)
     p.add_argument("--append", action="append", metavar="WORD", help="kernel command-line word")

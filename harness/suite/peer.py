@@ -86,6 +86,19 @@ def parse_suite(text: str) -> SuiteSpec:
     return SuiteSpec(PeerSuite(name), Path(path).expanduser().resolve(), names, **spec)
 
 
+def suite_text(spec: SuiteSpec) -> str:
+    """The --suite text of `spec` with absolute paths (what parse_suite reads back), for a
+    request replayed later from another directory (bisect --resume)."""
+    options = [f"fstype={spec.fstype}"] * (spec.suite == PeerSuite.FSTESTS)
+    if spec.test_timeout_s != DEFAULT_TEST_TIMEOUT_S:
+        options.append(f"timeout={spec.test_timeout_s}")
+    if spec.budget_s != DEFAULT_BUDGET_S:
+        options.append(f"budget={spec.budget_s}")
+    if spec.expunge is not None:
+        options.append(f"expunge={spec.expunge.expanduser().resolve()}")
+    return ":".join([f"{spec.suite}:{spec.path}@{','.join(spec.selection)}", *options])
+
+
 def _blktests_group(root: Path, group: str) -> list[str]:
     folder = root / "tests" / group
     if not folder.is_dir():

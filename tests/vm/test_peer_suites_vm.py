@@ -4,7 +4,6 @@ writable copy in the guest, one JUnit testcase per suite test."""
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,14 +12,12 @@ import pytest
 from harness.report.junit import write_junit
 from harness.run.engine import run_one
 from harness.run.request import RunRequest
+from tests.conftest import PEER_SUITES
 
 pytestmark = pytest.mark.slow
 
 KERNEL = "debian:6.12"
-SUITES = Path(
-    os.environ.get("HARNESS_PEER_SUITES")
-    or Path(__file__).resolve().parents[2] / ".." / "shared" / "peer-suites"
-).resolve()
+SUITES = PEER_SUITES
 
 if not (SUITES / "blktests" / "check").is_file():
     pytest.skip(f"no peer suites at {SUITES} (set HARNESS_PEER_SUITES)", allow_module_level=True)

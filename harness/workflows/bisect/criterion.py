@@ -8,13 +8,16 @@
     metric:STEP:METRIC:-10%   METRIC of STEP moves by at least 10% down (+10%: up) against
                         the good endpoint's runs, significant by Welch's test (as `harness ab`)
     script:PATH         PATH runs in the guest: exit 0 good, 125 skip, 1-127 bad (git's rules)
+    suite:SUITE:PATH@GROUP/NNN[:KEY=VALUE...]   that one peer suite test (harness run's
+                        --suite text, e.g. suite:blktests:~/src/blktests@loop/002) fails;
+                        the suite not running it (its "not run" reason) is a skip
 
 A run is judged one of: bad (the symptom), good, skip (the script said 125), other (the
 kernel failed, but not with the symptom: an unrelated crash must not steer the bisection),
 infra (the run could not tell: retried once, then the step is skipped).
 
-A kernel failure (oops, BUG, panic, hang, ...) inside the step under test (check: and
-script: tests) is bad: the kernel broke while doing what the test does, as a BUG in the
+A kernel failure (oops, BUG, panic, hang, ...) inside the step under test (check:, script:
+and suite: tests) is bad: the kernel broke while doing what the test does, as a BUG in the
 tested script or check is what a developer bisects for. One in another step, or at boot,
 stays "other". `crash_is_skip` (bisect --crash-is-skip) turns the first rule off, for when
 the crash is a known separate bug and only the step's own result should count.
@@ -30,12 +33,13 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.results.model import RunResult, StepResult, StepStatus
 from harness.results.stats import pct_change, welch_p
+from harness.suite.peer import parse_suite, suite_text
 from harness.verdict import EMULATOR_ARTEFACT, INFRA_ERROR, KERNEL_FAILURE, Verdict, classify
 from harness.workflows.bisect.outcome import BAD, GOOD, INFRA, OTHER, SKIP
 
 TEST_FORMS = (
     "check:NAME[@TARGET] | check:any | splat:KIND | splat:any | "
-    "metric:STEP:METRIC:-10% | script:PATH"
+    "metric:STEP:METRIC:-10% | script:PATH | suite:SUITE:PATH@GROUP/NNN"
 )
 DEFAULT_ALPHA = 0.05
 _PCT = re.compile(r"^([+-])(\d+(?:\.\d+)?)%$")
@@ -46,13 +50,15 @@ class BisectTest:
     """A parsed --test."""
 
     text: str
-    kind: str  # check | splat | metric | script
-    name: str = ""  # check name or step id ("any": every step); splat kind ("any")
+    kind: str  # check | splat | metric | script | suite
+    name: str = ""  # check name or step id ("any": every step); splat kind ("any");
+    # suite: the test's step id (blktests/loop/002)
     target: str = ""  # check target
     step: str = ""  # metric step id
     metric: str = ""
     threshold_pct: float = 0.0  # signed: -10 means "down by at least 10%"
     script: Path | None = None
+    suite: str = ""  # suite: the --suite text that runs only that test, paths absolute
 
     def matches(self, step_id: str) -> bool:
         """Whether a check test's symptom is this step failing."""
@@ -91,6 +97,8 @@ def parse_test(text: str) -> BisectTest:
         if not path.is_file():
             raise UserError(f"--test {text!r}: {path} is not a file; give the guest script's path")
         return BisectTest(text, "script", name=path.stem, script=path)
+    if kind == "suite":
+        return _parse_suite(text, body)
     raise UserError(f"--test {text!r}: unknown kind {kind!r}; use one of {TEST_FORMS}")
 
 
@@ -108,6 +116,25 @@ def _parse_metric(text: str, body: str) -> BisectTest:
     return BisectTest(text, "metric", step=parts[0], metric=parts[1], threshold_pct=pct)
 
 
+def _parse_suite(text: str, body: str) -> BisectTest:
+    try:
+        spec = parse_suite(body)
+    except UserError as exc:
+        raise UserError(f"--test {text!r}: {exc}") from None
+    if len(spec.selection) != 1 or "/" not in spec.selection[0]:
+        raise UserError(
+            f"--test {text!r}: name one suite test, not a group or a list "
+            "(e.g. suite:blktests:PATH@loop/002)"
+        )
+    name = f"{spec.suite}/{spec.selection[0]}"
+    return BisectTest(text, "suite", name=name, suite=suite_text(spec))
+
+
+def run_suites(test: BisectTest) -> tuple[str, ...]:
+    """The --suite texts a run for this test needs: a suite: test's one test, else none."""
+    return (test.suite,) if test.kind == "suite" else ()
+
+
 def script_step_id(test: BisectTest) -> str:
     return f"script/{test.name}"
 
@@ -118,15 +145,20 @@ def _splat_kinds(run: RunResult) -> list[str]:
 
 
 def step_under_test(test: BisectTest) -> BisectTest:
-    """The check form of a test whose symptom is a step's result (script: its own step)."""
+    """The check form of a test whose symptom is a step's result (script: its own step;
+    suite: the suite test's step)."""
     if test.kind == "script":
         return BisectTest(test.text, "check", script_step_id(test))
+    if test.kind == "suite":
+        return BisectTest(test.text, "check", test.name)
     return test
 
 
 def crashed_in_tested_step(test: BisectTest, verdict: Verdict) -> bool:
     """Whether the kernel failure that decided the run happened inside the step under test."""
-    if verdict.cls != KERNEL_FAILURE or not verdict.step or test.kind not in ("check", "script"):
+    if verdict.cls != KERNEL_FAILURE or not verdict.step:
+        return False
+    if test.kind not in ("check", "script", "suite"):
         return False
     return verdict.step != "boot" and step_under_test(test).matches(verdict.step)
 
@@ -147,6 +179,8 @@ def judge_run(test: BisectTest, run: RunResult, crash_is_skip: bool = False) -> 
     if verdict.cls == KERNEL_FAILURE:
         where = " (in the tested step, but --crash-is-skip)" if in_step else ""
         return RunJudgement(OTHER, f"not the symptom{where}: {verdict.summary}")
+    if test.kind == "suite":
+        return _judge_suite(test, run, verdict.cls == INFRA_ERROR, verdict.summary)
     if verdict.cls == INFRA_ERROR and test.kind != "check":
         return RunJudgement(INFRA, verdict.summary)
     if test.kind == "splat":
@@ -176,6 +210,23 @@ def _judge_steps(test: BisectTest, run: RunResult, infra: bool, summary: str) ->
         SKIP if unclear.id.startswith("script/") and unclear.status == StepStatus.SKIP else INFRA
     )
     return RunJudgement(outcome, f"{unclear.id} ended {unclear.status}: {unclear.message}")
+
+
+def _judge_suite(test: BisectTest, run: RunResult, infra: bool, summary: str) -> RunJudgement:
+    """Bad when the suite test failed (a known failure by its expunge list too: the symptom
+    is the test failing), good when it passed, skip when the suite did not run it; an
+    infrastructure error (or a test that never ended) could not tell."""
+    step = next((s for s in run.steps if s.id == test.name), None)
+    if step is not None and step.status in (StepStatus.FAIL, StepStatus.XFAIL):
+        known = " (a known failure by its expunge list)" * (step.status == StepStatus.XFAIL)
+        return RunJudgement(BAD, f"{step.id} failed{known}: {step.message}")
+    if infra or step is None:
+        return RunJudgement(INFRA, summary or f"{test.name} did not run")
+    if step.status == StepStatus.PASS:
+        return RunJudgement(GOOD, f"{step.id} passed")
+    if step.status == StepStatus.SKIP:
+        return RunJudgement(SKIP, f"{step.id} was not run: {step.message}")
+    return RunJudgement(INFRA, f"{step.id} ended {step.status}: {step.message}")
 
 
 def _metric_value(test: BisectTest, run: RunResult) -> RunJudgement:

@@ -89,7 +89,7 @@ def metric_table(doc: dict[str, Any]) -> list[str]:
 def crash_rule(req: dict[str, Any]) -> str:
     """How this bisection judged a kernel failure (oops, BUG, panic, hang)."""
     test = str(req["test"])
-    if not test.startswith(("check:", "script:")):
+    if not test.startswith(("check:", "script:", "suite:")):
         kind = "a splat of the named kind" if test.startswith("splat:") else "none"
         return f"kernel failures: the symptom is {kind}; any other kernel failure is skipped"
     if req.get("crash_is_skip"):

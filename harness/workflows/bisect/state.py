@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.results.files import atomic_write_text
+from harness.vm.guestroot import check_suites
 from harness.workflows.bisect.outcome import BAD, GOOD
 
 STATE_FILE = "bisect-state.json"
@@ -47,6 +48,8 @@ class BisectRequest:
             raise UserError(f"--bad-if {self.bad_if}/{self.runs}: use k/N with 1 <= k <= N")
         if self.mode == LIST and len(self.kernels) < 2:
             raise UserError("--kernels needs at least two specs: the good one first, the bad last")
+        if self.test.startswith("suite:"):  # refused now, not after the first build
+            check_suites(self.guest_root, (self.test.removeprefix("suite:"),))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -42,6 +42,7 @@ from harness.workflows.bisect.criterion import (
     judge_metric,
     judge_run,
     parse_test,
+    run_suites,
     script_step_id,
 )
 from harness.workflows.bisect.state import (
@@ -138,6 +139,7 @@ def _attempt(ctx: Context, kernel: Kernel, step_dir: Path, rep: int) -> list[Run
             append=ctx.req.append,
             runtime_s=ctx.req.runtime_s,
             guest_root=ctx.req.guest_root,
+            suites=run_suites(ctx.test),
         )
         try:
             run = ctx.runner.run(req, kernel)
@@ -176,7 +178,9 @@ def _judge_runs(ctx: Context, kernel: Kernel, step_dir: Path, role: str) -> dict
             why = {
                 INFRA: "infrastructure failed twice",
                 OTHER: "an unrelated kernel failure",
-                SKIP: "the test script said skip (125)",
+                SKIP: "the suite did not run the test"
+                if ctx.test.kind == "suite"
+                else "the test script said skip (125)",
             }[last.outcome]
             return {"outcome": SKIP, "reason": f"{why}: {last.reason}", "runs": tuple(runs)}
         bad += last.outcome == BAD
