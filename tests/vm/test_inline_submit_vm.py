@@ -1,0 +1,116 @@
+"""The upstream-failures rows fail on a loop that submits direct I/O inline (issue #26 item 6).
+
+tests/data/series/loop-inline-submit.mbox makes the lean 6.12 base's loop_queue_rq() call
+the backing file's read_iter/write_iter itself (no IOCB_NOWAIT, no workqueue, a blocking
+queue): the design the loop NOWAIT series made conditional. One TCG boot of it runs two
+stacked stack rows, then online-resize on ext4 in a file on ext4: the upper ext4's journal
+handle reaches the lower ext4 through loop and jbd2 BUGs (already at the fsync of the row's
+payload, before resize2fs: the lower write's mtime update trips first). The
+run must exit 1 with that as the verdict, within 90 s of the splat, and the stack rows
+before it must show the deeper submission stack against one boot of the base on them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LEAN_BASE, lean_variant_spec, loop_devices
+from tests.vm.test_verdict_vm import run_timed
+
+SERIES = "loop-inline-submit"
+STACKED = ("stacked-dm-linear-xfs", "nested3-loop-xfs")
+RESIZE = "check/online-resize/loop-dio-on-ext4"
+JBD2_BUG = "kernel BUG at fs/jbd2/transaction.c"
+STACK_ROWS = {
+    "check": "stack",
+    "targets": list(STACKED),
+    "params": {"runtime_s": 4, "size_mb": 64, "rw": "randrw"},
+}
+BASE_PLAN = {"name": "inline-base", "size_mb": 128, "stack_scope": "submission"}
+PLAN = {
+    **BASE_PLAN,
+    "name": "inline-submit",
+    "checks": [STACK_ROWS, {"check": "online-resize", "targets": ["loop-dio-on-ext4"]}],
+}
+HARNESS = [sys.executable, "-m", "harness"]
+
+
+def _run(kernel: str, plan: dict, where: Path) -> tuple[int, float | None, float, dict]:
+    """`harness run` of `plan` on `kernel`: exit code, seconds from the jbd2 BUG's console
+    line to the harness's exit (None if none), total seconds, and the run's results."""
+    (where / "plan.json").write_text(json.dumps(plan))
+    out = where / "out"
+    argv = [*HARNESS, "run", "--kernel", kernel, "--plan", str(where / "plan.json")]
+    rc, to_exit, total = run_timed([*argv, "--out", str(out)], out, JBD2_BUG)
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    return rc, to_exit, total, run
+
+
+@pytest.fixture(scope="module")
+def runs(lean_variant) -> Iterator[dict]:
+    """The variant's run of PLAN and the base's run of its stack rows, one boot each, and
+    what they left on the host (host_left_clean sees only what a test does after them):
+    processes or loop devices naming their directory, as others' runs may share the host."""
+    lean_variant(SERIES)
+    # A short --out: the run directory (named after the spec, series path included) is on
+    # the kernel command line twice, and x86 cuts it at 2048 bytes.
+    short = Path(tempfile.mkdtemp(prefix="inline", dir="/tmp"))
+    try:
+        (short / "v").mkdir()
+        (short / "b").mkdir()
+        variant = _run(lean_variant_spec(SERIES), PLAN, short / "v")
+        base = _run(LEAN_BASE, {**BASE_PLAN, "checks": [STACK_ROWS]}, short / "b")
+        procs = subprocess.run(["pgrep", "-af", str(short)], capture_output=True, text=True)
+        loops = [line for line in loop_devices().splitlines() if str(short) in line]
+        yield {"variant": variant, "base": base, "left": procs.stdout.splitlines() + loops}
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _steps(run: dict) -> dict[str, dict]:
+    return {s["id"]: s for s in run["steps"]}
+
+
+def test_online_resize_hits_the_jbd2_bug_and_the_run_says_so(runs, host_left_clean):
+    rc, to_exit, total, run = runs["variant"]
+    seen = f"{to_exit:.0f} s from the BUG to exit" if to_exit else "no BUG line seen"
+    print(f"{SERIES}: exit {rc}, {seen}, {total:.0f} s in all")
+    assert rc == 1
+    verdict = run["verdict"]
+    assert verdict["class"] == "kernel-failure" and verdict["step"] == RESIZE, verdict
+    assert JBD2_BUG in verdict["summary"], verdict["summary"]
+    # The splat's own frames: a nested jbd2 handle started from the lower ext4, reached
+    # from the upper filesystem's I/O through loop's ->queue_rq, not through its worker.
+    for frame in ("jbd2__journal_start", "ext4_dirty_inode", "loop_queue_rq", "lo_rw_aio"):
+        assert frame in verdict["evidence"], frame
+    assert "loop_process_work" not in verdict["evidence"]
+    step = _steps(run)[RESIZE]
+    assert step["status"] == "fail" and step["splats"][0]["kind"] == "bug", step
+    assert to_exit is not None and to_exit < 90, to_exit
+    assert run["infra_error"] == ""
+    assert runs["left"] == [], runs["left"]
+
+
+def test_stack_rows_before_the_bug_show_the_deeper_inline_path(runs, host_left_clean):
+    base_rc, _, _, base_run = runs["base"]
+    assert base_rc == 0
+    base, variant = _steps(base_run), _steps(runs["variant"][3])
+    for name in STACKED:
+        sid = f"check/stack/{name}"
+        assert base[sid]["status"] == variant[sid]["status"] == "pass", sid
+        before = base[sid]["metrics"]["stack_path_bytes"]
+        after = variant[sid]["metrics"]["stack_path_bytes"]
+        print(f"{sid}: stack_path_bytes base {before:.0f}, inline {after:.0f}")
+        assert after > before + 256, (sid, before, after)
+        # the deepest submission through loop runs on the submitter's stack, no worker
+        path = variant[sid]["details"]["stack_path"]
+        assert "loop_queue_rq" in path and "loop_process_work" not in path, path
+        assert "loop_process_work" in base[sid]["details"]["stack_path"]
