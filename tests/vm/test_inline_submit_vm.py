@@ -8,6 +8,8 @@ handle reaches the lower ext4 through loop and jbd2 BUGs (already at the fsync o
 payload, before resize2fs: the lower write's mtime update trips first). The
 run must exit 1 with that as the verdict, within 90 s of the splat, and the stack rows
 before it must show the deeper submission stack against one boot of the base on them.
+`harness bisect --kernels BASE,VARIANT --test check:online-resize@loop-dio-on-ext4` names
+the variant.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.main import main
 from tests.conftest import LEAN_BASE, lean_variant_spec, loop_devices
 from tests.vm.test_verdict_vm import run_timed
 
@@ -114,3 +117,26 @@ def test_stack_rows_before_the_bug_show_the_deeper_inline_path(runs, host_left_c
         path = variant[sid]["details"]["stack_path"]
         assert "loop_queue_rq" in path and "loop_process_work" not in path, path
         assert "loop_process_work" in base[sid]["details"]["stack_path"]
+
+
+def test_bisect_over_base_and_variant_names_the_variant(lean_variant, host_left_clean):
+    lean_variant(SERIES)
+    short = Path(tempfile.mkdtemp(prefix="inlbis", dir="/tmp"))  # as in `runs`
+    plan, out = short / "resize.json", short / "out"
+    resize = {"check": "online-resize", "targets": ["loop-dio-on-ext4"]}
+    plan.write_text(json.dumps({**BASE_PLAN, "name": "resize", "checks": [resize]}))
+    kernels = f"{LEAN_BASE},{lean_variant_spec(SERIES)}"
+    test = "check:online-resize@loop-dio-on-ext4"
+    argv = ["bisect", "--kernels", kernels, "--test", test, "--plan", str(plan)]
+    try:
+        rc = main([*argv, "--out", str(out)])
+        report = (out / "bisect.md").read_text()
+        found = json.loads((out / "bisect.json").read_text())
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert rc == 0, report
+    assert found["status"] == "found" and found["first_bad"] == lean_variant_spec(SERIES), found
+    good, bad = found["steps"]
+    assert good["kernel"] == LEAN_BASE and good["outcome"] == "good", good
+    assert bad["outcome"] == "bad" and JBD2_BUG in bad["reason"], bad
+    assert "kernel failure in the tested step" in bad["reason"]
