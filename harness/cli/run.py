@@ -4,6 +4,7 @@ report.md and report.html."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import time
@@ -122,8 +123,17 @@ def request_from_file(path: Path, out: Path | None) -> RunRequest:
     return replace(req, out_dir=out.resolve() / f"0-{slug(req.kernel)}")
 
 
+SLUG_MAX = 48  # the run directory is on the guest's kernel command line (2048 bytes) 3 times
+
+
 def slug(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", spec).strip("_")[:80] or "kernel"
+    """A run directory name from a kernel spec: its safe characters, and when that is long
+    its start and end around a hash of the whole (series paths make specs long)."""
+    name = re.sub(r"[^A-Za-z0-9.+-]+", "_", spec).strip("_") or "kernel"
+    if len(name) <= SLUG_MAX:
+        return name
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:6]
+    return f"{name[:20]}-{digest}-{name[-20:]}"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -207,8 +207,10 @@ def cmdline_estimate(spec: BootSpec) -> int:
     size += sum(len(str(d)) + 75 for d in spec.rw_dirs)
     size += sum(len(sh.guest) + 75 for sh in spec.shares)
     kernel_tree = spec.image.parent.parent
-    if (kernel_tree / "lib" / "modules").is_dir():  # a Debian kernel: virtme_link_mods=...
-        size += len(str(kernel_tree)) + 80
+    if (kernel_tree / "lib" / "modules").is_dir():
+        # a kernel with modules: virtme_link_mods=TREE/lib/modules/RELEASE, and virtme-ng's
+        # initramfs mounts the root, so no rootfstype=9p rootflags=... raid=... ro (96 bytes)
+        size += len(str(kernel_tree)) + 60 - 96
     return size
 
 
