@@ -55,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="SPEC",
         help="a peer suite run after the plan's steps, repeatable: blktests:PATH@loop, "
-        "fstests:PATH@ext4/032,generic/001[:fstype=xfs][:timeout=S][:budget=S][:expunge=F]",
+        "fstests:PATH@ext4/032,generic/001[:fstype=xfs][:timeout=S][:budget=S][:expunge=F]; "
+        "@harness-quick is the harness's curated list for TCG (docs/peer-suites.md)",
     )
     p.add_argument("--topology", default="default", help="topology name or JSON file")
     p.add_argument("--out", type=Path, help="output directory (default: out/run-TIMESTAMP)")

@@ -90,6 +90,73 @@ def test_groups_expand_to_the_suites_tests(tmp_path):
         peer.expand(peer.parse_suite(f"blktests:{blk}@loop/099"), blk)
 
 
+def add_tests(root: Path, tests: list[str]) -> Path:
+    """The named suite tests (and their .out files) in a fake tree."""
+    for test in tests:
+        (root / "tests" / test).parent.mkdir(parents=True, exist_ok=True)
+        for name in (test, test + ".out"):
+            (root / "tests" / name).write_text("")
+    return root
+
+
+def curated_tests(suite: str, fstype: str = "ext4") -> list[str]:
+    return [i for i in peer.curated(suite, fstype).items if "/" in i]
+
+
+def test_the_curated_blktests_selection_is_the_loop_group_and_listed_block_tests(tmp_path):
+    blk = add_tests(fake_blktests(tmp_path / "b"), curated_tests("blktests"))
+    spec = peer.parse_suite(f"blktests:{blk}@harness-quick")
+    tests = peer.expand(spec, blk)
+    assert tests == ["loop/001", "loop/002", *curated_tests("blktests")]
+    assert all(t.startswith(("loop/", "block/")) for t in tests)
+    chosen = peer.curated("blktests")
+    assert (spec.test_timeout_s, spec.budget_s) == (chosen.test_timeout_s, chosen.budget_s)
+
+
+@pytest.mark.parametrize("fstype", peer.FSTYPES)
+def test_the_curated_fstests_list_depends_on_the_filesystem(tmp_path, fstype):
+    fst = fake_fstests(tmp_path / "f")
+    add_tests(fst, curated_tests("fstests", "ext4") + curated_tests("fstests", "xfs"))
+    spec = peer.parse_suite(f"fstests:{fst}@harness-quick:fstype={fstype}")
+    tests = peer.expand(spec, fst)
+    assert tests == curated_tests("fstests", fstype)
+    # the filesystem's own tests only on it: ext4/032 (resize) on ext4, growfs on XFS
+    assert {t.split("/")[0] for t in tests} == {"generic", fstype}
+    assert ("ext4/032" in tests) == (fstype == "ext4")
+    chosen = peer.curated("fstests", fstype)
+    assert (spec.test_timeout_s, spec.budget_s) == (chosen.test_timeout_s, chosen.budget_s)
+
+
+def test_options_override_the_curated_limits_and_the_text_reads_back(tmp_path):
+    fst = fake_fstests(tmp_path / "f")
+    spec = peer.parse_suite(f"fstests:{fst}@harness-quick,generic/001:fstype=xfs:budget=60")
+    assert (
+        spec.budget_s == 60 and spec.test_timeout_s == peer.curated("fstests", "xfs").test_timeout_s
+    )
+    assert peer.parse_suite(peer.suite_text(spec)) == spec
+    plain = peer.parse_suite(f"fstests:{fst}@quick")
+    assert (plain.test_timeout_s, plain.budget_s) == (
+        peer.DEFAULT_TEST_TIMEOUT_S,
+        peer.DEFAULT_BUDGET_S,
+    )
+
+
+def test_a_curated_test_the_checkout_lacks_is_left_out_with_a_warning(tmp_path, caplog):
+    fst = fake_fstests(tmp_path / "f")  # has generic/001 and ext4/032 only
+    spec = peer.parse_suite(f"fstests:{fst}@harness-quick,generic/001")
+    assert peer.expand(spec, fst) == ["ext4/032", "generic/001"]
+    assert "has no generic/" in caplog.text
+
+
+def test_curated_selections_are_valid_names_and_unlike_any_group():
+    for (suite, fstype), chosen in peer.CURATED_SELECTIONS.items():
+        text = f"{suite}:/p@{','.join(chosen.items)}" + f":fstype={fstype}" * bool(fstype)
+        assert peer.parse_suite(text).selection == chosen.items
+        assert len(set(chosen.items)) == len(chosen.items)
+        assert chosen.test_timeout_s <= chosen.budget_s
+    assert "-" in peer.CURATED  # fstests groups are words, blktests groups folder names
+
+
 def test_one_step_per_test_with_disks_timeouts_and_known_failures(tmp_path):
     fst = fake_fstests(tmp_path / "f")
     known = tmp_path / "known"
