@@ -66,7 +66,6 @@ def guest_side(req: RunRequest, kernel: Kernel, shared: Path) -> GuestSide:
     """The host's root (every host path as it is), or the minimal root with the agent
     staged into it and the shared directory and the kernel's modules mounted into it."""
     if req.guest_root == guestroot.GuestRoot.HOST:
-        check_host_root_paths(shared)
         python = guest_python()
         launcher = agent_bundle.ensure(python, GUEST_DIR)
         agent = (python, *PYTHON_FLAGS, str(launcher))

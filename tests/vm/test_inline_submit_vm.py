@@ -15,18 +15,14 @@ the variant.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.cli.main import main
-from tests.conftest import LEAN_BASE, lean_variant_spec, loop_devices
-from tests.vm.test_verdict_vm import run_timed
+from tests.conftest import LEAN_BASE, lean_variant_spec, left_clean
+from tests.vm.test_verdict_vm import timed_plan_run
 
 SERIES = "loop-inline-submit"
 STACKED = ("stacked-dm-linear-xfs", "nested3-loop-xfs")
@@ -43,39 +39,20 @@ PLAN = {
     "name": "inline-submit",
     "checks": [STACK_ROWS, {"check": "online-resize", "targets": ["loop-dio-on-ext4"]}],
 }
-HARNESS = [sys.executable, "-m", "harness"]
-
-
-def _run(kernel: str, plan: dict, where: Path) -> tuple[int, float | None, float, dict]:
-    """`harness run` of `plan` on `kernel`: exit code, seconds from the jbd2 BUG's console
-    line to the harness's exit (None if none), total seconds, and the run's results."""
-    (where / "plan.json").write_text(json.dumps(plan))
-    out = where / "out"
-    argv = [*HARNESS, "run", "--kernel", kernel, "--plan", str(where / "plan.json")]
-    rc, to_exit, total = run_timed([*argv, "--out", str(out)], out, JBD2_BUG)
-    (run,) = json.loads((out / "results.json").read_text())["runs"]
-    return rc, to_exit, total, run
 
 
 @pytest.fixture(scope="module")
-def runs(lean_variant) -> Iterator[dict]:
+def runs(lean_variant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The variant's run of PLAN and the base's run of its stack rows, one boot each, and
-    what they left on the host (host_left_clean sees only what a test does after them):
-    processes or loop devices naming their directory, as others' runs may share the host."""
+    nothing of theirs left on the host (host_left_clean sees only what a test does after
+    them)."""
     lean_variant(SERIES)
-    # A short --out: the run directory (named after the spec, series path included) is on
-    # the kernel command line twice, and x86 cuts it at 2048 bytes.
-    short = Path(tempfile.mkdtemp(prefix="inline", dir="/tmp"))
-    try:
-        (short / "v").mkdir()
-        (short / "b").mkdir()
-        variant = _run(lean_variant_spec(SERIES), PLAN, short / "v")
-        base = _run(LEAN_BASE, {**BASE_PLAN, "checks": [STACK_ROWS]}, short / "b")
-        procs = subprocess.run(["pgrep", "-af", str(short)], capture_output=True, text=True)
-        loops = [line for line in loop_devices().splitlines() if str(short) in line]
-        yield {"variant": variant, "base": base, "left": procs.stdout.splitlines() + loops}
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
+    tmp = tmp_path_factory.mktemp("inline")
+    with left_clean(tmp_path_factory):
+        variant = timed_plan_run(lean_variant_spec(SERIES), PLAN, tmp / "v", JBD2_BUG)
+        base_plan = {**BASE_PLAN, "checks": [STACK_ROWS]}
+        base = timed_plan_run(LEAN_BASE, base_plan, tmp / "b", JBD2_BUG)
+    yield {"variant": variant, "base": base}
 
 
 def _steps(run: dict) -> dict[str, dict]:
@@ -99,7 +76,6 @@ def test_online_resize_hits_the_jbd2_bug_and_the_run_says_so(runs, host_left_cle
     assert step["status"] == "fail" and step["splats"][0]["kind"] == "bug", step
     assert to_exit is not None and to_exit < 90, to_exit
     assert run["infra_error"] == ""
-    assert runs["left"] == [], runs["left"]
 
 
 def test_stack_rows_before_the_bug_show_the_deeper_inline_path(runs, host_left_clean):
@@ -119,21 +95,19 @@ def test_stack_rows_before_the_bug_show_the_deeper_inline_path(runs, host_left_c
         assert "loop_process_work" in base[sid]["details"]["stack_path"]
 
 
-def test_bisect_over_base_and_variant_names_the_variant(lean_variant, host_left_clean):
+def test_bisect_over_base_and_variant_names_the_variant(
+    lean_variant, tmp_path: Path, host_left_clean
+):
     lean_variant(SERIES)
-    short = Path(tempfile.mkdtemp(prefix="inlbis", dir="/tmp"))  # as in `runs`
-    plan, out = short / "resize.json", short / "out"
+    plan, out = tmp_path / "resize.json", tmp_path / "out"
     resize = {"check": "online-resize", "targets": ["loop-dio-on-ext4"]}
     plan.write_text(json.dumps({**BASE_PLAN, "name": "resize", "checks": [resize]}))
     kernels = f"{LEAN_BASE},{lean_variant_spec(SERIES)}"
     test = "check:online-resize@loop-dio-on-ext4"
     argv = ["bisect", "--kernels", kernels, "--test", test, "--plan", str(plan)]
-    try:
-        rc = main([*argv, "--out", str(out)])
-        report = (out / "bisect.md").read_text()
-        found = json.loads((out / "bisect.json").read_text())
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
+    rc = main([*argv, "--out", str(out)])
+    report = (out / "bisect.md").read_text()
+    found = json.loads((out / "bisect.json").read_text())
     assert rc == 0, report
     assert found["status"] == "found" and found["first_bad"] == lean_variant_spec(SERIES), found
     good, bad = found["steps"]

@@ -12,15 +12,12 @@ lower loop's own backing bio then finds the list's count set and its head NULL:
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import LEAN_BASE, lean_variant_spec, left_clean
-from tests.vm.test_verdict_vm import run_timed
+from tests.vm.test_verdict_vm import timed_plan_run
 
 SERIES = "loop-plug-reentry"
 ROW = "check/plug-reentry/nested-loop-xfs"
@@ -30,19 +27,6 @@ PLAN = {
     "size_mb": 128,
     "checks": [{"check": "plug-reentry", "targets": ["nested-loop-xfs"]}],
 }
-HARNESS = [sys.executable, "-m", "harness"]
-
-
-def _run(kernel: str, where: Path) -> tuple[int, float | None, float, dict]:
-    """`harness run` of PLAN on `kernel`: exit code, seconds from the oops's console line
-    to the harness's exit (None if none), total seconds, and the run's results."""
-    where.mkdir()
-    (where / "plan.json").write_text(json.dumps(PLAN))
-    out = where / "out"
-    argv = [*HARNESS, "run", "--kernel", kernel, "--plan", str(where / "plan.json")]
-    rc, to_exit, total = run_timed([*argv, "--out", str(out)], out, OOPS)
-    (run,) = json.loads((out / "results.json").read_text())["runs"]
-    return rc, to_exit, total, run
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +35,8 @@ def runs(lean_variant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     lean_variant(SERIES)
     tmp = tmp_path_factory.mktemp("reentry")
     with left_clean(tmp_path_factory):
-        variant = _run(lean_variant_spec(SERIES), tmp / "v")
-        base = _run(LEAN_BASE, tmp / "b")
+        variant = timed_plan_run(lean_variant_spec(SERIES), PLAN, tmp / "v", OOPS)
+        base = timed_plan_run(LEAN_BASE, PLAN, tmp / "b", OOPS)
     yield {"variant": variant, "base": base}
 
 

@@ -66,32 +66,32 @@ def run_timed(argv: list[str], out: Path, fault_text: str) -> tuple[int, float |
     return proc.returncode, (end - fault_at) if fault_at else None, end - t0
 
 
-def plan_file(tmp: Path) -> Path:
-    path = tmp / "fault-plan.json"
-    path.write_text(json.dumps(PLAN))
-    return path
+def timed_plan_run(
+    kernel: str, plan: dict, where: Path, fault_text: str, append: tuple[str, ...] = ()
+) -> tuple[int, float | None, float, dict]:
+    """`harness run` of `plan` on `kernel` into WHERE/out: exit code, seconds from
+    `fault_text` on the console to the harness's exit (None if never seen), total seconds,
+    and the run's results."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "plan.json").write_text(json.dumps(plan))
+    out = where / "out"
+    argv = [*HARNESS, "run", "--kernel", kernel, "--plan", str(where / "plan.json")]
+    argv += [word for a in append for word in ("--append", a)]
+    rc, to_exit, total = run_timed([*argv, "--out", str(out)], out, fault_text)
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    return rc, to_exit, total, run
 
 
 def faulty_run(tmp: Path, series: str, append: str, fault_text: str) -> dict:
-    out = tmp / "out"
-    argv = HARNESS + [
-        "run",
-        "--kernel",
-        lean_variant_spec(series),
-        "--plan",
-        str(plan_file(tmp)),
-        "--append",
-        append,
-        "--out",
-        str(out),
-    ]
-    rc, to_exit, total = run_timed(argv, out, fault_text)
+    rc, to_exit, total, run = timed_plan_run(
+        lean_variant_spec(series), PLAN, tmp, fault_text, (append,)
+    )
     print(
         f"{series}: exit {rc}, {to_exit:.0f} s from fault to exit, {total:.0f} s total"
         if to_exit
         else f"{series}: exit {rc}, fault line never seen, {total:.0f} s"
     )
-    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    out = tmp / "out"
     cases = {c.get("name"): c for c in ET.parse(out / "junit.xml").iter("testcase")}
     return {"rc": rc, "run": run, "cases": cases, "to_exit": to_exit, "out": out}
 

@@ -42,6 +42,8 @@ TEST_FORMS = (
     "metric:STEP:METRIC:-10% | script:PATH | suite:SUITE:PATH@GROUP/NNN"
 )
 DEFAULT_ALPHA = 0.05
+# The kinds whose symptom is one step's result: a kernel failure inside that step is bad
+STEP_KINDS = ("check", "script", "suite")
 _PCT = re.compile(r"^([+-])(\d+(?:\.\d+)?)%$")
 
 
@@ -158,7 +160,7 @@ def crashed_in_tested_step(test: BisectTest, verdict: Verdict) -> bool:
     """Whether the kernel failure that decided the run happened inside the step under test."""
     if verdict.cls != KERNEL_FAILURE or not verdict.step:
         return False
-    if test.kind not in ("check", "script", "suite"):
+    if test.kind not in STEP_KINDS:
         return False
     return verdict.step != "boot" and step_under_test(test).matches(verdict.step)
 

@@ -17,6 +17,7 @@ from junit_xml import TestCase, TestSuite
 from harness.report.junit import conformed_xml
 from harness.results.files import atomic_write_text
 from harness.results.stats import summarize
+from harness.workflows.bisect.criterion import STEP_KINDS
 
 
 def _values(step: dict[str, Any]) -> list[float]:
@@ -89,7 +90,7 @@ def metric_table(doc: dict[str, Any]) -> list[str]:
 def crash_rule(req: dict[str, Any]) -> str:
     """How this bisection judged a kernel failure (oops, BUG, panic, hang)."""
     test = str(req["test"])
-    if not test.startswith(("check:", "script:", "suite:")):
+    if test.split(":", 1)[0] not in STEP_KINDS:
         kind = "a splat of the named kind" if test.startswith("splat:") else "none"
         return f"kernel failures: the symptom is {kind}; any other kernel failure is skipped"
     if req.get("crash_is_skip"):
