@@ -25,6 +25,7 @@ import logging
 import shlex
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -100,6 +101,13 @@ class _Sender(io.RawIOBase):
         return len(data)
 
 
+def _killed_by_timer(exited: int, started: float, timeout: float) -> bool:
+    """invoke's timer stops a remote command by closing its channel, and the run can
+    return (exit -1: no status) while the timer thread is still inside that close, before
+    invoke counts it timed out: a status-less end past the deadline is the timeout."""
+    return exited == -1 and time.monotonic() - started >= timeout
+
+
 class RemoteHost:
     """One connected, prepared host: runs jobs one at a time."""
 
@@ -132,8 +140,9 @@ class RemoteHost:
         if env:
             cmd = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + cmd
         out = _LineLog(str(self.host)) if stream else None
+        started = time.monotonic()
         try:
-            return self.conn.run(
+            result = self.conn.run(
                 cmd,
                 hide=True,
                 warn=True,
@@ -146,6 +155,9 @@ class RemoteHost:
             raise HostDropped(f"no end after {timeout:.0f} s: stopped") from exc
         except (OSError, EOFError, remote_ship.SSHException) as exc:
             raise HostDropped(f"connection lost: {exc}") from exc
+        if timeout is not None and _killed_by_timer(result.exited, started, timeout):
+            raise HostDropped(f"no end after {timeout:.0f} s: stopped")
+        return result
 
     def _output(self, argv: Sequence[str]) -> str:
         result = self.run_cmd(argv)

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.run import remote
 from harness.run.remote_control import run_timeout_s, session_argv, stop_argv
 from harness.vm.console import Timeouts
 
@@ -58,3 +59,12 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_a_status_less_end_past_the_deadline_is_the_timeout() -> None:
+    """invoke's timer closes the channel, and run() can return exit -1 before invoke's
+    timed_out sees the timer done (CI: 'ended without an exit status (-1)' at 3 s)."""
+    started = time.monotonic() - 3.2
+    assert remote._killed_by_timer(-1, started, 3.0)
+    assert not remote._killed_by_timer(-1, time.monotonic(), 3.0)  # a dropped link
+    assert not remote._killed_by_timer(0, started, 3.0)  # it ended, late
