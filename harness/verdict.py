@@ -13,8 +13,9 @@ reads it back (and judges runs written before verdicts were stored).
                        kernel evidence (retried once first), the VM ended without the
                        agent's last word and without kernel evidence (retried once first)
     emulator-artefact  a splat so common under TCG that coming back on the retry proves
-                       nothing (round-robin TCG's lost NVMe I/O); under KVM the same
-                       splat is a kernel failure
+                       nothing (round-robin TCG's lost NVMe I/O; under KVM the same
+                       splat is a kernel failure), or one no CPU could have produced
+                       (reserved RFLAGS bits in its own trap frame)
 
 A known TCG artefact (int3 from live text patching, a starved VM's RCU stall) is retried
 once, like a VM that died: if the retry passes the run passes (exit 0), the artefact kept
@@ -77,20 +78,47 @@ RETRY_PASSED = "the retry passed"
 # 1.26 s to 21.7 s, then "timer wakeup didn't happen for 5245 jiffies" with CPU 0 in
 # default_idle - while other TCG guests ran on the same 2 host cores. Retried once like
 # int3: a kernel that really starves its RCU kthread does it again.
+# A CPU state no processor can hold: RFLAGS bits 3, 5, 15 and 22-63 are reserved and always
+# zero on x86 (POPF and IRET cannot set them), so a splat whose own register dump shows one
+# set was written by the emulator, never by the kernel under test. Recorded under QEMU 7.2
+# multi-threaded TCG, Debian 6.12.118, in fio's io_submit: a #DB in kernel mode
+# (tests/data/console/tcg-eflags-debug-trap.log: "EFLAGS: 7ff8b002", then the trap flag set
+# in kmem_cache_alloc_noprof's "7ffcb702") and a NULL dereference in blk_mq_get_tag
+# ("EFLAGS: 41ac8646", tcg-eflags-null-deref.log); 3 of ~180 boots of two full test runs.
+EFLAGS_RESERVED = ~0x3FFFFF | 0x8028
+_FIRST_EFLAGS = re.compile(r"\bEFLAGS: ([0-9a-f]+)")
+
+
+def impossible_eflags(excerpt: str) -> bool:
+    """True when the first register dump in `excerpt` (the splat's own trap frame, pushed
+    by the CPU) has a reserved RFLAGS bit set."""
+    found = _FIRST_EFLAGS.search(excerpt)
+    return bool(found) and int(found.group(1), 16) & EFLAGS_RESERVED != 0
+
+
+# (name, splat kind or "" for any, the Splat field searched, its test)
 TCG_ARTEFACTS = (
-    ("tcg-int3-text-patching", "oops", "title", re.compile(r"^(Oops: )?int3: ")),
-    ("tcg-starved-vm", "rcu_stall", "excerpt", re.compile(r"\(false positive\?\)")),
+    ("tcg-int3-text-patching", "oops", "title", re.compile(r"^(Oops: )?int3: ").search),
+    ("tcg-starved-vm", "rcu_stall", "excerpt", re.compile(r"\(false positive\?\)").search),
 )
+# Whatever the accelerator: no CPU, real or emulated correctly, holds these.
+IMPOSSIBLE_STATE = "impossible-eflags"
 # Round-robin TCG on QEMU < 8.1 elides guest memory barriers beside QEMU's I/O thread and
 # can lose NVMe submissions (harness.vm.launch): only cost mode runs round-robin now.
 ROUND_ROBIN_ARTEFACTS = (
-    ("tcg-round-robin-lost-io", "io_timeout", "title", re.compile(r"^nvme nvme\d+: I/O ")),
+    ("tcg-round-robin-lost-io", "io_timeout", "title", re.compile(r"^nvme nvme\d+: I/O ").search),
 )
 # Artefacts common enough to come back on the retry, so that coming back proves nothing:
 # round-robin TCG lost NVMe I/O in 10 of 46 boots (and in 2 consecutive boots of one A/A
 # side in a cost-mode bench_ab run). A repeat stays an emulator artefact (exit 2: the run
 # could not tell), never a kernel failure; wall mode (multi-threaded TCG) judges the kernel.
-RECURRING_ARTEFACTS = frozenset({"tcg-round-robin-lost-io"})
+# Each with why a repeat is still not the kernel's. A reserved flag bit cannot be the
+# kernel's however often it comes back.
+RECURRING_ARTEFACTS = {
+    "tcg-round-robin-lost-io": "as this artefact often does: not a kernel verdict; "
+    "run in wall mode to judge the kernel",
+    IMPOSSIBLE_STATE: "and no x86 CPU can hold those flags: not a kernel verdict; rerun it",
+}
 # Artefacts whose damage stays in the step they hit, with the splats they can cause. A lost
 # NVMe submission stalls its own fio until the driver's timeout aborts and resubmits it (so
 # the report lands in that step), and can block a task on that I/O meanwhile; the kernel
@@ -158,13 +186,15 @@ def _splats_with_steps(run: RunResult) -> list[tuple[Splat, str]]:
 def tcg_artefact(splat: Splat, round_robin: bool = False) -> str:
     """The name of the known TCG artefact `splat` looks like, or ''."""
     known = TCG_ARTEFACTS + (ROUND_ROBIN_ARTEFACTS if round_robin else ())
-    for name, kind, field, pattern in known:
-        if splat.kind == kind and pattern.search(getattr(splat, field)):
+    for name, kind, field, test in known:
+        if kind in ("", splat.kind) and test(getattr(splat, field)):
             return name
     return ""
 
 
 def _artefact(run: RunResult, splat: Splat) -> str:
+    if impossible_eflags(splat.excerpt):
+        return IMPOSSIBLE_STATE
     env = run.environment
     return tcg_artefact(splat, env.measure == "cost") if env.accel == "tcg" else ""
 
@@ -185,7 +215,8 @@ def _splat_verdict(run: RunResult, splat: Splat, step: str) -> Verdict:
     if artefact:
         return Verdict(
             EMULATOR_ARTEFACT,
-            f"emulator artefact under TCG ({artefact}){where}: {splat.title}",
+            f"emulator artefact under {run.environment.accel.upper() or 'the VM'} "
+            f"({artefact}){where}: {splat.title}",
             step or None,
             splat.excerpt[:EVIDENCE_CHARS],
             artefact,
@@ -334,10 +365,7 @@ def after_retry(first: Verdict, first_log: str, second: Verdict) -> Verdict:
             second, retry="", attempts=2, artefacts=(record, *second.artefacts)
         )
     if second.retry == EMULATOR_ARTEFACT and second.signature in RECURRING_ARTEFACTS:
-        why = (
-            "came back on retry, as this artefact often does: not a kernel verdict; "
-            "run in wall mode to judge the kernel"
-        )
+        why = f"came back on retry, {RECURRING_ARTEFACTS[second.signature]}"
         return dataclasses.replace(
             second, summary=f"{second.summary} ({why})", retry="", attempts=2, artefacts=(record,)
         )

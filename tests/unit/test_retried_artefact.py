@@ -31,7 +31,12 @@ DATA = Path(__file__).parents[1] / "data"
 FIO = "fio/raw-nvme0/randread-4k"
 CHECK = "check/sparse/loop-dio-on"
 # (recorded console, its artefact's name)
-ARTEFACTS = [("tcg-int3", "tcg-int3-text-patching"), ("tcg-starved-rcu-stall", "tcg-starved-vm")]
+ARTEFACTS = [
+    ("tcg-int3", "tcg-int3-text-patching"),
+    ("tcg-starved-rcu-stall", "tcg-starved-vm"),
+    ("tcg-eflags-debug-trap", "impossible-eflags"),
+    ("tcg-eflags-null-deref", "impossible-eflags"),
+]
 
 
 class _Replay(LocalExecutor):

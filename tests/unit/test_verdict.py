@@ -351,3 +351,36 @@ def test_rcu_stall_of_a_vm_the_host_did_not_run_is_an_emulator_artefact_retried_
     assert judge(run("kvm", splats=found, stop_reason="oops")).cls == KERNEL_FAILURE
     real = judge(run(splats=splats_of("rcu-stall"), stop_reason="oops"))
     assert real.cls == KERNEL_FAILURE and not real.retry
+
+
+EFLAGS_CONSOLES = ("tcg-eflags-debug-trap", "tcg-eflags-null-deref")
+
+
+def test_a_splat_with_reserved_eflags_bits_is_the_emulator_even_when_it_comes_back():
+    # Recorded Debian 6.12.118 boots under QEMU 7.2 multi-threaded TCG: a #DB in kernel
+    # mode then a NULL dereference (EFLAGS 7ff8b002), and a NULL dereference on its own
+    # (EFLAGS 41ac8646). No CPU holds those bits: the kernel under test did not do this.
+    for name in EFLAGS_CONSOLES:
+        first = judge(run(splats=splats_of(name), stop_reason="oops"))
+        assert first.cls == EMULATOR_ARTEFACT, (name, first.summary)
+        assert first.signature == "impossible-eflags" and first.retry == EMULATOR_ARTEFACT
+        assert after_retry(first, "log", judge(run())).cls == PASS
+        again = after_retry(first, "log", first)
+        assert again.cls == EMULATOR_ARTEFACT and "no x86 CPU can hold" in again.summary
+        assert exit_code([with_verdict(run(), again)]) == 2
+
+
+def test_every_other_recorded_oops_keeps_its_kernel_verdict():
+    """The rule reads the splat's own trap frame only: every real fault recorded (planted
+    variants under TCG and KVM, Debian's own splats) still judges the kernel."""
+    for log in sorted(CONSOLE.glob("*.log")):
+        if log.stem in EFLAGS_CONSOLES:
+            continue
+        verdict = judge(run(splats=splats_of(log.stem), stop_reason="oops"))
+        assert verdict.signature != "impossible-eflags", log.stem
+
+
+def test_impossible_eflags_is_no_kernel_verdict_under_any_accelerator():
+    verdict = judge(run("kvm", splats=splats_of("tcg-eflags-null-deref"), stop_reason="oops"))
+    assert verdict.cls == EMULATOR_ARTEFACT and verdict.retry == EMULATOR_ARTEFACT
+    assert "under KVM (impossible-eflags)" in verdict.summary
