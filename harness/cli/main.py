@@ -28,13 +28,14 @@ from harness.cli import (
 )
 from harness.cli import backport as backport_cmd
 from harness.cli import list as list_cmd
+from harness.cli import qemu as qemu_cmd
 from harness.cli.exits import EXIT_INFRA
 from harness.errors import HarnessError, UserError
 from harness.results.files import describe_os_error
 
 # Every command module exposes add_parser(subparsers), which sets `func` on its parser.
 COMMANDS = (run, build, list_cmd, ab, report, bench, parse_log, bisect, shard, merge, export)
-COMMANDS += (backport_cmd,)
+COMMANDS += (backport_cmd, qemu_cmd)
 
 
 DESCRIPTION = """\

@@ -99,8 +99,11 @@ def archive_uri(sources: list[AptSource], codename: str) -> str | None:
     return found.uri if found else None
 
 
-def private_sources_list(sources: list[AptSource], codename: str) -> str:
-    """sources.list text: the machine's Debian entries plus EXTRA_SUITES on its main archive."""
+def private_sources_list(
+    sources: list[AptSource], codename: str, extra: tuple[str, ...] = EXTRA_SUITES
+) -> str:
+    """sources.list text: the machine's Debian entries plus `extra` suites on its main
+    archive."""
     debian = debian_sources(sources, codename)
     archive = next((s for s in debian if codename in s.suites), None)
     if archive is None:
@@ -112,7 +115,7 @@ def private_sources_list(sources: list[AptSource], codename: str) -> str:
     for src in debian:
         for suite in src.suites:
             lines.append(f"deb {src.uri} {suite} main")
-    for suite in EXTRA_SUITES:
+    for suite in extra:
         lines.append(f"deb {archive.uri} {suite} main")
     return "\n".join(dict.fromkeys(lines)) + "\n"
 

@@ -118,8 +118,9 @@ def pick(version: str, kernels: dict[str, DebianKernel]) -> DebianKernel:
 class PrivateApt:
     """apt-get/apt-cache bound to a state directory under the cache."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_suites: tuple[str, ...] = EXTRA_SUITES) -> None:
         self.root = root
+        self.extra_suites = extra_suites  # beside the host's own (apt_sources)
         for sub in ("lists/partial", "archives/partial", "cache", "etc"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "etc/status").touch()
@@ -154,8 +155,11 @@ class PrivateApt:
             raise FetchError(f"apt-cache show {package} found nothing: {result.stderr.strip()}")
         return result.stdout
 
-    def download_argv(self, packages: tuple[str, ...]) -> list[str]:
-        return ["apt-get", *self.options(), "-q", "download", *packages]
+    def download_argv(self, packages: tuple[str, ...], release: str = "") -> list[str]:
+        """apt-get download of `packages`, from suite `release` when given (a backports
+        suite's packages are never apt's candidates otherwise)."""
+        target = ["-t", release] if release else []
+        return ["apt-get", *self.options(), "-q", *target, "download", *packages]
 
     def package_size(self, packages: tuple[str, ...]) -> int | None:
         """The download size of `packages` from the lists (None when apt cannot tell)."""
@@ -170,7 +174,7 @@ class PrivateApt:
         """Write the sources list and run `apt-get update` when the lists are stale (one
         process at a time: apt's own locking is off here, and two updates of one lists
         directory break each other)."""
-        text = private_sources_list(system_sources(), host_codename())
+        text = private_sources_list(system_sources(), host_codename(), self.extra_suites)
         if self._fresh(text):
             return
         with cachelock.held(self.root / "update.lock"):

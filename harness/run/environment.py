@@ -8,6 +8,7 @@ from pathlib import Path
 from harness import proc
 from harness.errors import HarnessError
 from harness.results.model import Environment
+from harness.vm import qemu as qemu_mod
 
 
 def first_line_of(argv: list[str]) -> str:
@@ -38,7 +39,7 @@ def collect(
     accel: str, accel_note: str, out_dir: Path, cpus: int, memory_mb: int, fio_version: str = ""
 ) -> Environment:
     """An Environment for a run whose files go to out_dir."""
-    qemu = first_line_of(["qemu-system-x86_64", "--version"]) if accel != "host" else ""
+    qemu = first_line_of([qemu_mod.binary(), "--version"]) if accel != "host" else ""
     return Environment(
         accel=accel,
         accel_note=accel_note,

@@ -27,6 +27,7 @@ from harness.suite.peer import parse_suite
 from harness.suite.plan import Plan
 from harness.vm import accel as accel_mod
 from harness.vm import agent_bundle, boot_initramfs, guestroot, standins
+from harness.vm import qemu as qemu_mod
 from harness.vm import topology as topo_mod
 from harness.vm.accel import Accel
 from harness.vm.agent_bundle import PYTHON_FLAGS
@@ -124,6 +125,7 @@ def boot_spec(
         cpus=topology.cpus,
         memory_mb=topology.memory_mb,
         vng=find_vng(),
+        qemu=qemu_mod.for_vng(),
         measure=req.measure,
         initrd=initrd,
         root=side.root,

@@ -16,6 +16,7 @@ from pathlib import Path
 from harness import proc
 from harness.errors import InfraError, UserError
 from harness.paths import cache_subdir
+from harness.vm import qemu
 from harness.vm.initramfs import READY_MARKER, qemu_floor_argv
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def probe_kvm(image: Path, config: Path | None = None) -> tuple[bool, str]:
 
 
 def choose(requested: str, image: Path | None, config: Path | None = None) -> Accel:
-    """Resolve --accel auto|kvm|tcg. The auto probe is cached per host boot."""
+    """Resolve --accel auto|kvm|tcg. The auto probe is cached per host boot and QEMU."""
     if requested not in ("auto", "kvm", "tcg"):
         raise UserError(f"--accel must be auto, kvm or tcg, not '{requested}'")
     if requested == "tcg":
@@ -65,11 +66,12 @@ def choose(requested: str, image: Path | None, config: Path | None = None) -> Ac
         cached = json.loads(cache.read_text())
     except (OSError, json.JSONDecodeError):
         cached = {}
-    if cached.get("boot_id") != _boot_id() or image is None:
+    stale = cached.get("boot_id") != _boot_id() or cached.get("qemu") != qemu.binary()
+    if stale or image is None:
         if image is None:
             return Accel("tcg", "no kernel image to probe KVM with")
         ok, why = probe_kvm(image, config)
-        cached = {"boot_id": _boot_id(), "kvm": ok, "why": why}
+        cached = {"boot_id": _boot_id(), "qemu": qemu.binary(), "kvm": ok, "why": why}
         cache.write_text(json.dumps(cached))
     if cached["kvm"]:
         return Accel("kvm", cached["why"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.paths import cache_subdir
+from harness.vm import qemu
 from harness.vm.pathsafe import qemu_path
 
 READY_MARKER = "HARNESS-INIT-READY"
@@ -54,7 +55,7 @@ def qemu_floor_argv(
 ) -> list[str]:
     """A bare QEMU boot of `image` into the busybox floor, console on stdio."""
     argv = [
-        "qemu-system-x86_64",
+        qemu.binary(),
         "-machine",
         f"q35,accel={accel}",
         "-m",

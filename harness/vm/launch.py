@@ -49,6 +49,7 @@ class BootSpec:
     memory_mb: int = 2048
     cwd: Path = Path("/")
     vng: str = "vng"
+    qemu: str = ""  # a qemu-system-x86_64 other than the system's (harness.vm.qemu)
     measure: str = "wall"  # "cost": instruction counting (COST_QEMU_ARGS), TCG only
     initrd: Path | None = None  # the harness's initramfs (harness.vm.boot_initramfs)
     root: Path | None = None  # the guest's root (harness.vm.guestroot); None: the host's
@@ -145,6 +146,8 @@ def check_paths(spec: BootSpec) -> None:
         check_vng_path(spec.initrd, "initramfs")
     if spec.root is not None:
         check_vng_path(spec.root, "guest root")
+    if spec.qemu:
+        check_vng_path(spec.qemu, "QEMU binary")
     for share in spec.shares:  # virtme-ng takes GUEST=HOST, each side in its rwdir syntax
         check_vng_path(share.guest, "guest path of a shared directory", RWDIR_CHARS)
         check_vng_path(share.host, "shared directory", RWDIR_CHARS)
@@ -159,6 +162,8 @@ def vng_argv(spec: BootSpec) -> list[str]:
     argv = [spec.vng, "--run", str(spec.image), "--verbose", "--disable-monitor", "--force-9p"]
     if spec.accel == "tcg" or spec.measure == "cost":
         argv.append("--disable-kvm")
+    if spec.qemu:
+        argv += ["--qemu", spec.qemu]
     argv += ["--cpus", str(spec.cpus), "--memory", f"{spec.memory_mb}M"]
     if spec.root is not None:
         argv += ["--root", str(spec.root)]

@@ -106,3 +106,13 @@ def test_host_spec_is_the_running_kernel() -> None:
 
     kernel = spec.kernel_for_spec("host")
     assert kernel.is_host and kernel.release == os.uname().release
+
+
+def test_the_qemu_fetch_lists_this_releases_backports_and_asks_apt_for_that_suite(tmp_path):
+    sources = apt_sources.parse_deb822((DATA / "debian.sources").read_text())
+    text = apt_sources.private_sources_list(sources, "bookworm", ("bookworm-backports",))
+    archive = next(s.uri for s in sources if "bookworm" in s.suites)
+    assert f"deb {archive} bookworm-backports main" in text.splitlines()
+    assert "sid" not in text and "trixie" not in text
+    argv = debian.PrivateApt(tmp_path).download_argv(("qemu-system-x86",), "bookworm-backports")
+    assert argv[-4:] == ["-t", "bookworm-backports", "download", "qemu-system-x86"]

@@ -86,7 +86,8 @@ def test_white_space_in_paths_is_refused() -> None:
         vng_argv(spec(rw_dirs=(Path("/my results"),)))
 
 
-def test_floor_argv() -> None:
+def test_floor_argv(monkeypatch) -> None:
+    monkeypatch.setenv("HARNESS_QEMU", "system")
     argv = qemu_floor_argv(Path("/k"), None, "tcg")
     assert argv[:3] == ["qemu-system-x86_64", "-machine", "q35,accel=tcg"]
     assert argv[argv.index("-append") + 1] == "console=ttyS0 panic=-1 rdinit=/init"
