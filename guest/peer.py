@@ -84,6 +84,7 @@ def prepare(params: dict[str, Any], ctx: Context) -> str:
     if suite == "blktests":
         test_devs = [_disk(ctx, params, "test_disk")] if params.get("test_disk") else []
         sh.write_text(os.path.join(copy, "config"), blktests_config(test_devs))
+        mount_configfs()
     else:
         test_dev = _disk(ctx, params, "test_disk")
         scratch = _disk(ctx, params, "scratch_disk")
@@ -95,6 +96,24 @@ def prepare(params: dict[str, Any], ctx: Context) -> str:
         )
     _ready[suite] = copy
     return copy
+
+
+CONFIGFS = "/sys/kernel/config"
+
+
+def configfs_mounted(mounts: str) -> bool:
+    """Whether /proc/mounts text shows configfs at CONFIGFS."""
+    return any(f.split()[1:3] == [CONFIGFS, "configfs"] for f in mounts.splitlines() if f.strip())
+
+
+def mount_configfs() -> None:
+    """blktests makes null_blk devices through configfs (`mkdir .../nullb/nullb1`), which a
+    virtme-ng guest has not mounted (Debian builds it as a module). A kernel without it
+    leaves those tests to fail with the suite's own message."""
+    if configfs_mounted(sh.read_text("/proc/mounts", "") or ""):
+        return
+    sh.run(["modprobe", "configfs"], timeout=60, check=False)
+    sh.run(["mount", "-t", "configfs", "configfs", CONFIGFS], timeout=60, check=False)
 
 
 def check_argv(suite: str, test: str) -> list[str]:

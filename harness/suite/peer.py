@@ -62,11 +62,11 @@ class Curated:
 # (ext4 has none). Left out after measuring: generic/130 (direct I/O patterns, 187 s),
 # generic/008 and 009 (zero range, 119 s and 153 s), ext4/306 (100 s, resize again).
 _FSTESTS_COMMON = ("generic/012", "generic/240", "generic/361")
-# blktests without a test device: the loop group, and block tests on scsi_debug (a module
-# in Debian's kernels) that passed here. The null_blk tests fail at once in the harness's
-# guest, which has no configfs mounted (mkdir /sys/kernel/config/nullb/nullb1: No such file);
-# TIMED tests run fio until $TIMEOUT; block/028 (DIF/DIX) had not ended after 150 s.
-_BLOCK = ("block/009", "block/025")
+# blktests without a test device: the loop group, block tests on scsi_debug (a module in
+# Debian's kernels) that passed here, and block/023 (I/O on each null_blk queue mode; the
+# guest mounts configfs for null_blk: guest/peer.py). TIMED tests run fio until $TIMEOUT;
+# block/028 (DIF/DIX) had not ended after 150 s.
+_BLOCK = ("block/009", "block/025", "block/023")
 CURATED_SELECTIONS: dict[tuple[str, str], Curated] = {
     ("blktests", ""): Curated(("loop", *_BLOCK), 600, 900),
     ("fstests", "ext4"): Curated(("ext4/032", *_FSTESTS_COMMON), 900, 1200),

@@ -570,3 +570,10 @@ def test_backport_rows_carry_a_suite_column_with_new_failures(tmp_path):
         c for c in ET.parse(tmp_path / "junit.xml").iter("testcase") if c.get("name") == "suite"
     ]
     assert case and case[0].find("failure") is not None
+
+
+def test_the_guest_mounts_configfs_for_null_blk_only_when_it_is_not_there():
+    guest = "proc /proc proc rw 0 0\nsysfs /sys sysfs rw,nosuid 0 0\n"
+    assert not gpeer.configfs_mounted(guest)
+    assert gpeer.configfs_mounted(guest + "configfs /sys/kernel/config configfs rw,relatime 0 0\n")
+    assert not gpeer.configfs_mounted(guest + "configfs /mnt/cfg configfs rw 0 0\n")
