@@ -69,6 +69,9 @@ class Disk:
             raise UserError(f"disk '{self.name}': " + "; ".join(problems))
 
 
+NO_NVME_MULTIPATH = "nvme_core.multipath=N"
+
+
 @dataclass(frozen=True)
 class Topology:
     name: str
@@ -94,9 +97,16 @@ class Topology:
         return [{"name": d.name, "bus": d.bus, "serial": d.serial} for d in self.disks]
 
     def kernel_append(self) -> list[str]:
-        """Kernel command-line words this topology needs (NVMe poll queues)."""
+        """Kernel command-line words this topology needs: NVMe poll queues, and no NVMe
+        multipath. QEMU 10's NVMe controller always sits in a subsystem, so a kernel with
+        NVME_MULTIPATH puts a bio-based head disk (no blk-mq queues of its own) in front of
+        the namespace, and "raw NVMe" would measure one more layer than under QEMU 7.2. A
+        kernel without multipath ignores the word (modules log an unknown parameter)."""
         polls = [d.poll_queues for d in self.disks if d.poll_queues]
-        return [f"nvme.poll_queues={polls[0]}"] if polls else []
+        words = [f"nvme.poll_queues={polls[0]}"] if polls else []
+        if any(d.bus == "nvme" for d in self.disks):
+            words.append(NO_NVME_MULTIPATH)
+        return words
 
     def drivers(self) -> tuple[str, ...]:
         """The kernel modules the disks need, in first-use order (as the agent loads them)."""

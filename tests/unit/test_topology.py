@@ -39,10 +39,12 @@ def test_throttle_and_virtio_blk() -> None:
     ]
 
 
-def test_poll_queues_reach_the_kernel_command_line() -> None:
-    assert t.load("nvme-poll").kernel_append() == ["nvme.poll_queues=1"]
-    assert t.load("default").kernel_append() == ["nvme.poll_queues=1"]
-    assert t.load("all-buses").kernel_append() == []
+def test_poll_queues_and_no_nvme_multipath_reach_the_kernel_command_line() -> None:
+    single = "nvme_core.multipath=N"  # QEMU 10 would put a multipath head before the disk
+    assert t.load("nvme-poll").kernel_append() == ["nvme.poll_queues=1", single]
+    assert t.load("default").kernel_append() == ["nvme.poll_queues=1", single]
+    assert t.load("all-buses").kernel_append() == [single]
+    assert t.Topology("scsi", (t.Disk("scsi0", "scsi"),)).kernel_append() == []
 
 
 def write(tmp_path: Path, data: object) -> str:
