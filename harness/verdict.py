@@ -78,13 +78,19 @@ RETRY_PASSED = "the retry passed"
 # 1.26 s to 21.7 s, then "timer wakeup didn't happen for 5245 jiffies" with CPU 0 in
 # default_idle - while other TCG guests ran on the same 2 host cores. Retried once like
 # int3: a kernel that really starves its RCU kthread does it again.
-# A CPU state no processor can hold: RFLAGS bits 3, 5, 15 and 22-63 are reserved and always
-# zero on x86 (POPF and IRET cannot set them), so a splat whose own register dump shows one
-# set was written by the emulator, never by the kernel under test. Recorded under QEMU 7.2
-# multi-threaded TCG, Debian 6.12.118, in fio's io_submit: a #DB in kernel mode
-# (tests/data/console/tcg-eflags-debug-trap.log: "EFLAGS: 7ff8b002", then the trap flag set
-# in kmem_cache_alloc_noprof's "7ffcb702") and a NULL dereference in blk_mq_get_tag
-# ("EFLAGS: 41ac8646", tcg-eflags-null-deref.log); 3 of ~180 boots of two full test runs.
+TCG_ARTEFACTS = (
+    ("tcg-int3-text-patching", "oops", "title", re.compile(r"^(Oops: )?int3: ")),
+    ("tcg-starved-vm", "rcu_stall", "excerpt", re.compile(r"\(false positive\?\)")),
+)
+# A CPU state no processor can hold, whatever the accelerator: RFLAGS bits 3, 5, 15 and
+# 22-63 are reserved and always zero on x86 (POPF and IRET cannot set them), so a splat
+# whose own register dump shows one set was written by the emulator, never by the kernel
+# under test. Recorded under QEMU 7.2 multi-threaded TCG, Debian 6.12.118, in fio's
+# io_submit: a #DB in kernel mode (tests/data/console/tcg-eflags-debug-trap.log: "EFLAGS:
+# 7ff8b002", then the trap flag set in kmem_cache_alloc_noprof's "7ffcb702") and a NULL
+# dereference in blk_mq_get_tag ("EFLAGS: 41ac8646", tcg-eflags-null-deref.log); 3 of ~180
+# boots of two full test runs.
+IMPOSSIBLE_STATE = "impossible-eflags"
 EFLAGS_RESERVED = ~0x3FFFFF | 0x8028
 _FIRST_EFLAGS = re.compile(r"\bEFLAGS: ([0-9a-f]+)")
 
@@ -96,17 +102,10 @@ def impossible_eflags(excerpt: str) -> bool:
     return bool(found) and int(found.group(1), 16) & EFLAGS_RESERVED != 0
 
 
-# (name, splat kind or "" for any, the Splat field searched, its test)
-TCG_ARTEFACTS = (
-    ("tcg-int3-text-patching", "oops", "title", re.compile(r"^(Oops: )?int3: ").search),
-    ("tcg-starved-vm", "rcu_stall", "excerpt", re.compile(r"\(false positive\?\)").search),
-)
-# Whatever the accelerator: no CPU, real or emulated correctly, holds these.
-IMPOSSIBLE_STATE = "impossible-eflags"
 # Round-robin TCG on QEMU < 8.1 elides guest memory barriers beside QEMU's I/O thread and
 # can lose NVMe submissions (harness.vm.launch): only cost mode runs round-robin now.
 ROUND_ROBIN_ARTEFACTS = (
-    ("tcg-round-robin-lost-io", "io_timeout", "title", re.compile(r"^nvme nvme\d+: I/O ").search),
+    ("tcg-round-robin-lost-io", "io_timeout", "title", re.compile(r"^nvme nvme\d+: I/O ")),
 )
 # Artefacts common enough to come back on the retry, so that coming back proves nothing:
 # round-robin TCG lost NVMe I/O in 10 of 46 boots (and in 2 consecutive boots of one A/A
@@ -186,8 +185,8 @@ def _splats_with_steps(run: RunResult) -> list[tuple[Splat, str]]:
 def tcg_artefact(splat: Splat, round_robin: bool = False) -> str:
     """The name of the known TCG artefact `splat` looks like, or ''."""
     known = TCG_ARTEFACTS + (ROUND_ROBIN_ARTEFACTS if round_robin else ())
-    for name, kind, field, test in known:
-        if kind in ("", splat.kind) and test(getattr(splat, field)):
+    for name, kind, field, pattern in known:
+        if splat.kind == kind and pattern.search(getattr(splat, field)):
             return name
     return ""
 

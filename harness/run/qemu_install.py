@@ -3,13 +3,12 @@ Debian 12) unpacked into the cache, never installed into the host; the harness t
 every guest with it (harness.vm.qemu). `harness qemu remove` goes back to the system's.
 
 Fetched with the private apt the kernel fetch uses (the mirror the machine's apt already
-uses, its own lists and archive directory); its libraries are the release's own, so a
-missing one is named with the package that carries it in the error.
+uses, its own lists and archive directory); it links against the release's own libraries,
+and a QEMU that cannot load one says which in the error.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from harness.kernel.apt_sources import host_codename
 from harness.kernel.debian import PrivateApt, extract_argv
 from harness.results.files import atomic_write_text
 from harness.vm import qemu
-
-log = logging.getLogger(__name__)
 
 PACKAGES = ("qemu-system-x86", "qemu-system-common", "qemu-system-data", "seabios")
 

@@ -66,12 +66,12 @@ def choose(requested: str, image: Path | None, config: Path | None = None) -> Ac
         cached = json.loads(cache.read_text())
     except (OSError, json.JSONDecodeError):
         cached = {}
-    stale = cached.get("boot_id") != _boot_id() or cached.get("qemu") != qemu.binary()
-    if stale or image is None:
+    key = {"boot_id": _boot_id(), "qemu": qemu.binary()}
+    if any(cached.get(k) != v for k, v in key.items()) or image is None:
         if image is None:
             return Accel("tcg", "no kernel image to probe KVM with")
         ok, why = probe_kvm(image, config)
-        cached = {"boot_id": _boot_id(), "qemu": qemu.binary(), "kvm": ok, "why": why}
+        cached = {**key, "kvm": ok, "why": why}
         cache.write_text(json.dumps(cached))
     if cached["kvm"]:
         return Accel("kvm", cached["why"])

@@ -16,9 +16,8 @@ from harness.errors import UserError
 from harness.paths import cache_dir
 from harness.vm.pathsafe import check_vng_path
 
-SYSTEM = "qemu-system-x86_64"
+SYSTEM = "qemu-system-x86_64"  # also the launcher's name: virtme-ng reads the arch from it
 QEMU_ENV = "HARNESS_QEMU"  # a path to a qemu-system-x86_64, or "system"
-LAUNCHER = "qemu-system-x86_64"  # the script's name: virtme-ng reads the arch from it
 
 
 def installed_dir() -> Path:
@@ -27,7 +26,7 @@ def installed_dir() -> Path:
 
 
 def installed_launcher() -> Path:
-    return installed_dir() / "bin" / LAUNCHER
+    return installed_dir() / "bin" / SYSTEM
 
 
 def binary() -> str:
