@@ -17,16 +17,26 @@ from harness.suite.plans import PLANS
 from harness.suite.targets import TARGETS
 
 KERNEL = "debian:6.12"
+READ = "randread-4k"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
-    """The default `loop` plan (every check, the short workloads on every target) plus the
-    same static-map and nested targets without their documented expectations, which the
-    harness must fail. One boot."""
+    """The default `loop` plan's checks and targets plus the same static-map and nested
+    targets without their documented expectations, which the harness must fail. One boot.
+    Sized for CI (the whole plan takes 8.5 min): every target reads for 1 s, each other
+    workload runs once on loop dio on, and the checks work on 64 MiB, not 192."""
     out = tmp_path_factory.mktemp("loop-vm")
     source = copy.deepcopy(PLANS["loop"])
     source["name"] = "loop+strict"
+    source["runtime_s"] = 1
+    source["size_mb"] = 64
+    every_target, seeds = source["fio"]
+    others = [w for w in every_target["workloads"] + seeds["workloads"] if w != READ]
+    source["fio"] = [
+        {"workloads": [READ], "targets": every_target["targets"]},
+        {"workloads": others, "targets": ["loop-dio-on-xfs"]},
+    ]
     source["targets"] = {
         "dm-linear-strict": TARGETS["dm-linear-xfs"].spec,
         "nested-tight": TARGETS["nested-loop-xfs"].spec,
