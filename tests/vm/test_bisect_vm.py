@@ -56,7 +56,7 @@ FILEBACKED = "\tloff_t pos = ((loff_t) blk_rq_pos(rq) << 9) + lo->lo_offset;\n\n
 SLOW = "\tudelay(2000);\t/* harness bisect test: a slow loop, 2 ms per request */\n\n"
 METRIC = "fio/loop-dio-on-xfs/randwrite-4k:write_iops"
 METRIC_FIO = [{"workloads": ["randwrite-4k"], "targets": ["loop-dio-on-xfs"]}]
-METRIC_PLAN = {"name": "bisect-metric", "runtime_s": 3, "size_mb": 64, "fio": METRIC_FIO}
+METRIC_PLAN = {"name": "bisect-metric", "runtime_s": 2, "size_mb": 64, "fio": METRIC_FIO}
 # exit 0 when a discarded range of a loop device reads back as zeros, 1 when it does not
 DISCARD_SCRIPT = """\
 d=$(mktemp -d) && mount -t tmpfs tmpfs "$d" || exit 125

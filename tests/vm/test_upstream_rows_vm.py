@@ -83,7 +83,7 @@ PAD_PLAN = {
         {
             "check": "stack",
             "targets": ["stacked-dm-linear-xfs", "nested3-loop-xfs"],
-            "params": {"runtime_s": 4, "size_mb": 64, "rw": "randrw"},
+            "params": {"runtime_s": 2, "size_mb": 64, "rw": "randrw"},
         }
     ],
 }

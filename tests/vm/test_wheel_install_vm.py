@@ -1,6 +1,8 @@
 """The package installs and works non-editable: a wheel built from this checkout, installed
 into a fresh venv outside it, lists the suite and runs the default job under TCG from there
-(the guest agent and the kconfig fragments come from the wheel, not from the checkout)."""
+(the guest agent and the kconfig fragments come from the wheel, not from the checkout). The
+plan is the default job's, one fio row and its three checks: what the package must carry,
+without the default job's other nine rows (tests/vm/test_integration_vm.py runs those)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.paths import cache_dir
+from harness.suite.plans import PLANS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +53,12 @@ def test_installed_harness_lists_the_suite(venv: Path, tmp_path: Path) -> None:
     assert "quick" in listed.stdout and "loop" in listed.stdout
 
 
-def test_installed_harness_runs_the_default_job(venv: Path, tmp_path: Path) -> None:
+def test_installed_harness_runs_the_quick_plans_row_and_checks(venv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
+    plan = tmp_path / "plan.json"
+    quick = PLANS["quick"]
+    one_row = [{"workloads": ["randread-4k"], "targets": ["loop-dio-on-xfs"]}]
+    plan.write_text(json.dumps({**quick, "name": "quick-one-row", "fio": one_row}))
     # The Debian kernel cache is shared with the checkout's so the test does not download it
     # again; everything else (agent, fragments, vng) comes from the installed venv.
     env = {
@@ -59,12 +66,15 @@ def test_installed_harness_runs_the_default_job(venv: Path, tmp_path: Path) -> N
         "HARNESS_CACHE_DIR": str(cache_dir()),
         "PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
     }
-    done = _run([str(venv / "bin/harness"), "run", "--out", str(out)], tmp_path, 1500, env)
+    argv = [str(venv / "bin/harness"), "run", "--plan", str(plan), "--out", str(out)]
+    done = _run(argv, tmp_path, 1500, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     run = results["runs"][0]
     assert run["kernel"]["spec"] == "debian:6.12"
     assert all(s["status"] == "pass" for s in run["steps"]), run["steps"]
+    kinds = [s["kind"] for s in run["steps"]]
+    assert kinds.count("fio") == 1 and kinds.count("check") == len(quick["checks"]), kinds
     argv = json.loads(next(out.glob("*/vng-argv.json")).read_text())
     # python3 -S -E LAUNCHER ...: the launcher's bundle holds the agent compiled from the
     # installed package (its code names its source), not from the checkout
