@@ -123,8 +123,13 @@ def test_ab_flags_a_1k_frame_in_lo_rw_aio_on_every_stacked_target_and_aa_stays_c
     figures = _stack_path(padded_ab)
     assert sorted(figures) == [f"check/stack/{t}" for t in sorted(PAD_PLAN["checks"][0]["targets"])]
     for sid, m in figures.items():
+        # Each rep's figure is the deepest path it happened to sample in 2 s: the pad adds
+        # 1 KiB to every path through lo_rw_aio, and at least once it shows whole (CI saw
+        # base 3416/3416 against padded 4440/4296: the second rep's deepest path was 144 B
+        # shallower than the base's, its move 880 B).
         moved = [c - b for b, c in zip(m.base_values, m.cand_values, strict=True)]
-        assert all(900 <= d <= 1400 for d in moved), (sid, m.base_values, m.cand_values)
+        assert all(512 <= d <= 1400 for d in moved), (sid, m.base_values, m.cand_values)
+        assert 900 <= max(moved), (sid, m.base_values, m.cand_values)
         assert m.verdict == "regression", (sid, m.verdict, m.base_values, m.cand_values)
     assert padded_ab.regressions
     # clean, or a primary metric inconclusive at 2 reps: never a regression
