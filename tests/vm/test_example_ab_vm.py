@@ -3,11 +3,12 @@ the two cannot drift): Debian's 6.12 source against itself plus examples/loop-de
 The series makes loop wait 1 ms per request, so the A/B must flag loop rows and exit 1
 (a raw row flagged beside them is the host's noise at 3 reps, not the example's doing).
 
-Its base side is the default job (the quick plan) on the lean kernel, three times, in the
-minimal guest root (harness.vm.guestroot: a series is code from outside, so both sides
-boot there): every step passes, the virtio-scsi rows included (a lean kernel's built-in
-sd_mod has no /sys/module entry and no modules.builtin; the agent once called it missing),
-so the minimal root holds every tool the default job needs. One A/B, six boots, for both.
+Its base side is the default job (the quick plan, 1 s rows) on the lean kernel, three times,
+in the minimal guest root (harness.vm.guestroot: a series is code from outside, so both
+sides boot there): every step passes, the virtio-scsi rows included (a lean kernel's
+built-in sd_mod has no /sys/module entry and no modules.builtin; the agent once called it
+missing), so the minimal root holds every tool the default job needs. One A/B, six boots,
+for both.
 (The lean kernel in the host's root, with the bundled agent: test_upstream_rows_vm.py.)
 Needs the lean base build (a cache hit after the first one)."""
 
