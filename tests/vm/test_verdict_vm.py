@@ -151,9 +151,10 @@ def test_ab_compares_rows_before_the_fault_and_stops_the_candidate(
     lean_variant, tmp_path, host_left_clean
 ):
     lean_variant("fault-oops")
-    # raw randread, then loop randread (the fault)
+    # raw randread, then loop randread (the fault); 1 s rows: only the verdicts are judged
     plan = {
         **PLAN,
+        "runtime_s": 1,
         "fio": [{"workloads": ["randread-4k"], "targets": ["raw-nvme0", "loop-dio-on-xfs"]}],
     }
     (tmp_path / "tiny.json").write_text(json.dumps(plan))
