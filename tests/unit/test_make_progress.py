@@ -1,6 +1,6 @@
 """A build's progress from make's output: the object counter on a recorded lean 6.12 build
 log, the estimate from the cache, the live watcher, and the ETA replayed on the recorded
-timeline of a real cold build."""
+timelines of two real cold builds (one quiet, one on a loaded host)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The package installs and works non-editable: a wheel built from this checkout, installed
-into a fresh venv outside it, lists the suite and runs the default job under TCG from there
-(the guest agent and the kconfig fragments come from the wheel, not from the checkout). The
-plan is the default job's, one fio row and its three checks: what the package must carry,
-without the default job's other nine rows (tests/vm/test_integration_vm.py runs those)."""
+into a fresh venv outside it, lists the suite and runs a cut of the default job under TCG
+from there (the guest agent and the kconfig fragments come from the wheel, not from the
+checkout): one of its fio rows and its three checks, what the package must carry, without
+its other nine rows (tests/vm/test_integration_vm.py runs those)."""
 
 from __future__ import annotations
 
