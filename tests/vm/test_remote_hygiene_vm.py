@@ -6,6 +6,7 @@ itself alive; the results come home streamed to disk, and what the remote's gues
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,23 @@ def _job(tmp_path: Path) -> Job:
     return Job(req, Kernel("debian:6.12", tmp_path / "bzImage", "6.12.0"), ("s1",), "p", "t")
 
 
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Ctrl-C as in a foreground terminal. A shell starts a background job with SIGINT
+    ignored, and the harness keeps a signal its parent ignored ignored (harness.signals):
+    under `.ci/run &` the interrupt would never arrive."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _default_sigint() -> None:
+    """The same for a child: SIGINT back to its default before the harness starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _runs(tmp_path: Path) -> list[str]:
     runs = tmp_path / "remote-root" / "runs"
     return sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
@@ -141,7 +159,7 @@ def test_a_local_interrupt_stops_the_remote_group_and_removes_its_dir(
 
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), signals.handling():
+    with _sigint_not_ignored(), pytest.raises(KeyboardInterrupt), signals.handling():
         run_pool([_job(tmp_path)], [host])
     pids = _pids(tmp_path)
     assert len(pids) == 2, "the stand-in never ran"
@@ -246,7 +264,7 @@ def test_ctrl_c_stops_a_real_remote_run_and_its_vm(server, tmp_path: Path) -> No
         "--remote-cache",
         str(cache_dir()),
     ]
-    proc = subprocess.Popen(argv, start_new_session=True)
+    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_default_sigint)
     running: list[int] = []
     try:
         rdir, running = _wait_for_remote_vm(sshd, proc)
