@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +29,14 @@ LEAN_BASE = "src:debian:linux-source-6.12"
 PEER_SUITES = Path(
     os.environ.get("HARNESS_PEER_SUITES") or ROOT.parent / "shared" / "peer-suites"
 ).resolve()
+
+
+def default_sigint() -> None:
+    """preexec_fn for a harness child that a test will Ctrl-C: SIGINT back to its default.
+    A shell starts a background job (`.ci/run &`) with SIGINT ignored, and the harness keeps
+    a signal its parent ignored ignored (harness.signals), so the test's SIGINT would never
+    arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def synthetic_loop_c(*series: str) -> str:

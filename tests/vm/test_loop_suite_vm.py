@@ -37,9 +37,10 @@ def run(tmp_path_factory: pytest.TempPathFactory):
         {"workloads": [READ], "targets": every_target["targets"]},
         {"workloads": others, "targets": ["loop-dio-on-xfs"]},
     ]
-    # The data checks at half their size, the stack load for 4 s (integrity 63 -> ~30 s,
-    # integrity-blocks 34 -> ~15 s): still every mode and alignment. Their
-    # failures on broken kernels: test_integrity_vm.py, test_integrity_blocks_vm.py.
+    # The data checks at half their size, the stack load for 4 s (measured: integrity
+    # 63 -> 44 s, integrity-blocks 34 -> 17 s, stack 15 -> 7 s): still every mode and
+    # alignment. Their failures on broken kernels: test_integrity_vm.py,
+    # test_integrity_blocks_vm.py.
     smaller = {
         "integrity": {"size_mb": 32, "mixed_mb": 16},
         "integrity-blocks": {"blocks_mb": 32},

@@ -31,7 +31,7 @@ from harness.run.remote import HostDropped, Job, RemoteHost
 from harness.run.remote_pool import run_pool
 from harness.run.remote_ship import Host, RemoteOptions
 from harness.run.request import RunRequest
-from tests.conftest import within
+from tests.conftest import default_sigint, within
 from tests.vm.test_remote_sshd_vm import keygen, start_sshd
 from tests.vm.test_remote_vm import PLAN
 
@@ -84,19 +84,12 @@ def _job(tmp_path: Path) -> Job:
 
 @contextlib.contextmanager
 def _sigint_not_ignored() -> Iterator[None]:
-    """Ctrl-C as in a foreground terminal. A shell starts a background job with SIGINT
-    ignored, and the harness keeps a signal its parent ignored ignored (harness.signals):
-    under `.ci/run &` the interrupt would never arrive."""
+    """Ctrl-C as in a foreground terminal, in this process (conftest.default_sigint says why)."""
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
-
-
-def _default_sigint() -> None:
-    """The same for a child: SIGINT back to its default before the harness starts."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _runs(tmp_path: Path) -> list[str]:
@@ -264,7 +257,7 @@ def test_ctrl_c_stops_a_real_remote_run_and_its_vm(server, tmp_path: Path) -> No
         "--remote-cache",
         str(cache_dir()),
     ]
-    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=default_sigint)
     running: list[int] = []
     try:
         rdir, running = _wait_for_remote_vm(sshd, proc)

@@ -19,7 +19,7 @@ from pathlib import Path
 import junitparser
 import pytest
 
-from tests.conftest import loop_devices, qemu_pids
+from tests.conftest import default_sigint, loop_devices, qemu_pids
 
 KERNEL = "debian:6.12"
 HARNESS = [sys.executable, "-m", "harness"]
@@ -31,10 +31,6 @@ PLAN = {
     "fio": [{"workloads": ["randread-4k", "randwrite-4k"], "targets": ["raw-nvme0"]}],
 }
 RUNNING, NEXT = "fio/raw-nvme0/randread-4k", "fio/raw-nvme0/randwrite-4k"
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def host_state() -> tuple[set[int], str, str, str]:
@@ -57,7 +53,7 @@ def start(argv: list[str], tmp: Path) -> subprocess.Popen[str]:
         stdout=(tmp / "stdout").open("w"),
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
         cwd=Path(__file__).parents[2],
     )
 
